@@ -1,0 +1,1 @@
+"""Plumbing shared by every process: settings, tokens, databases, Valkey and process control."""

@@ -1,0 +1,155 @@
+"""Settings for every process, read from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    """How consumer services learn that a user exists."""
+
+    LAZY = "lazy"
+    PUBSUB = "pubsub"
+    STREAMS = "streams"
+    HYBRID = "hybrid"
+
+
+class Publish(StrEnum):
+    """How the auth service publishes events."""
+
+    DIRECT = "direct"
+    OUTBOX = "outbox"
+
+
+class JwtAlg(StrEnum):
+    """Asymmetric signing algorithms on the allow-list."""
+
+    RS256 = "RS256"
+    EDDSA = "EdDSA"
+
+
+CONSUMER_SERVICES: tuple[str, ...] = ("profiles", "notifications")
+
+
+def default_publish(mode: Mode) -> Publish:
+    """The publishing default for a mode: outbox for hybrid, direct otherwise."""
+    return Publish.OUTBOX if mode is Mode.HYBRID else Publish.DIRECT
+
+
+class Settings(BaseSettings):
+    """Every LAB_* setting, database URL and port in one place."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    lab_mode: Mode = Mode.LAZY
+    lab_publish: Publish | None = None
+    lab_state_dir: Path = Path(".state")
+    valkey_url: str = ""
+    valkey_port: int = 6390
+    valkey_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
+    valkey_pubsub_buffer_limit: str = ""
+    auth_database_url: str = ""
+    profiles_database_url: str = ""
+    notifications_database_url: str = ""
+    lab_issuer: str = "http://127.0.0.1:8000/auth"
+    lab_audience: str = "discovery-lab"
+    lab_client_id: str = "discovery-lab-cli"
+    lab_token_ttl: int = Field(default=900, ge=1)
+    lab_jwt_alg: JwtAlg = JwtAlg.RS256
+    lab_internal_token: str = ""
+    lab_stream_maxlen: int = Field(default=100_000, ge=1)
+    lab_dead_letter_after: int = Field(default=5, ge=1)
+    lab_fault_crash_after_commit: bool = False
+    lab_jwks_cache_ttl: float = Field(default=60.0, gt=0)
+    lab_known_cache_ttl: float = Field(default=1.0, ge=0)
+    lab_outbox_poll_interval: float = Field(default=0.5, gt=0)
+    lab_host: str = "127.0.0.1"
+    lab_gateway_port: int = 8000
+    lab_auth_port: int = 8001
+    lab_profiles_port: int = 8101
+    lab_notifications_port: int = 8102
+    lab_dashboard_port: int = 8080
+    lab_service_name: str = ""
+    lab_replica_name: str = ""
+    lab_replicas: int = Field(default=1, ge=1, le=9)
+
+    @model_validator(mode="after")
+    def _fill_publish(self) -> Settings:
+        if self.lab_publish is None:
+            self.lab_publish = default_publish(self.lab_mode)
+        return self
+
+    @property
+    def mode(self) -> Mode:
+        return self.lab_mode
+
+    @property
+    def publish(self) -> Publish:
+        return self.lab_publish or default_publish(self.lab_mode)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.lab_state_dir.resolve()
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.state_dir / "keys"
+
+    @property
+    def effective_valkey_url(self) -> str:
+        return self.valkey_url or f"redis://{self.lab_host}:{self.valkey_port}/0"
+
+    @property
+    def auth_url(self) -> str:
+        return f"http://{self.lab_host}:{self.lab_auth_port}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.auth_url}/.well-known/jwks.json"
+
+    def database_url(self, service: str) -> str:
+        """The database URL for a service, defaulting to a SQLite file in the state dir."""
+        explicit: str = getattr(self, f"{service}_database_url", "") or ""
+        if explicit:
+            return explicit
+        return f"sqlite:///{self.state_dir / 'db' / f'{service}.sqlite3'}"
+
+    def service_port(self, service: str, replica: int = 1) -> int:
+        """The port of a service's replica k: the base port + 10·(k−1)."""
+        base: int = getattr(self, f"lab_{service}_port")
+        return base + 10 * (replica - 1)
+
+    def internal_token(self) -> str:
+        """The secret for /internal/*, generated into the state dir on first use."""
+        if self.lab_internal_token:
+            return self.lab_internal_token
+        path = self.state_dir / "internal-token"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+
+def replica_name(service: str, replica: int) -> str:
+    """Replica k of a service is `service-k`; the first keeps the plain name."""
+    return service if replica == 1 else f"{service}-{replica}"
+
+
+def parse_replica(name: str) -> tuple[str, int]:
+    """Split `profiles-2` into (`profiles`, 2) and `profiles` into (`profiles`, 1)."""
+    base, _, num = name.rpartition("-")
+    if base and num.isdigit():
+        return base, int(num)
+    return name, 1

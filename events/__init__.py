@@ -1,0 +1,1 @@
+"""Events: the CloudEvent model, Valkey names, publishers, subscribers and the outbox relay."""

@@ -1,0 +1,52 @@
+"""Fixtures: a temporary state dir and a real valkey-server on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import ValkeyProc, start_valkey
+
+
+@pytest.fixture
+def valkey_proc(tmp_path: Path) -> Iterator[ValkeyProc]:
+    """A real valkey-server (the embedded binary) for one test."""
+    server = start_valkey(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _pg_or_skip() -> None:
+    import os
+
+    from tests.support import postgres_available
+
+    reason = postgres_available()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    _pg_or_skip()
+    import uuid
+
+    from tests.support import create_pg_database, drop_pg_database
+
+    name = f"lab_test_{uuid.uuid4().hex[:12]}"
+    url = create_pg_database(name)
+    try:
+        yield url
+    finally:
+        drop_pg_database(name)

@@ -1,0 +1,127 @@
+"""Helpers shared by tests: polling to a deadline and a real valkey-server."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import valkey
+
+from common.net import free_port
+from common.valkey_server import ValkeyConfig, spawn
+
+T = TypeVar("T")
+
+
+def wait_for(
+    check: Callable[[], T], timeout: float = 5.0, interval: float = 0.02, what: str = "condition"
+) -> T:
+    """Poll check() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        try:
+            last = check()
+        except Exception as exc:  # a probe may fail while a process is coming up
+            last = None
+            err: Exception | None = exc
+        else:
+            err = None
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last={last!r} err={err!r}")
+        time.sleep(interval)
+
+
+async def await_for(
+    check: Callable[[], Awaitable[T]], timeout: float = 5.0, interval: float = 0.02,
+    what: str = "condition",
+) -> T:
+    """Async twin of wait_for: poll an awaitable check until truthy or the deadline."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = await check()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last={last!r}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class ValkeyProc:
+    """A real valkey-server started for a test, restartable on the same port and data dir."""
+
+    config: ValkeyConfig
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.config.port}/0"
+
+    def start(self) -> None:
+        self.proc = spawn(self.config, self.log)
+        client = valkey.Valkey.from_url(self.url, socket_connect_timeout=0.5)
+        try:
+            wait_for(client.ping, timeout=10, what="valkey-server PING")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def client(self) -> valkey.Valkey:
+        return valkey.Valkey.from_url(self.url)
+
+
+def start_valkey(tmp: Path, **extra: str) -> ValkeyProc:
+    """Start a valkey-server on a free port with its data under tmp."""
+    server = ValkeyProc(
+        ValkeyConfig(port=free_port(), data_dir=tmp / "valkey", extra=dict(extra)),
+        log=tmp / "valkey.log",
+    )
+    server.start()
+    return server
+
+
+PG_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
+
+
+def postgres_available() -> str | None:
+    """None if PostgreSQL answers on 127.0.0.1:5432, else the reason it does not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2, user="postgres"):
+            return None
+    except Exception as exc:
+        return f"PostgreSQL not reachable at 127.0.0.1:5432 ({exc.__class__.__name__})"
+
+
+def create_pg_database(name: str) -> str:
+    """Create an empty PostgreSQL database and return its URL."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, user="postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a database made by create_pg_database."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, user="postgres") as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
