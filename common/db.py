@@ -47,3 +47,20 @@ def insert_ignore(engine: Engine, table: Table) -> Insert:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def ensure_pg_database(url: str) -> None:
+    """Create the PostgreSQL database named in url if it does not exist yet."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(normalise_url(url))
+    name = parsed.database
+    if not name:
+        raise ValueError(f"no database name in {url!r}")
+    admin = parsed.set(drivername="postgresql", database="postgres")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - name comes from our settings

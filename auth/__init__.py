@@ -1,0 +1,1 @@
+"""The auth service: registers users, logs them in, publishes JWKS, deactivates users."""

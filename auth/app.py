@@ -1,0 +1,57 @@
+"""The auth service's app factory and lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import valkey.asyncio as avalkey
+from fastapi import FastAPI
+
+from auth import store
+from auth.keys import KeyStore
+from auth.publishing import NoPublisher
+from auth.routes import internal_router, router
+from auth.service import AuthService
+from common.db import make_engine
+from common.settings import Settings
+from common.tokens import Verifier
+from common.web import install_common, install_http_errors
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the auth app; clients are created in the lifespan, never at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url("auth"))
+        await asyncio.to_thread(store.create_schema, engine)
+        keys = KeyStore(settings.keys_dir, settings.lab_jwt_alg.value, settings.lab_token_ttl)
+        client = avalkey.Valkey.from_url(
+            settings.effective_valkey_url, socket_timeout=1.0, socket_connect_timeout=0.5,
+        )
+
+        async def local_jwks() -> Mapping[str, Any]:
+            return keys.jwks()
+
+        verifier = Verifier(local_jwks, settings.lab_issuer, settings.lab_audience,
+                            jwks_ttl=5.0, min_refresh_interval=0.0)
+        service = AuthService(settings=settings, engine=engine, keys=keys, valkey=client,
+                              verifier=verifier, publisher=NoPublisher(settings.mode))
+        await service.switch(settings.mode, settings.publish)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.publisher.stop()
+            await client.aclose()
+            engine.dispose()
+
+    app = FastAPI(title="discovery-lab auth", lifespan=lifespan)
+    install_common(app, "auth")
+    install_http_errors(app)
+    app.include_router(router)
+    app.include_router(internal_router(settings.internal_token))
+    return app

@@ -1,0 +1,31 @@
+"""FastAPI dependencies of the auth service, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth.service import AuthService
+from common.tokens import Claims, TokenError
+from common.web import bearer_token, unauthorized
+
+
+def get_service(request: Request) -> AuthService:
+    """The AuthService built in the lifespan."""
+    service: AuthService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[AuthService, Depends(get_service)]
+
+
+async def get_claims(service: ServiceDep, token: Annotated[str, Depends(bearer_token)]) -> Claims:
+    """Verified claims of the bearer token, or 401."""
+    try:
+        return await service.verifier.verify(token)
+    except TokenError as exc:
+        raise unauthorized(exc.reason) from exc
+
+
+ClaimsDep = Annotated[Claims, Depends(get_claims)]

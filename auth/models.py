@@ -1,0 +1,66 @@
+"""Auth tables and request/response models."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    """A registered user; the database generates the integer id."""
+
+    __tablename__ = "users"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    username: str = SQLField(max_length=64)
+    username_key: str = SQLField(max_length=256, unique=True, index=True)
+    password_hash: str
+    active: bool = True
+    created_at: datetime = SQLField(default_factory=_now)
+    deactivated_at: datetime | None = None
+
+
+def normalise_username(raw: str) -> str:
+    """NFKC-normalise and trim a username."""
+    return unicodedata.normalize("NFKC", raw).strip()
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive uniqueness key of a normalised username."""
+    return unicodedata.normalize("NFKC", username.casefold())
+
+
+class Credentials(BaseModel):
+    """The body of register and login."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=8, max_length=1024)
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        value = normalise_username(value)
+        if not 3 <= len(value) <= 64:
+            raise ValueError("username must be 3-64 characters after NFKC normalisation")
+        if any(unicodedata.category(ch).startswith("C") for ch in value):
+            raise ValueError("username must not contain control or format characters")
+        return value
+
+
+class LoginBody(BaseModel):
+    """The body of login: lengths are checked, content is not revealed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=1024)

@@ -1,0 +1,176 @@
+"""How auth tells the world about users: nothing, direct publishing, or a transactional outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import valkey.asyncio as avalkey
+from sqlalchemy import Connection, Engine
+
+from common.settings import Mode, Publish
+from events import pubsub, streams
+from events.model import CloudEvent
+from events.outbox import OutboxRelay, add_to_outbox, pending_count
+
+log = logging.getLogger("discovery_lab.auth.publishing")
+
+Transport = Callable[[CloudEvent], Awaitable[object]]
+
+
+@dataclass
+class PublishStats:
+    """Counters that survive a mode switch."""
+
+    published: int = 0
+    lost: int = 0
+    lost_ids: list[str] = field(default_factory=list)
+
+
+class Publisher(Protocol):
+    """One way of publishing; staged inside the user's transaction, finished after commit."""
+
+    mode: Mode
+    publish: Publish | None
+
+    def stage(self, conn: Connection, event: CloudEvent) -> None:
+        """Called inside the transaction that writes the user row."""
+
+    async def after_commit(self, event: CloudEvent) -> None:
+        """Called once the transaction has committed."""
+
+    async def start(self) -> None:
+        """Start background work."""
+
+    async def stop(self) -> None:
+        """Stop background work."""
+
+    async def status(self) -> dict[str, Any]:
+        """Publishing fields for /internal/status."""
+
+
+class NoPublisher:
+    """Lazy mode: nothing is published; consumers learn users from tokens."""
+
+    publish: Publish | None = None
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode = mode
+
+    def stage(self, conn: Connection, event: CloudEvent) -> None:
+        return None
+
+    async def after_commit(self, event: CloudEvent) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def status(self) -> dict[str, Any]:
+        return {}
+
+
+class DirectPublisher:
+    """Publish after commit; if Valkey is unreachable the event is lost, counted and logged."""
+
+    publish: Publish | None = Publish.DIRECT
+
+    def __init__(self, mode: Mode, transport: Transport, stats: PublishStats) -> None:
+        self.mode = mode
+        self.transport = transport
+        self.stats = stats
+
+    def stage(self, conn: Connection, event: CloudEvent) -> None:
+        return None
+
+    async def after_commit(self, event: CloudEvent) -> None:
+        try:
+            await self.transport(event)
+        except Exception as exc:
+            self.stats.lost += 1
+            self.stats.lost_ids.append(event.id)
+            del self.stats.lost_ids[:-100]
+            log.warning("event lost: %s %s user_id=%s (%s)", event.type, event.id,
+                        event.data.user_id, exc.__class__.__name__)
+            return
+        self.stats.published += 1
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def status(self) -> dict[str, Any]:
+        return {}
+
+
+class OutboxPublisher:
+    """Write the event with the user row; a relay publishes it and marks it sent."""
+
+    publish: Publish | None = Publish.OUTBOX
+
+    def __init__(self, mode: Mode, transport: Transport, stats: PublishStats, engine: Engine,
+                 poll_interval: float) -> None:
+        self.mode = mode
+        self.stats = stats
+        self.engine = engine
+
+        async def counted(event: CloudEvent) -> object:
+            result = await transport(event)
+            stats.published += 1
+            return result
+
+        self.relay = OutboxRelay(engine, counted, poll_interval=poll_interval)
+        self._task: asyncio.Task[None] | None = None
+
+    def stage(self, conn: Connection, event: CloudEvent) -> None:
+        add_to_outbox(conn, event)
+
+    async def after_commit(self, event: CloudEvent) -> None:
+        self.relay.wake()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.relay.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def status(self) -> dict[str, Any]:
+        return {"relay_last_error": self.relay.last_error}
+
+
+def build_publisher(
+    mode: Mode, publish: Publish, *, client: avalkey.Valkey, engine: Engine, stream_maxlen: int,
+    poll_interval: float, stats: PublishStats,
+) -> Publisher:
+    """The one place that turns (mode, publish) into a publisher."""
+    if mode is Mode.LAZY:
+        return NoPublisher(mode)
+
+    async def to_channel(event: CloudEvent) -> object:
+        return await pubsub.publish(client, event)
+
+    async def to_stream(event: CloudEvent) -> object:
+        return await streams.append(client, event, maxlen=stream_maxlen)
+
+    transport: Transport = to_channel if mode is Mode.PUBSUB else to_stream
+    if publish is Publish.OUTBOX:
+        return OutboxPublisher(mode, transport, stats, engine, poll_interval)
+    return DirectPublisher(mode, transport, stats)
+
+
+async def outbox_pending(engine: Engine) -> int:
+    """Unsent outbox rows, counted off the event loop."""
+    return await asyncio.to_thread(pending_count, engine)

@@ -1,0 +1,102 @@
+"""Thin HTTP routes of the auth service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+
+from auth.deps import ClaimsDep, ServiceDep
+from auth.models import Credentials, LoginBody
+from auth.service import InvalidCredentials, UsernameTaken
+from common.settings import Mode, Publish
+from common.web import ModeBody, internal_guard, metrics_response
+
+router = APIRouter()
+internal = APIRouter(prefix="/internal")
+
+
+@router.post("/register", status_code=201)
+async def register(body: Credentials, service: ServiceDep) -> Any:
+    """Register a user; the database generates the integer user_id."""
+    try:
+        user_id = await service.register(body.username, body.password)
+    except UsernameTaken:
+        return JSONResponse({"success": False, "error": "username_taken"}, status_code=409)
+    return {"success": True, "user_id": user_id}
+
+
+@router.post("/login")
+async def login(body: LoginBody, service: ServiceDep) -> Any:
+    """Exchange a username and password for an access token."""
+    try:
+        token = await service.login(body.username, body.password)
+    except InvalidCredentials:
+        return JSONResponse({"success": False, "error": "invalid_credentials"}, status_code=401)
+    ttl = service.settings.lab_token_ttl
+    return {"success": True, "token": token, "token_type": "bearer", "expires_in": ttl}
+
+
+@router.delete("/users/me", status_code=204)
+async def deactivate(claims: ClaimsDep, service: ServiceDep) -> Response:
+    """Deactivate the caller; the username stays reserved."""
+    await service.deactivate(claims)
+    return Response(status_code=204)
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(service: ServiceDep) -> Response:
+    """The public signing keys."""
+    return JSONResponse(service.keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.get("/.well-known/openid-configuration")
+async def discovery(service: ServiceDep) -> dict[str, Any]:
+    """The discovery document, so off-the-shelf OIDC/JOSE clients can find the keys."""
+    issuer = service.settings.lab_issuer.rstrip("/")
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/login",
+        "registration_endpoint": f"{issuer}/register",
+        "grant_types_supported": ["password"],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "id_token_signing_alg_values_supported": [service.settings.lab_jwt_alg.value],
+        "access_token_signing_alg_values_supported": ["RS256", "EdDSA"],
+        "subject_types_supported": ["public"],
+        "claims_supported": ["iss", "sub", "user_id", "aud", "client_id", "iat", "exp", "jti"],
+    }
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(service: ServiceDep) -> Response:
+    """Prometheus metrics from the status counters."""
+    return metrics_response("auth", await service.status())
+
+
+@internal.get("/status")
+async def status(service: ServiceDep) -> dict[str, Any]:
+    """Mode, publishing and counters."""
+    return await service.status()
+
+
+@internal.put("/mode")
+async def switch_mode(body: ModeBody, service: ServiceDep) -> Any:
+    """Switch mode and publishing without a restart."""
+    try:
+        mode = Mode(body.mode)
+        publish = Publish(body.publish) if body.publish else None
+    except ValueError as exc:
+        return JSONResponse({"success": False, "error": "invalid_mode", "detail": str(exc)},
+                            status_code=422)
+    await service.switch(mode, publish)
+    return await service.status()
+
+
+def internal_router(expected_token: Any) -> APIRouter:
+    """The /internal router guarded by X-Internal-Token."""
+    guarded = APIRouter(dependencies=[Depends(internal_guard(expected_token))])
+    guarded.include_router(internal)
+    return guarded

@@ -1,0 +1,139 @@
+"""The auth service's state and use cases, independent of HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import valkey.asyncio as avalkey
+from sqlalchemy import Connection, Engine
+
+from auth import passwords, store
+from auth.keys import KeyStore
+from auth.models import username_key
+from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
+from common.settings import Mode, Publish, Settings, default_publish
+from common.tokens import Claims, Verifier, mint_access_token
+from events.model import CloudEvent, EventType, user_event
+
+log = logging.getLogger("discovery_lab.auth")
+FAULT_EXIT_CODE = 70
+
+
+class UsernameTaken(Exception):
+    """The username (compared without case) is already registered."""
+
+
+class InvalidCredentials(Exception):
+    """Wrong password, unknown user or deactivated user: one error for all three."""
+
+
+@dataclass
+class AuthService:
+    """Everything a request handler needs, built once in the lifespan."""
+
+    settings: Settings
+    engine: Engine
+    keys: KeyStore
+    valkey: avalkey.Valkey
+    verifier: Verifier
+    publisher: Publisher
+    stats: PublishStats = field(default_factory=PublishStats)
+    switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def register(self, username: str, password: str) -> int:
+        """Create a user and publish user.registered the way the mode says."""
+        key = username_key(username)
+        if await asyncio.to_thread(store.username_taken, self.engine, key):
+            raise UsernameTaken(username)
+        password_hash = await passwords.hash_password(password)
+        publisher = self.publisher
+        staged: list[CloudEvent] = []
+
+        def stage(conn: Connection, user_id: int, name: str) -> None:
+            staged.append(self._event("user.registered", user_id, name))
+            publisher.stage(conn, staged[0])
+
+        user_id = await asyncio.to_thread(store.insert_user, self.engine, username, key,
+                                          password_hash, stage)
+        if user_id is None:
+            raise UsernameTaken(username)
+        self._maybe_crash(user_id)
+        await publisher.after_commit(staged[0])
+        return user_id
+
+    async def login(self, username: str, password: str) -> str:
+        """Check credentials and mint an access token."""
+        found = await asyncio.to_thread(store.find_login, self.engine, username_key(username))
+        ok = await passwords.verify_password(found[1] if found else None, password)
+        if not found or not ok or not found[2]:
+            raise InvalidCredentials()
+        return mint_access_token(
+            self.keys.active, user_id=found[0], issuer=self.settings.lab_issuer,
+            audience=self.settings.lab_audience, client_id=self.settings.lab_client_id,
+            ttl=self.settings.lab_token_ttl,
+        )
+
+    async def deactivate(self, claims: Claims) -> None:
+        """Deactivate the token's user and publish user.deactivated in event modes."""
+        publisher = self.publisher
+        staged: list[CloudEvent] = []
+
+        def stage(conn: Connection, user_id: int, name: str) -> None:
+            staged.append(self._event("user.deactivated", user_id, name))
+            publisher.stage(conn, staged[0])
+
+        changed = await asyncio.to_thread(store.deactivate, self.engine, claims.user_id, stage)
+        if changed:
+            await publisher.after_commit(staged[0])
+
+    async def is_active(self, user_id: int) -> bool:
+        """True if the user exists and is active."""
+        return await asyncio.to_thread(store.is_active, self.engine, user_id)
+
+    async def switch(self, mode: Mode, publish: Publish | None) -> None:
+        """Swap the publisher at runtime without a restart."""
+        async with self.switch_lock:
+            new = self._build(mode, publish or default_publish(mode))
+            old = self.publisher
+            await old.stop()
+            await new.start()
+            self.publisher = new
+
+    async def status(self) -> dict[str, Any]:
+        """Fields for /internal/status."""
+        pub = self.publisher
+        status: dict[str, Any] = {
+            "service": "auth",
+            "mode": pub.mode.value,
+            "publish": pub.publish.value if pub.publish else "none",
+            "known_users": await asyncio.to_thread(store.count_users, self.engine),
+            "event_provisions": 0, "lazy_provisions": 0, "duplicates_ignored": 0,
+            "unknown_user_refusals": 0, "events_received": 0,
+            "events_published": self.stats.published,
+            "events_lost": self.stats.lost,
+            "outbox_pending": await outbox_pending(self.engine),
+            "subscriber": "off",
+            "active_kid": self.keys.active.kid,
+        }
+        status.update(await pub.status())
+        return status
+
+    def _build(self, mode: Mode, publish: Publish) -> Publisher:
+        return build_publisher(
+            mode, publish, client=self.valkey, engine=self.engine,
+            stream_maxlen=self.settings.lab_stream_maxlen,
+            poll_interval=self.settings.lab_outbox_poll_interval, stats=self.stats,
+        )
+
+    def _event(self, type_: EventType, user_id: int, username: str) -> CloudEvent:
+        return user_event(type_, user_id, username)
+
+    def _maybe_crash(self, user_id: int) -> None:
+        if self.settings.lab_fault_crash_after_commit:
+            log.error("fault switch: exiting after committing user %s, before publishing", user_id)
+            logging.shutdown()
+            os._exit(FAULT_EXIT_CODE)

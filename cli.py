@@ -1,0 +1,342 @@
+"""discovery-lab command line: start the stack, drive it, switch modes, inject faults."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import subprocess
+import sys
+import time
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from common.client import ClientError, LabClient, TokenStore
+from common.processes import Stack, StackError
+from common.settings import Mode, Publish
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_help=True)
+events_app = typer.Typer(help="Watch events as they flow.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(events_app, name="events")
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line reason and exit non-zero."""
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _stack() -> Stack:
+    return Stack.load()
+
+
+def _client(stack: Stack) -> LabClient:
+    s = stack.settings
+    return LabClient(f"http://{s.lab_host}:{s.lab_gateway_port}")
+
+
+def _password(password: str | None, confirm: bool = False) -> str:
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\n")
+        if line:
+            return line
+        fail("no password: pass --password or type it at the prompt")
+    entered = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Repeat password: ") != entered:
+        fail("the passwords do not match")
+    return entered
+
+
+def _show(reply_status: int, body: Any) -> None:
+    text = json.dumps(body, indent=2) if not isinstance(body, str) else body
+    style = "green" if reply_status < 400 else "red"
+    console.print(f"[{style}]{reply_status}[/{style}] {text}", highlight=False)
+
+
+@app.command()
+def up(
+    mode: Annotated[Mode | None, typer.Option(help="discovery mode")] = None,
+    publish: Annotated[Publish | None, typer.Option(help="direct or outbox (auth side)")] = None,
+    db: Annotated[str, typer.Option(help="sqlite or postgres")] = "sqlite",
+    replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
+) -> None:
+    """Start valkey, auth, the consumers and the gateway; return once all are healthy."""
+    stack = _stack()
+    if mode is not None:
+        stack.env["LAB_MODE"] = mode.value
+        stack.env.pop("LAB_PUBLISH", None)
+    if publish is not None:
+        stack.env["LAB_PUBLISH"] = publish.value
+    stack.env["LAB_REPLICAS"] = str(replicas)
+    if db == "postgres":
+        from common.db import ensure_pg_database
+
+        for service in ("auth", "profiles", "notifications"):
+            key = f"{service.upper()}_DATABASE_URL"
+            url = stack.env.get(key) or f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
+            try:
+                ensure_pg_database(url)
+            except Exception as exc:
+                fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
+            stack.env[key] = url
+    elif db != "sqlite":
+        fail(f"--db must be sqlite or postgres, not {db!r}")
+    started = time.perf_counter()
+    try:
+        stack.up(progress=lambda line: console.print(f"  {line}"))
+    except StackError as exc:
+        fail(str(exc))
+    s = stack.settings
+    console.print(f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
+                  f"publish {s.publish}, gateway http://{s.lab_host}:{s.lab_gateway_port}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every process of the stack."""
+    stopped = _stack().down(progress=lambda line: console.print(f"  {line}"))
+    console.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Show each process's pid, port, health, mode, subscriber and backlog."""
+    rows = _stack().status()
+    if as_json:
+        print(json.dumps({"processes": rows}, indent=2))
+        return
+    table = Table("name", "pid", "port", "healthy", "mode", "publish", "subscriber",
+                  "outbox", "lag", "known")
+    for r in rows:
+        table.add_row(r["name"], str(r["pid"] or "-"), str(r["port"]),
+                      "[green]yes[/green]" if r["healthy"] else "[red]no[/red]",
+                      str(r.get("mode", "")), str(r.get("publish", "")),
+                      str(r.get("subscriber", "")), str(r.get("outbox_pending", "")),
+                      str(r.get("stream_lag", "") if r.get("stream_lag") is not None else ""),
+                      str(r.get("known_users", "")))
+    console.print(table)
+
+
+@app.command("mode")
+def mode_cmd(
+    mode: Annotated[Mode, typer.Argument(help="lazy, pubsub, streams or hybrid")],
+    publish: Annotated[Publish | None, typer.Option(help="direct or outbox")] = None,
+) -> None:
+    """Switch the running stack to another mode without restarting a process."""
+    try:
+        results = _stack().set_mode(mode, publish)
+    except Exception as exc:
+        fail(f"switching failed: {exc}")
+    for r in results:
+        extra = f", publish {r['publish']}" if r.get("publish") else ""
+        sub = f", subscriber {r['subscriber']}" if r.get("subscriber") else ""
+        console.print(f"  {r['name']}: {r.get('mode') or r.get('note')}{extra}{sub}")
+
+
+@app.command()
+def stop(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")]) -> None:
+    """Stop one process (a fault injected by hand)."""
+    try:
+        was = _stack().stop(name)
+    except StackError as exc:
+        fail(str(exc))
+    console.print(f"stopped {name}" if was else f"{name} was not running")
+
+
+@app.command()
+def start(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")]) -> None:
+    """Start one process again, with the settings of the last `up` and `mode`."""
+    try:
+        pid = _stack().start(name)
+    except StackError as exc:
+        fail(str(exc))
+    console.print(f"{name} running (pid {pid})")
+
+
+@app.command()
+def register(username: str,
+             password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None) -> None:
+    """Register a user through the gateway."""
+    try:
+        reply = _client(_stack()).register(username, _password(password, confirm=True))
+    except ClientError as exc:
+        fail(str(exc))
+    _show(reply.status, reply.body)
+    if reply.status >= 400:
+        raise typer.Exit(1)
+
+
+@app.command()
+def login(username: str,
+          password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None) -> None:
+    """Log in, print the token and save it under the state dir."""
+    stack = _stack()
+    try:
+        reply = _client(stack).login(username, _password(password))
+    except ClientError as exc:
+        fail(str(exc))
+    if reply.status != 200:
+        _show(reply.status, reply.body)
+        raise typer.Exit(1)
+    path = TokenStore(stack.state_dir).save(username, reply.body["token"])
+    print(reply.body["token"])
+    err.print(f"saved to {path}")
+
+
+@app.command()
+def call(service: str, path: str,
+         as_user: Annotated[str | None, typer.Option("--as", help="use this user's token")] = None
+         ) -> None:
+    """Call a service through the gateway with the last saved token (or --as USER's)."""
+    stack = _stack()
+    try:
+        _, token = TokenStore(stack.state_dir).load(as_user)
+        reply = _client(stack).call(service, path, token)
+    except ClientError as exc:
+        fail(str(exc))
+    _show(reply.status, reply.body)
+    if reply.status >= 400:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deactivate(username: str,
+               password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+               ) -> None:
+    """Deactivate a user (logs in with the password, then DELETE /auth/users/me)."""
+    client = _client(_stack())
+    try:
+        reply = client.login(username, _password(password))
+        if reply.status != 200:
+            _show(reply.status, reply.body)
+            raise typer.Exit(1)
+        gone = client.deactivate(reply.body["token"])
+    except ClientError as exc:
+        fail(str(exc))
+    if gone.status != 204:
+        _show(gone.status, gone.body)
+        raise typer.Exit(1)
+    console.print(f"deactivated {username}")
+
+
+@app.command()
+def logs(name: Annotated[str | None, typer.Argument(help="one process; all if omitted")] = None,
+         lines: Annotated[int, typer.Option("-n", help="lines per log")] = 40,
+         follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing")] = False
+         ) -> None:
+    """Show the logs of one process or of all."""
+    stack = _stack()
+    names = [name] if name else [p.name for p in stack.specs()]
+    paths = [stack.log_file(n) for n in names]
+    existing = [p for p in paths if p.exists()]
+    if not existing:
+        fail(f"no logs under {stack.state_dir / 'logs'}")
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in existing]
+    try:
+        subprocess.run(cmd, check=False)
+    except KeyboardInterrupt:
+        pass
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new active signing key; the old one stays in the JWKS until its tokens expire."""
+    from auth.keys import rotate
+
+    s = _stack().settings
+    kid = rotate(s.keys_dir, s.lab_jwt_alg.value)
+    console.print(f"new active key {kid}; the previous key stays published for "
+                  f"{s.lab_token_ttl}s (the token lifetime)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(kid: str) -> None:
+    """Remove a key from the JWKS at once; services refuse its tokens once their cache expires."""
+    from auth.keys import KeyError_, revoke
+
+    s = _stack().settings
+    try:
+        new_kid = revoke(s.keys_dir, kid, s.lab_jwt_alg.value)
+    except KeyError_ as exc:
+        fail(str(exc))
+    console.print(f"revoked {kid}; services refuse its tokens within {s.lab_jwks_cache_ttl:.0f}s "
+                  "(their JWKS cache lifetime)")
+    if new_kid:
+        console.print(f"it was the active key: new active key {new_kid}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List signing keys and their state."""
+    from auth.keys import list_keys
+
+    s = _stack().settings
+    table = Table("kid", "alg", "created", "state")
+    for r in list_keys(s.keys_dir):
+        state = "revoked" if r.revoked else ("retired" if r.retired_at else "active")
+        table.add_row(r.kid, r.alg, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
+                      state)
+    console.print(table)
+
+
+@app.command()
+def demo(
+    mode: Annotated[Mode | None, typer.Option(help="switch to this mode first")] = None,
+    pause: Annotated[bool, typer.Option(help="wait for Enter before each step")] = False,
+) -> None:
+    """The seed's sequence diagram, live: register, log in, call each service (starts the stack)."""
+    from common.demo import run_flow
+
+    stack = _stack()
+    if not all(r["healthy"] for r in stack.status()):
+        up(mode=mode, publish=None, db="sqlite", replicas=int(stack.env.get("LAB_REPLICAS", "1")))
+        stack = _stack()
+    elif mode is not None:
+        mode_cmd(mode, None)
+
+    def show(step: Any) -> None:
+        style = "green" if step.status < 400 else "red"
+        console.print(f"[bold]{step.title}[/bold]\n  [{style}]{step.status}[/{style}] "
+                      f"in {step.ms:.1f} ms  {json.dumps(step.body)[:200]}", highlight=False)
+
+    def wait(title: str) -> None:
+        typer.prompt(f"next: {title} [Enter]", default="", show_default=False)
+
+    console.print(f"mode: {stack.settings.mode}")
+    try:
+        run_flow(_client(stack), on_step=show, pause=wait if pause else None)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False) -> None:
+    """Stop everything and wipe the state dir (users, keys, Valkey data, logs)."""
+    import shutil
+
+    stack = _stack()
+    state = stack.state_dir
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"wipe {state}?"):
+        raise typer.Exit(1)
+    stack.down()
+    if state.exists():
+        shutil.rmtree(state)
+    console.print(f"stopped everything and removed {state}")
+
+
+def main() -> None:
+    """Entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,99 @@
+"""A small client of the stack through the gateway, and the tokens saved by `cli.py login`."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ClientError(RuntimeError):
+    """A request that failed, with a one-line reason."""
+
+
+@dataclass
+class Reply:
+    """An HTTP reply: status, JSON body (or text) and elapsed milliseconds."""
+
+    status: int
+    body: Any
+    ms: float
+
+
+@dataclass
+class LabClient:
+    """Talks to the gateway the way a browser or script would."""
+
+    base_url: str
+    timeout: float = 15.0
+
+    def request(self, method: str, path: str, *, json_body: Any = None,
+                token: str | None = None) -> Reply:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = httpx.request(method, f"{self.base_url}{path}", json=json_body,
+                                     headers=headers, timeout=self.timeout)
+        except httpx.ConnectError:
+            raise ClientError(f"cannot reach the gateway at {self.base_url}: is the stack up? "
+                              "(python cli.py up)") from None
+        except httpx.TimeoutException:
+            raise ClientError(f"{method} {path} timed out after {self.timeout}s") from None
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return Reply(response.status_code, body, response.elapsed.total_seconds() * 1000)
+
+    def register(self, username: str, password: str) -> Reply:
+        return self.request("POST", "/auth/register",
+                            json_body={"username": username, "password": password})
+
+    def login(self, username: str, password: str) -> Reply:
+        return self.request("POST", "/auth/login",
+                            json_body={"username": username, "password": password})
+
+    def call(self, service: str, path: str, token: str) -> Reply:
+        return self.request("GET", f"/{service}/{path.lstrip('/')}", token=token)
+
+    def deactivate(self, token: str) -> Reply:
+        return self.request("DELETE", "/auth/users/me", token=token)
+
+
+@dataclass
+class TokenStore:
+    """Tokens saved under <state>/tokens, one file per username, plus the last one used."""
+
+    state_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.state_dir / "tokens"
+
+    def save(self, username: str, token: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.folder / f"{_safe(username)}.jwt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        (self.folder / "last.json").write_text(json.dumps({"username": username}))
+        return path
+
+    def load(self, username: str | None = None) -> tuple[str, str]:
+        """(username, token): the given user's saved token, or the last one saved."""
+        if username is None:
+            last = self.folder / "last.json"
+            if not last.exists():
+                raise ClientError("no saved token: run `python cli.py login USERNAME` first")
+            username = str(json.loads(last.read_text())["username"])
+        path = self.folder / f"{_safe(username)}.jwt"
+        if not path.exists():
+            raise ClientError(f"no saved token for {username!r}: run `python cli.py login {username}`")
+        return username, path.read_text().strip()
+
+
+def _safe(username: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else f"_{ord(ch):x}" for ch in username)

@@ -1,0 +1,306 @@
+"""Process control for the stack: start, stop, health and status of every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import valkey
+
+from common.net import port_in_use
+from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, replica_name
+from common.valkey_server import ValkeyConfig, spawn
+
+ROOT = Path(__file__).resolve().parent.parent
+Progress = Callable[[str], None]
+
+
+class StackError(RuntimeError):
+    """A stack operation that failed, with a one-line reason."""
+
+
+@dataclass(frozen=True)
+class ProcSpec:
+    """How to run one process of the stack."""
+
+    name: str
+    port: int
+    kind: str  # "valkey" or "http"
+
+
+@dataclass
+class Stack:
+    """The processes of one state dir, started from one set of settings."""
+
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, state_dir: Path | None = None) -> Stack:
+        """The stack recorded by the last `up` in the state dir, or one from the environment."""
+        state = (state_dir or Settings().state_dir).resolve()
+        saved = state / "stack.json"
+        env: dict[str, str] = {"LAB_STATE_DIR": str(state)}
+        if saved.exists():
+            env.update(json.loads(saved.read_text()).get("env", {}))
+        env["LAB_STATE_DIR"] = str(state)
+        return cls(env=env)
+
+    @property
+    def settings(self) -> Settings:
+        merged = {**os.environ, **self.env}
+        keys = {k.lower(): v for k, v in merged.items()
+                if k.startswith(("LAB_", "VALKEY_")) or k.endswith("_DATABASE_URL")}
+        return Settings(**keys)  # type: ignore[arg-type]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.settings.state_dir
+
+    def save(self) -> None:
+        """Record the stack's settings so that `start NAME` and `mode` reuse them."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "stack.json").write_text(json.dumps({"env": self.env}, indent=2))
+
+    def specs(self) -> list[ProcSpec]:
+        """Every process, in start order."""
+        s = self.settings
+        procs = [] if s.valkey_url else [ProcSpec("valkey", s.valkey_port, "valkey")]
+        procs.append(ProcSpec("auth", s.lab_auth_port, "http"))
+        for service in CONSUMER_SERVICES:
+            for k in range(1, s.lab_replicas + 1):
+                procs.append(ProcSpec(replica_name(service, k), s.service_port(service, k), "http"))
+        procs.append(ProcSpec("gateway", s.lab_gateway_port, "http"))
+        return procs
+
+    def spec(self, name: str) -> ProcSpec:
+        for spec in self.specs():
+            if spec.name == name:
+                return spec
+        names = ", ".join(p.name for p in self.specs())
+        raise StackError(f"no process named {name!r}; known: {names}")
+
+    # -- files ----------------------------------------------------------
+
+    def pid_file(self, name: str) -> Path:
+        return self.state_dir / "run" / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def pid(self, name: str) -> int | None:
+        """The live pid of a process we started, or None (stale pid files are removed)."""
+        path = self.pid_file(name)
+        if not path.exists():
+            return None
+        try:
+            info = json.loads(path.read_text())
+            proc = psutil.Process(int(info["pid"]))
+            if abs(proc.create_time() - float(info["created"])) > 1.0 or \
+                    proc.status() == psutil.STATUS_ZOMBIE:
+                raise psutil.NoSuchProcess(int(info["pid"]))
+            return int(info["pid"])
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, KeyError, OSError):
+            path.unlink(missing_ok=True)
+            return None
+
+    # -- lifecycle ------------------------------------------------------
+
+    def child_env(self) -> dict[str, str]:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env["LAB_STATE_DIR"] = str(self.state_dir)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def start(self, name: str, progress: Progress | None = None, timeout: float = 30.0) -> int:
+        """Start one process unless it runs already; wait until it is healthy; return its pid."""
+        spec = self.spec(name)
+        running = self.pid(name)
+        if running:
+            self.wait_healthy(spec, timeout)
+            return running
+        if port_in_use(spec.port, self.settings.lab_host):
+            raise StackError(f"port {spec.port} for {name} is already in use by another program")
+        log = self.log_file(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if spec.kind == "valkey":
+            s = self.settings
+            proc = spawn(ValkeyConfig(port=spec.port, data_dir=self.state_dir / "valkey",
+                                      host=s.lab_host, appendfsync=s.valkey_appendfsync,
+                                      pubsub_buffer_limit=s.valkey_pubsub_buffer_limit), log)
+        else:
+            with log.open("ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "common.serve", name], cwd=ROOT, env=self.child_env(),
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        created = psutil.Process(proc.pid).create_time()
+        self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file(name).write_text(json.dumps(
+            {"pid": proc.pid, "port": spec.port, "created": created}))
+        if progress:
+            progress(f"started {name} (pid {proc.pid}, port {spec.port})")
+        try:
+            self.wait_healthy(spec, timeout, proc)
+        except StackError:
+            self.stop(name)
+            raise
+        return proc.pid
+
+    def wait_healthy(self, spec: ProcSpec, timeout: float,
+                     proc: subprocess.Popen[bytes] | None = None) -> None:
+        """Poll the process's health check until it answers or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise StackError(f"{spec.name} exited with code {proc.returncode}: "
+                                 f"{self.last_log_line(spec.name)}")
+            if self.healthy(spec):
+                return
+            time.sleep(0.05)
+        raise StackError(f"{spec.name} did not become healthy within {timeout:.0f}s: "
+                         f"{self.last_log_line(spec.name)}")
+
+    def healthy(self, spec: ProcSpec) -> bool:
+        """One health probe: PING for Valkey, GET /health for the rest."""
+        host = self.settings.lab_host
+        try:
+            if spec.kind == "valkey":
+                client = valkey.Valkey(host=host, port=spec.port, socket_timeout=0.5,
+                                       socket_connect_timeout=0.5)
+                try:
+                    return bool(client.ping())
+                finally:
+                    client.close()
+            response = httpx.get(f"http://{host}:{spec.port}/health", timeout=0.5)
+            return response.status_code == 200
+        except Exception:
+            return False
+
+    def last_log_line(self, name: str) -> str:
+        path = self.log_file(name)
+        if not path.exists():
+            return "no log"
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else "empty log"
+
+    def stop(self, name: str, timeout: float = 10.0, kill: bool = False) -> bool:
+        """Stop one process (SIGTERM, then SIGKILL); True if it was running."""
+        self.spec(name)
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        sig = signal.SIGKILL if kill else signal.SIGTERM
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, sig)
+        try:
+            psutil.Process(pid).wait(timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            os.killpg(pid, signal.SIGKILL)
+            psutil.Process(pid).wait(5)
+        self.pid_file(name).unlink(missing_ok=True)
+        return True
+
+    def up(self, progress: Progress | None = None) -> None:
+        """Start every process in order and return once all are healthy."""
+        self.save()
+        for spec in self.specs():
+            self.start(spec.name, progress)
+
+    def down(self, progress: Progress | None = None) -> list[str]:
+        """Stop every process, in reverse order, including any left from a larger --replicas."""
+        stopped = []
+        names = [p.name for p in self.specs()]
+        run_dir = self.state_dir / "run"
+        extra = [p.stem for p in run_dir.glob("*.pid") if p.stem not in names] if run_dir.exists() else []
+        for name in list(reversed(names)) + extra:
+            if name in extra:
+                pid = self._orphan_stop(name)
+                if pid:
+                    stopped.append(name)
+                continue
+            if self.stop(name):
+                stopped.append(name)
+                if progress:
+                    progress(f"stopped {name}")
+        return stopped
+
+    def _orphan_stop(self, name: str) -> bool:
+        pid = self.pid(name)
+        if pid is None:
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(10)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
+        self.pid_file(name).unlink(missing_ok=True)
+        return True
+
+    # -- introspection and control --------------------------------------
+
+    def internal(self, spec: ProcSpec, method: str, path: str, body: Mapping[str, Any] | None = None,
+                 timeout: float = 5.0) -> dict[str, Any]:
+        """Call a process's /internal endpoint with the internal token."""
+        url = f"http://{self.settings.lab_host}:{spec.port}/internal/{path}"
+        headers = {"X-Internal-Token": self.settings.internal_token()}
+        response = httpx.request(method, url, json=body, headers=headers, timeout=timeout)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def status(self) -> list[dict[str, Any]]:
+        """Each process's pid, port, health and, for services, mode and backlog."""
+        rows = []
+        for spec in self.specs():
+            pid = self.pid(spec.name)
+            row: dict[str, Any] = {"name": spec.name, "pid": pid, "port": spec.port,
+                                   "healthy": bool(pid) and self.healthy(spec)}
+            if row["healthy"] and spec.kind == "http" and spec.name != "gateway":
+                try:
+                    st = self.internal(spec, "GET", "status", timeout=2.0)
+                except Exception:
+                    st = {}
+                for key in ("mode", "publish", "subscriber", "outbox_pending", "stream_lag",
+                            "known_users", "events_lost"):
+                    if key in st:
+                        row[key] = st[key]
+            rows.append(row)
+        return rows
+
+    def set_mode(self, mode: Mode, publish: Publish | None) -> list[dict[str, Any]]:
+        """Switch every running service without a restart, and record the new mode."""
+        self.env["LAB_MODE"] = mode.value
+        if publish is not None:
+            self.env["LAB_PUBLISH"] = publish.value
+        else:
+            self.env.pop("LAB_PUBLISH", None)
+        self.save()
+        body = {"mode": mode.value, "publish": publish.value if publish else None}
+        results = []
+        for spec in self.specs():
+            if spec.kind != "http" or spec.name == "gateway":
+                continue
+            if not self.pid(spec.name):
+                results.append({"name": spec.name, "mode": None, "note": "not running"})
+                continue
+            st = self.internal(spec, "PUT", "mode", body)
+            results.append({"name": spec.name, "mode": st.get("mode"), "publish": st.get("publish"),
+                            "subscriber": st.get("subscriber")})
+        return results

@@ -1,0 +1,248 @@
+"""Access tokens (RFC 9068 profile): minting and verification, pure functions with no web or DB."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+ALLOWED_ALGS: tuple[str, ...] = ("RS256", "EdDSA")
+REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "sub", "user_id", "aud", "client_id", "iat", "exp", "jti")
+TOKEN_TYPE = "at+jwt"
+MAX_TOKEN_BYTES = 8192
+
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+class TokenError(Exception):
+    """A token that must be refused; `reason` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private signing key with its key id and algorithm."""
+
+    kid: str
+    alg: str
+    private_key: PrivateKey
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The verified claims a service relies on."""
+
+    user_id: int
+    sub: str
+    client_id: str
+    jti: str
+    iat: int
+    exp: int
+    kid: str
+
+
+def generate_private_key(alg: str) -> PrivateKey:
+    """A fresh private key for RS256 (RSA 2048) or EdDSA (Ed25519)."""
+    if alg == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(f"algorithm {alg!r} is not allowed; use one of {ALLOWED_ALGS}")
+
+
+def public_jwk(key: SigningKey) -> dict[str, Any]:
+    """The public half of a signing key as a JWK with kid, alg and use."""
+    public = key.private_key.public_key()
+    algo = RSAAlgorithm if key.alg == "RS256" else OKPAlgorithm
+    jwk: dict[str, Any] = algo.to_jwk(public, as_dict=True)  # type: ignore[arg-type]
+    jwk.update({"kid": key.kid, "alg": key.alg, "use": "sig"})
+    return jwk
+
+
+def mint_access_token(
+    key: SigningKey,
+    *,
+    user_id: int,
+    issuer: str,
+    audience: str,
+    client_id: str,
+    ttl: int,
+    now: int | None = None,
+) -> str:
+    """Sign an RFC 9068 access token for user_id."""
+    iat = int(time.time()) if now is None else now
+    claims = {
+        "iss": issuer,
+        "sub": str(user_id),
+        "user_id": user_id,
+        "aud": audience,
+        "client_id": client_id,
+        "iat": iat,
+        "exp": iat + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(
+        claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": TOKEN_TYPE}
+    )
+
+
+def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
+    """Parse a JWKS into kid -> key, skipping keys that are not allowed or not usable."""
+    keys: dict[str, jwt.PyJWK] = {}
+    for raw in jwks.get("keys", []) if isinstance(jwks, Mapping) else []:
+        if not isinstance(raw, Mapping):
+            continue
+        kid, alg = raw.get("kid"), raw.get("alg")
+        if not isinstance(kid, str) or alg not in ALLOWED_ALGS or raw.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[kid] = jwt.PyJWK(dict(raw), algorithm=alg)
+        except jwt.PyJWTError:
+            continue
+    return keys
+
+
+def unverified_kid(token: str) -> str:
+    """Read and sanity-check the header; return its kid. Raises TokenError."""
+    if not token or len(token) > MAX_TOKEN_BYTES:
+        raise TokenError("malformed", "empty or oversized token")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise TokenError("malformed", str(exc)) from exc
+    if header.get("alg") not in ALLOWED_ALGS:
+        raise TokenError("bad_alg", f"alg {header.get('alg')!r} is not allowed")
+    if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
+        raise TokenError("bad_typ", "typ must be at+jwt")
+    if "crit" in header:
+        raise TokenError("bad_header", "crit is not supported")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise TokenError("no_kid", "kid is required")
+    return kid
+
+
+def verify_token(
+    token: str,
+    keys: Mapping[str, jwt.PyJWK],
+    *,
+    issuer: str,
+    audience: str,
+    now: float | None = None,
+) -> Claims:
+    """Verify signature and claims against the given keys only. Raises TokenError."""
+    kid = unverified_kid(token)
+    key = keys.get(kid)
+    if key is None:
+        raise TokenError("unknown_kid", f"no key {kid!r} in the JWKS")
+    header_alg = jwt.get_unverified_header(token).get("alg")
+    if header_alg != key.algorithm_name:
+        raise TokenError("bad_alg", "token alg does not match its key")
+    try:
+        payload = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.algorithm_name],
+            audience=audience,
+            issuer=issuer,
+            options={"require": list(REQUIRED_CLAIMS), "verify_iat": False},
+            leeway=0,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("expired", str(exc)) from exc
+    except jwt.PyJWTError as exc:
+        raise TokenError("invalid", str(exc)) from exc
+    return _claims(payload, kid, now)
+
+
+def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
+    user_id = payload.get("user_id")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
+        raise TokenError("invalid", "user_id must be a positive integer")
+    if payload.get("sub") != str(user_id):
+        raise TokenError("invalid", "sub must equal user_id")
+    for name in ("client_id", "jti"):
+        if not isinstance(payload.get(name), str):
+            raise TokenError("invalid", f"{name} must be a string")
+    exp, iat = payload.get("exp"), payload.get("iat")
+    if not isinstance(exp, int) or not isinstance(iat, int):
+        raise TokenError("invalid", "exp and iat must be integers")
+    if exp <= (time.time() if now is None else now):
+        raise TokenError("expired", "token has expired")
+    return Claims(
+        user_id=user_id, sub=payload["sub"], client_id=payload["client_id"],
+        jti=payload["jti"], iat=iat, exp=exp, kid=kid,
+    )
+
+
+JwksFetcher = Callable[[], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass
+class Verifier:
+    """Verifies tokens against a cached JWKS, with a bounded cache of verified tokens."""
+
+    fetch_jwks: JwksFetcher
+    issuer: str
+    audience: str
+    jwks_ttl: float = 60.0
+    min_refresh_interval: float = 5.0
+    cache_size: int = 10_000
+    clock: Callable[[], float] = time.time
+    _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    _fetched_at: float = float("-inf")
+    _attempted_at: float = float("-inf")
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _verified: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
+    refreshes: int = 0
+    cache_hits: int = 0
+
+    async def verify(self, token: str) -> Claims:
+        """Verify a token; the cache honours exp and drops tokens of keys no longer published."""
+        now = self.clock()
+        if now - self._fetched_at > self.jwks_ttl:
+            await self._refresh(now, force=False)
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.exp > now and cached.kid in self._keys:
+                self._verified.move_to_end(token)
+                self.cache_hits += 1
+                return cached
+            self._verified.pop(token, None)
+        kid = unverified_kid(token)
+        if kid not in self._keys:
+            await self._refresh(now, force=True)
+        claims = verify_token(token, self._keys, issuer=self.issuer, audience=self.audience, now=now)
+        self._verified[token] = claims
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _refresh(self, now: float, *, force: bool) -> None:
+        async with self._lock:
+            if now - self._attempted_at < self.min_refresh_interval:
+                return
+            if not force and now - self._fetched_at <= self.jwks_ttl:
+                return
+            self._attempted_at = now
+            try:
+                jwks = await self.fetch_jwks()
+            except Exception:  # auth unreachable: keep the keys we have until it answers
+                return
+            self._keys = keys_from_jwks(jwks)
+            self._fetched_at = now
+            self.refreshes += 1
+            for token, claims in list(self._verified.items()):
+                if claims.kid not in self._keys:
+                    del self._verified[token]

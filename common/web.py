@@ -1,0 +1,175 @@
+"""Web plumbing shared by every service: body limit, internal auth, errors, metrics."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, ConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 64 * 1024
+log = logging.getLogger("discovery_lab")
+
+
+class ModeBody(BaseModel):
+    """The body of PUT /internal/mode."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: str
+    publish: str | None = None
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a limit with 413, by header or while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await _too_large(send)
+                    return
+        seen = 0
+        responded = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal responded
+            if message["type"] == "http.response.start":
+                responded = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not responded:
+                await _too_large(send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    body = b'{"success":false,"error":"payload_too_large"}'
+    await send({
+        "type": "http.response.start", "status": 413,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+def install_common(app: FastAPI, service: str) -> None:
+    """Body limit, JSON errors for invalid input and unexpected failures, and /health."""
+    app.add_middleware(BodySizeLimit)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"success": False, "error": "invalid_request", "detail": errors[:10]},
+            status_code=422,
+        )
+
+    @app.exception_handler(_BodyTooLarge)
+    async def _big(_: Request, __: Exception) -> JSONResponse:
+        return JSONResponse({"success": False, "error": "payload_too_large"}, status_code=413)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+
+def internal_guard(expected: Callable[[], str]) -> Callable[..., Any]:
+    """A dependency that requires X-Internal-Token to equal the configured secret."""
+
+    async def guard(x_internal_token: str | None = Header(default=None)) -> None:
+        if not x_internal_token or not hmac.compare_digest(
+            x_internal_token.encode(), expected().encode()
+        ):
+            raise HTTPException(status_code=401, detail="internal token required")
+
+    return guard
+
+
+class _StatusCollector(Collector):
+    def __init__(self, service: str, status: Mapping[str, Any]) -> None:
+        self.service = service
+        self.status = status
+
+    def collect(self) -> Any:
+        for key, value in self.status.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            family = GaugeMetricFamily(f"lab_{key}", f"{key} (see /internal/status)",
+                                       labels=["service"])
+            family.add_metric([self.service], float(value))
+            yield family
+
+
+def metrics_response(service: str, status: Mapping[str, Any]) -> Response:
+    """Render a status snapshot as Prometheus text."""
+    registry = CollectorRegistry()
+    registry.register(_StatusCollector(service, status))
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+def unauthorized(reason: str) -> HTTPException:
+    """A 401 with a Bearer challenge and a short reason."""
+    return HTTPException(
+        status_code=401,
+        detail={"success": False, "error": "invalid_token", "reason": reason},
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'},
+    )
+
+
+async def bearer_token(authorization: str | None = Header(default=None)) -> str:
+    """The token from an `Authorization: Bearer ...` header, or 401."""
+    if not authorization:
+        raise unauthorized("missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("malformed_authorization")
+    return token.strip()
+
+
+def install_http_errors(app: FastAPI) -> None:
+    """Render HTTPException details that are dicts as the JSON body itself."""
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"success": False,
+                                                               "error": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

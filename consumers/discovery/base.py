@@ -1,0 +1,178 @@
+"""The Discovery Protocol and what every mode shares: context, counters, cache, event handling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from common.settings import Mode, Settings
+from consumers import store
+from consumers.models import KnownUser
+from consumers.spec import ServiceSpec
+from events import names
+from events.model import CloudEvent
+
+log = logging.getLogger("discovery_lab.consumers")
+
+
+class UnknownUser(Exception):
+    """A valid token for a user this service never heard of (event modes)."""
+
+
+class UserDeactivated(Exception):
+    """This service knows the user as deactivated."""
+
+
+@dataclass
+class Stats:
+    """Counters for /internal/status; they survive mode switches."""
+
+    event_provisions: int = 0
+    lazy_provisions: int = 0
+    duplicates_ignored: int = 0
+    unknown_user_refusals: int = 0
+    events_received: int = 0
+    deactivations: int = 0
+    invalid_events: int = 0
+    last_propagation_ms: float | None = None
+
+
+@dataclass
+class KnownCache:
+    """Recently confirmed active users, so the steady-state call skips the database."""
+
+    ttl: float
+    _entries: dict[int, tuple[KnownUser, float]] = field(default_factory=dict)
+
+    def get(self, user_id: int) -> KnownUser | None:
+        hit = self._entries.get(user_id)
+        if hit is None or time.monotonic() - hit[1] > self.ttl:
+            return None
+        return hit[0]
+
+    def put(self, user: KnownUser) -> None:
+        if self.ttl > 0 and user.active:
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            self._entries[user.user_id] = (user, time.monotonic())
+
+    def drop(self, user_id: int) -> None:
+        self._entries.pop(user_id, None)
+
+
+@dataclass
+class Resolution:
+    """What a call learns: the user, and whether this call was the user's first here."""
+
+    user: KnownUser
+    first_call: bool
+
+
+@dataclass
+class Context:
+    """What every discovery mode needs from the service around it."""
+
+    settings: Settings
+    spec: ServiceSpec
+    engine: Engine
+    replica: str
+    stats: Stats
+    cache: KnownCache
+
+
+class Discovery(Protocol):
+    """One discovery mode: how a service learns users, and what it does on a call."""
+
+    mode: Mode
+
+    async def start(self) -> None:
+        """Start background work (subscriber, consumer group)."""
+
+    async def stop(self) -> None:
+        """Cancel background work."""
+
+    async def resolve(self, user_id: int) -> Resolution:
+        """The known user for a verified call; raises UnknownUser or UserDeactivated."""
+
+    def subscriber_state(self) -> str:
+        """connected, disconnected or off."""
+
+    async def extra_status(self) -> dict[str, Any]:
+        """Mode-specific status fields (stream_lag)."""
+
+
+async def known_or_none(ctx: Context, user_id: int) -> Resolution | None:
+    """Cache, then database; raises UserDeactivated for a blocked user."""
+    cached = ctx.cache.get(user_id)
+    if cached is not None:
+        return Resolution(cached, first_call=False)
+    user = await asyncio.to_thread(store.lookup, ctx.engine, user_id)
+    if user is None:
+        return None
+    return await _settle(ctx, user)
+
+
+async def _settle(ctx: Context, user: KnownUser) -> Resolution:
+    if not user.active:
+        ctx.cache.drop(user.user_id)
+        raise UserDeactivated(user.user_id)
+    first = False
+    if user.first_call_at is None:
+        first = await asyncio.to_thread(store.mark_first_call, ctx.engine, user.user_id)
+    ctx.cache.put(user)
+    return Resolution(user, first_call=first)
+
+
+async def provision_lazily(ctx: Context, user_id: int) -> Resolution:
+    """Just-in-time provisioning on a first verified call; idempotent across processes."""
+    user, created = await asyncio.to_thread(
+        store.provision, ctx.engine, ctx.spec, user_id, None, "lazy"
+    )
+    if created:
+        ctx.stats.lazy_provisions += 1
+    else:
+        ctx.stats.duplicates_ignored += 1
+    return await _settle(ctx, user)
+
+
+async def refuse_unknown(ctx: Context, user_id: int) -> Resolution:
+    """Event modes: a user never heard of is refused, and counted."""
+    ctx.stats.unknown_user_refusals += 1
+    raise UnknownUser(user_id)
+
+
+async def handle_event(ctx: Context, event: CloudEvent) -> None:
+    """Apply one user event idempotently; raise to have it redelivered."""
+    ctx.stats.events_received += 1
+    data = event.data
+    if event.type == names.USER_REGISTERED:
+        _, created = await asyncio.to_thread(
+            store.provision, ctx.engine, ctx.spec, data.user_id, data.username, "event"
+        )
+        if created:
+            ctx.stats.event_provisions += 1
+            lag = datetime.now(UTC) - event.time.astimezone(UTC)
+            ctx.stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
+        else:
+            ctx.stats.duplicates_ignored += 1
+    elif event.type == names.USER_DEACTIVATED:
+        ctx.cache.drop(data.user_id)
+        changed = await asyncio.to_thread(
+            store.deactivate, ctx.engine, data.user_id, data.username, "event"
+        )
+        if changed:
+            ctx.stats.deactivations += 1
+        else:
+            ctx.stats.duplicates_ignored += 1
+
+
+async def count_invalid(ctx: Context, raw: bytes, reason: str) -> None:
+    """A message that is not a valid event: counted and logged, never applied."""
+    ctx.stats.invalid_events += 1
+    log.warning("invalid event ignored (%s): %r", reason, raw[:200])

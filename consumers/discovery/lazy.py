@@ -1,0 +1,33 @@
+"""Lazy discovery: provision a user on the first verified call (just-in-time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from common.settings import Mode
+from consumers.discovery.base import Context, Resolution, known_or_none, provision_lazily
+
+
+class LazyDiscovery:
+    """Trust the verified token: an unknown user_id is a new user."""
+
+    mode: Mode = Mode.LAZY
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def resolve(self, user_id: int) -> Resolution:
+        found = await known_or_none(self.ctx, user_id)
+        return found if found is not None else await provision_lazily(self.ctx, user_id)
+
+    def subscriber_state(self) -> str:
+        return "off"
+
+    async def extra_status(self) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,95 @@
+"""Every query a consumer service runs about users, in one layer (sync; run in a thread)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, Table, func, select, update
+from sqlmodel import SQLModel
+
+from common.db import insert_ignore
+from consumers.models import KnownUser, KnownUserRow
+from consumers.spec import ServiceSpec
+
+known: Table = KnownUserRow.__table__  # type: ignore[attr-defined]
+
+
+def _known(row: Any) -> KnownUser:
+    since = row.known_since
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return KnownUser(user_id=row.user_id, discovered_by=row.discovered_by, known_since=since,
+                     active=bool(row.active), first_call_at=row.first_call_at)
+
+
+def create_schema(engine: Engine, spec: ServiceSpec) -> None:
+    """Create known_users and the service's own tables."""
+    SQLModel.metadata.create_all(engine, tables=[known, *spec.tables()])
+
+
+def lookup(engine: Engine, user_id: int) -> KnownUser | None:
+    """The known_users row for user_id, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
+    return _known(row) if row else None
+
+
+def provision(
+    engine: Engine, spec: ServiceSpec, user_id: int, username: str | None, via: str
+) -> tuple[KnownUser, bool]:
+    """Insert the user and the service's records once; (row, created). Never revives a tombstone."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert_ignore(engine, known).values(
+                user_id=user_id, username=username, discovered_by=via,
+                known_since=datetime.now(UTC), active=True,
+            )
+        )
+        created = result.rowcount == 1
+        if created:
+            spec.provision(conn, user_id, username)
+        row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
+    assert row is not None
+    return _known(row), created
+
+
+def mark_first_call(engine: Engine, user_id: int) -> bool:
+    """Record the user's first call; True for exactly one caller."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(known)
+            .where(known.c.user_id == user_id, known.c.first_call_at.is_(None))
+            .values(first_call_at=datetime.now(UTC))
+        )
+    return result.rowcount == 1
+
+
+def deactivate(engine: Engine, user_id: int, username: str | None, via: str) -> bool:
+    """Block a user for good (a tombstone if unknown); True if this changed anything."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        inserted = conn.execute(
+            insert_ignore(engine, known).values(
+                user_id=user_id, username=username, discovered_by=via, known_since=now,
+                active=False, deactivated_at=now,
+            )
+        ).rowcount
+        updated = conn.execute(
+            update(known).where(known.c.user_id == user_id, known.c.active.is_(True))
+            .values(active=False, deactivated_at=now)
+        ).rowcount
+    return bool(inserted or updated)
+
+
+def count_known(engine: Engine) -> int:
+    """How many users this service knows (active or not)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(known)).scalar_one())
+
+
+def list_known(engine: Engine) -> list[KnownUser]:
+    """Every known user, by id."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(known).order_by(known.c.user_id)).all()
+    return [_known(r) for r in rows]

@@ -1,0 +1,1 @@
+"""The API gateway: forwards /auth/* to auth and /{service}/* to that service."""

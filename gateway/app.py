@@ -1,0 +1,87 @@
+"""The gateway's app factory: a small reverse proxy that imports no service."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from common.settings import CONSUMER_SERVICES, Settings
+from common.web import MAX_BODY_BYTES, install_common
+
+FORWARD_REQUEST = ("authorization", "content-type", "accept", "user-agent")
+FORWARD_RESPONSE = ("content-type", "www-authenticate", "cache-control")
+
+
+def upstreams(settings: Settings) -> dict[str, list[str]]:
+    """Service name -> base URLs of its replicas."""
+    host = settings.lab_host
+    routes = {"auth": [settings.auth_url]}
+    for service in CONSUMER_SERVICES:
+        routes[service] = [
+            f"http://{host}:{settings.service_port(service, k)}"
+            for k in range(1, settings.lab_replicas + 1)
+        ]
+    return routes
+
+
+def _error(status: int, error: str, detail: str) -> JSONResponse:
+    return JSONResponse({"success": False, "error": error, "detail": detail}, status_code=status)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the gateway; the upstream HTTP client lives in the lifespan."""
+    routes = upstreams(settings)
+    rotation: dict[str, Iterator[int]] = {
+        name: itertools.cycle(range(len(urls))) for name, urls in routes.items()
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+        timeout = httpx.Timeout(10.0, connect=1.0)
+        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+            app.state.client = client
+            yield
+
+    app = FastAPI(title="discovery-lab gateway", lifespan=lifespan)
+    install_common(app, "gateway")
+
+    @app.api_route("/{service}/{path:path}",
+                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    async def forward(service: str, path: str, request: Request) -> Response:
+        urls = routes.get(service)
+        if urls is None:
+            return _error(404, "unknown_service", f"no service named {service!r}")
+        if path == "internal" or path.startswith("internal/"):
+            return _error(404, "not_found", "internal endpoints are not served by the gateway")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, "payload_too_large", "request body over 64 KiB")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_REQUEST}
+        client: httpx.AsyncClient = request.app.state.client
+        start = next(rotation[service])
+        last_error = ""
+        for attempt in range(len(urls)):
+            base = urls[(start + attempt) % len(urls)]
+            try:
+                upstream = await client.request(
+                    request.method, f"{base}/{path}", params=request.query_params,
+                    content=body, headers=headers,
+                )
+            except httpx.TimeoutException:
+                return _error(504, "upstream_timeout", f"{service} did not answer in time")
+            except httpx.ConnectError as exc:  # nothing was sent: another replica may answer
+                last_error = exc.__class__.__name__
+                continue
+            except httpx.TransportError as exc:
+                return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
+            out = {k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE}
+            return Response(upstream.content, status_code=upstream.status_code, headers=out)
+        return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
+
+    return app
