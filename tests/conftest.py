@@ -50,3 +50,40 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture
+def stack_factory(tmp_path: Path) -> Iterator[object]:
+    """Start stacks in temporary state dirs on free ports; every one is stopped afterwards."""
+    from common.processes import Stack
+    from tests.support import stack_env
+
+    started: list[Stack] = []
+
+    def make(replicas: int = 1, start: bool = True, **env: str) -> Stack:
+        state = tmp_path / f"state{len(started)}"
+        stack = Stack(env=stack_env(state, replicas=replicas, **env))
+        started.append(stack)
+        if start:
+            stack.up()
+        return stack
+
+    try:
+        yield make
+    finally:
+        for stack in started:
+            stack.down()
+
+
+@pytest.fixture(scope="module")
+def lazy_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One lazy-mode stack shared by a module's tests."""
+    from common.processes import Stack
+    from tests.support import stack_env
+
+    stack = Stack(env=stack_env(tmp_path_factory.mktemp("lazy") / "state"))
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()

@@ -1,0 +1,151 @@
+"""The transactional outbox: event rows written with the user row, published by a relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlmodel import Field, SQLModel
+
+from events.model import CloudEvent
+
+log = logging.getLogger("discovery_lab.events.outbox")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxRow(SQLModel, table=True):
+    """An event waiting to be published (sent_at is null) or already published."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True, max_length=200)
+    type: str = Field(max_length=64)
+    payload: str
+    created_at: datetime = Field(default_factory=_now)
+    sent_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+
+
+outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+
+
+def create_outbox_table(engine: Engine) -> None:
+    """Create the outbox table only."""
+    SQLModel.metadata.create_all(engine, tables=[outbox])
+
+
+def add_to_outbox(conn: Connection, event: CloudEvent) -> None:
+    """Write the event in the caller's transaction, so it commits with the user row."""
+    conn.execute(insert(outbox).values(event_id=event.id, type=event.type,
+                                       payload=event.to_json(), created_at=_now(), attempts=0))
+
+
+def pending_count(engine: Engine) -> int:
+    """Unsent rows."""
+    with engine.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+        ).scalar_one())
+
+
+def _pending(engine: Engine, limit: int) -> list[tuple[int, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.payload).where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.id).limit(limit)
+        ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def _mark_sent(engine: Engine, row_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row_id).values(sent_at=_now()))
+
+
+def _mark_failed(engine: Engine, row_id: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(outbox).where(outbox.c.id == row_id)
+                     .values(attempts=outbox.c.attempts + 1))
+
+
+class OutboxRelay:
+    """Publishes pending rows in order and marks them sent; retries while Valkey is down."""
+
+    def __init__(self, engine: Engine, publish: Callable[[CloudEvent], Awaitable[object]], *,
+                 poll_interval: float = 0.5, batch: int = 100, max_backoff: float = 2.0) -> None:
+        self.engine = engine
+        self.publish = publish
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.max_backoff = max_backoff
+        self.published = 0
+        self.failures = 0
+        self.last_error: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Ask the relay to look for rows now; safe from any thread, and before run()."""
+        loop, event = self._loop, self._wakeup
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self) -> None:
+        """Loop until cancelled: drain pending rows, then wait for a wake-up or the poll timer."""
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        backoff = 0.05
+        while True:
+            self._wakeup.clear()
+            try:
+                drained = await self._drain()
+            except Exception as exc:  # database trouble: retry after a pause
+                self.failures += 1
+                self.last_error = f"database: {exc.__class__.__name__}"
+                log.warning("outbox relay: %s", self.last_error)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            if not drained:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = 0.05
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def _drain(self) -> bool:
+        """Publish every pending row in order; False if a publish failed (rows stay pending)."""
+        while True:
+            rows = await asyncio.to_thread(_pending, self.engine, self.batch)
+            if not rows:
+                return True
+            for row_id, payload in rows:
+                event = CloudEvent.parse(payload)
+                try:
+                    await self.publish(event)
+                except Exception as exc:
+                    self.failures += 1
+                    self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
+                    await asyncio.to_thread(_mark_failed, self.engine, row_id)
+                    return False
+                await asyncio.to_thread(_mark_sent, self.engine, row_id)
+                self.published += 1
+                self.last_error = None
