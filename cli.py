@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import subprocess
@@ -95,8 +96,10 @@ def up(
     except StackError as exc:
         fail(str(exc))
     s = stack.settings
-    console.print(f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
-                  f"publish {s.publish}, gateway http://{s.lab_host}:{s.lab_gateway_port}")
+    console.print(
+        f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
+        f"publish {s.publish}, gateway http://{s.lab_host}:{s.lab_gateway_port}"
+    )
 
 
 @app.command()
@@ -113,15 +116,22 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     if as_json:
         print(json.dumps({"processes": rows}, indent=2))
         return
-    table = Table("name", "pid", "port", "healthy", "mode", "publish", "subscriber",
-                  "outbox", "lag", "known")
+    table = Table(
+        "name", "pid", "port", "healthy", "mode", "publish", "subscriber", "outbox", "lag", "known"
+    )
     for r in rows:
-        table.add_row(r["name"], str(r["pid"] or "-"), str(r["port"]),
-                      "[green]yes[/green]" if r["healthy"] else "[red]no[/red]",
-                      str(r.get("mode", "")), str(r.get("publish", "")),
-                      str(r.get("subscriber", "")), str(r.get("outbox_pending", "")),
-                      str(r.get("stream_lag", "") if r.get("stream_lag") is not None else ""),
-                      str(r.get("known_users", "")))
+        table.add_row(
+            r["name"],
+            str(r["pid"] or "-"),
+            str(r["port"]),
+            "[green]yes[/green]" if r["healthy"] else "[red]no[/red]",
+            str(r.get("mode", "")),
+            str(r.get("publish", "")),
+            str(r.get("subscriber", "")),
+            str(r.get("outbox_pending", "")),
+            str(r.get("stream_lag", "") if r.get("stream_lag") is not None else ""),
+            str(r.get("known_users", "")),
+        )
     console.print(table)
 
 
@@ -152,7 +162,9 @@ def stop(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profil
 
 
 @app.command()
-def start(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")]) -> None:
+def start(
+    name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")],
+) -> None:
     """Start one process again, with the settings of the last `up` and `mode`."""
     try:
         pid = _stack().start(name)
@@ -162,8 +174,9 @@ def start(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profi
 
 
 @app.command()
-def register(username: str,
-             password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None) -> None:
+def register(
+    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+) -> None:
     """Register a user through the gateway."""
     try:
         reply = _client(_stack()).register(username, _password(password, confirm=True))
@@ -175,8 +188,9 @@ def register(username: str,
 
 
 @app.command()
-def login(username: str,
-          password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None) -> None:
+def login(
+    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+) -> None:
     """Log in, print the token and save it under the state dir."""
     stack = _stack()
     try:
@@ -192,9 +206,11 @@ def login(username: str,
 
 
 @app.command()
-def call(service: str, path: str,
-         as_user: Annotated[str | None, typer.Option("--as", help="use this user's token")] = None
-         ) -> None:
+def call(
+    service: str,
+    path: str,
+    as_user: Annotated[str | None, typer.Option("--as", help="use this user's token")] = None,
+) -> None:
     """Call a service through the gateway with the last saved token (or --as USER's)."""
     stack = _stack()
     try:
@@ -208,9 +224,9 @@ def call(service: str, path: str,
 
 
 @app.command()
-def deactivate(username: str,
-               password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
-               ) -> None:
+def deactivate(
+    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+) -> None:
     """Deactivate a user (logs in with the password, then DELETE /auth/users/me)."""
     client = _client(_stack())
     try:
@@ -228,10 +244,11 @@ def deactivate(username: str,
 
 
 @app.command()
-def logs(name: Annotated[str | None, typer.Argument(help="one process; all if omitted")] = None,
-         lines: Annotated[int, typer.Option("-n", help="lines per log")] = 40,
-         follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing")] = False
-         ) -> None:
+def logs(
+    name: Annotated[str | None, typer.Argument(help="one process; all if omitted")] = None,
+    lines: Annotated[int, typer.Option("-n", help="lines per log")] = 40,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing")] = False,
+) -> None:
     """Show the logs of one process or of all."""
     stack = _stack()
     names = [name] if name else [p.name for p in stack.specs()]
@@ -240,10 +257,8 @@ def logs(name: Annotated[str | None, typer.Argument(help="one process; all if om
     if not existing:
         fail(f"no logs under {stack.state_dir / 'logs'}")
     cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in existing]
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         subprocess.run(cmd, check=False)
-    except KeyboardInterrupt:
-        pass
 
 
 @keys_app.command("rotate")
@@ -253,8 +268,10 @@ def keys_rotate() -> None:
 
     s = _stack().settings
     kid = rotate(s.keys_dir, s.lab_jwt_alg.value)
-    console.print(f"new active key {kid}; the previous key stays published for "
-                  f"{s.lab_token_ttl}s (the token lifetime)")
+    console.print(
+        f"new active key {kid}; the previous key stays published for "
+        f"{s.lab_token_ttl}s (the token lifetime)"
+    )
 
 
 @keys_app.command("revoke")
@@ -267,8 +284,10 @@ def keys_revoke(kid: str) -> None:
         new_kid = revoke(s.keys_dir, kid, s.lab_jwt_alg.value)
     except KeyError_ as exc:
         fail(str(exc))
-    console.print(f"revoked {kid}; services refuse its tokens within {s.lab_jwks_cache_ttl:.0f}s "
-                  "(their JWKS cache lifetime)")
+    console.print(
+        f"revoked {kid}; services refuse its tokens within {s.lab_jwks_cache_ttl:.0f}s "
+        "(their JWKS cache lifetime)"
+    )
     if new_kid:
         console.print(f"it was the active key: new active key {new_kid}")
 
@@ -282,8 +301,9 @@ def keys_list() -> None:
     table = Table("kid", "alg", "created", "state")
     for r in list_keys(s.keys_dir):
         state = "revoked" if r.revoked else ("retired" if r.retired_at else "active")
-        table.add_row(r.kid, r.alg, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
-                      state)
+        table.add_row(
+            r.kid, r.alg, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)), state
+        )
     console.print(table)
 
 
@@ -304,8 +324,11 @@ def demo(
 
     def show(step: Any) -> None:
         style = "green" if step.status < 400 else "red"
-        console.print(f"[bold]{step.title}[/bold]\n  [{style}]{step.status}[/{style}] "
-                      f"in {step.ms:.1f} ms  {json.dumps(step.body)[:200]}", highlight=False)
+        console.print(
+            f"[bold]{step.title}[/bold]\n  [{style}]{step.status}[/{style}] "
+            f"in {step.ms:.1f} ms  {json.dumps(step.body)[:200]}",
+            highlight=False,
+        )
 
     def wait(title: str) -> None:
         typer.prompt(f"next: {title} [Enter]", default="", show_default=False)
@@ -339,4 +362,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

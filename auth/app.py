@@ -30,16 +30,29 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(store.create_schema, engine)
         keys = KeyStore(settings.keys_dir, settings.lab_jwt_alg.value, settings.lab_token_ttl)
         client = avalkey.Valkey.from_url(
-            settings.effective_valkey_url, socket_timeout=1.0, socket_connect_timeout=0.5,
+            settings.effective_valkey_url,
+            socket_timeout=1.0,
+            socket_connect_timeout=0.5,
         )
 
         async def local_jwks() -> Mapping[str, Any]:
             return keys.jwks()
 
-        verifier = Verifier(local_jwks, settings.lab_issuer, settings.lab_audience,
-                            jwks_ttl=5.0, min_refresh_interval=0.0)
-        service = AuthService(settings=settings, engine=engine, keys=keys, valkey=client,
-                              verifier=verifier, publisher=NoPublisher(settings.mode))
+        verifier = Verifier(
+            local_jwks,
+            settings.lab_issuer,
+            settings.lab_audience,
+            jwks_ttl=5.0,
+            min_refresh_interval=0.0,
+        )
+        service = AuthService(
+            settings=settings,
+            engine=engine,
+            keys=keys,
+            valkey=client,
+            verifier=verifier,
+            publisher=NoPublisher(settings.mode),
+        )
         await service.switch(settings.mode, settings.publish)
         app.state.service = service
         try:

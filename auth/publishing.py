@@ -97,8 +97,13 @@ class DirectPublisher:
             self.stats.lost += 1
             self.stats.lost_ids.append(event.id)
             del self.stats.lost_ids[:-100]
-            log.warning("event lost: %s %s user_id=%s (%s)", event.type, event.id,
-                        event.data.user_id, exc.__class__.__name__)
+            log.warning(
+                "event lost: %s %s user_id=%s (%s)",
+                event.type,
+                event.id,
+                event.data.user_id,
+                exc.__class__.__name__,
+            )
             return
         self.stats.published += 1
 
@@ -117,8 +122,14 @@ class OutboxPublisher:
 
     publish: Publish | None = Publish.OUTBOX
 
-    def __init__(self, mode: Mode, transport: Transport, stats: PublishStats, engine: Engine,
-                 poll_interval: float) -> None:
+    def __init__(
+        self,
+        mode: Mode,
+        transport: Transport,
+        stats: PublishStats,
+        engine: Engine,
+        poll_interval: float,
+    ) -> None:
         self.mode = mode
         self.stats = stats
         self.engine = engine
@@ -152,8 +163,14 @@ class OutboxPublisher:
 
 
 def build_publisher(
-    mode: Mode, publish: Publish, *, client: avalkey.Valkey, engine: Engine, stream_maxlen: int,
-    poll_interval: float, stats: PublishStats,
+    mode: Mode,
+    publish: Publish,
+    *,
+    client: avalkey.Valkey,
+    engine: Engine,
+    stream_maxlen: int,
+    poll_interval: float,
+    stats: PublishStats,
 ) -> Publisher:
     """The one place that turns (mode, publish) into a publisher."""
     if mode is Mode.LAZY:

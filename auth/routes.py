@@ -89,8 +89,9 @@ async def switch_mode(body: ModeBody, service: ServiceDep) -> Any:
         mode = Mode(body.mode)
         publish = Publish(body.publish) if body.publish else None
     except ValueError as exc:
-        return JSONResponse({"success": False, "error": "invalid_mode", "detail": str(exc)},
-                            status_code=422)
+        return JSONResponse(
+            {"success": False, "error": "invalid_mode", "detail": str(exc)}, status_code=422
+        )
     await service.switch(mode, publish)
     return await service.status()
 

@@ -57,8 +57,9 @@ class AuthService:
             staged.append(self._event("user.registered", user_id, name))
             publisher.stage(conn, staged[0])
 
-        user_id = await asyncio.to_thread(store.insert_user, self.engine, username, key,
-                                          password_hash, stage)
+        user_id = await asyncio.to_thread(
+            store.insert_user, self.engine, username, key, password_hash, stage
+        )
         if user_id is None:
             raise UsernameTaken(username)
         self._maybe_crash(user_id)
@@ -72,8 +73,11 @@ class AuthService:
         if not found or not ok or not found[2]:
             raise InvalidCredentials()
         return mint_access_token(
-            self.keys.active, user_id=found[0], issuer=self.settings.lab_issuer,
-            audience=self.settings.lab_audience, client_id=self.settings.lab_client_id,
+            self.keys.active,
+            user_id=found[0],
+            issuer=self.settings.lab_issuer,
+            audience=self.settings.lab_audience,
+            client_id=self.settings.lab_client_id,
             ttl=self.settings.lab_token_ttl,
         )
 
@@ -111,8 +115,11 @@ class AuthService:
             "mode": pub.mode.value,
             "publish": pub.publish.value if pub.publish else "none",
             "known_users": await asyncio.to_thread(store.count_users, self.engine),
-            "event_provisions": 0, "lazy_provisions": 0, "duplicates_ignored": 0,
-            "unknown_user_refusals": 0, "events_received": 0,
+            "event_provisions": 0,
+            "lazy_provisions": 0,
+            "duplicates_ignored": 0,
+            "unknown_user_refusals": 0,
+            "events_received": 0,
             "events_published": self.stats.published,
             "events_lost": self.stats.lost,
             "outbox_pending": await outbox_pending(self.engine),
@@ -124,9 +131,13 @@ class AuthService:
 
     def _build(self, mode: Mode, publish: Publish) -> Publisher:
         return build_publisher(
-            mode, publish, client=self.valkey, engine=self.engine,
+            mode,
+            publish,
+            client=self.valkey,
+            engine=self.engine,
             stream_maxlen=self.settings.lab_stream_maxlen,
-            poll_interval=self.settings.lab_outbox_poll_interval, stats=self.stats,
+            poll_interval=self.settings.lab_outbox_poll_interval,
+            stats=self.stats,
         )
 
     def _event(self, type_: EventType, user_id: int, username: str) -> CloudEvent:

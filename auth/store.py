@@ -25,17 +25,24 @@ def create_schema(engine: Engine) -> None:
 def username_taken(engine: Engine, key: str) -> bool:
     """True if a user (active or not) holds this username key."""
     with engine.connect() as conn:
-        return conn.execute(select(users.c.id).where(users.c.username_key == key)).first() is not None
+        return (
+            conn.execute(select(users.c.id).where(users.c.username_key == key)).first() is not None
+        )
 
 
-def insert_user(engine: Engine, username: str, key: str, password_hash: str, stage: Stage) -> int | None:
+def insert_user(
+    engine: Engine, username: str, key: str, password_hash: str, stage: Stage
+) -> int | None:
     """Insert a user and stage its event in one transaction; None if the name is taken."""
     try:
         with engine.begin() as conn:
             result = conn.execute(
                 insert(users).values(
-                    username=username, username_key=key, password_hash=password_hash,
-                    active=True, created_at=datetime.now(UTC),
+                    username=username,
+                    username_key=key,
+                    password_hash=password_hash,
+                    active=True,
+                    created_at=datetime.now(UTC),
                 )
             )
             pk = result.inserted_primary_key
@@ -51,8 +58,9 @@ def find_login(engine: Engine, key: str) -> tuple[int, str, bool] | None:
     """(id, password hash, active) for a username key."""
     with engine.connect() as conn:
         row = conn.execute(
-            select(users.c.id, users.c.password_hash, users.c.active)
-            .where(users.c.username_key == key)
+            select(users.c.id, users.c.password_hash, users.c.active).where(
+                users.c.username_key == key
+            )
         ).first()
     return (int(row[0]), str(row[1]), bool(row[2])) if row else None
 
@@ -66,7 +74,8 @@ def deactivate(engine: Engine, user_id: int, stage: Stage) -> bool:
         if row is None:
             return False
         conn.execute(
-            update(users).where(users.c.id == user_id)
+            update(users)
+            .where(users.c.id == user_id)
             .values(active=False, deactivated_at=datetime.now(UTC))
         )
         stage(conn, user_id, str(row[0]))

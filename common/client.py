@@ -31,15 +31,22 @@ class LabClient:
     base_url: str
     timeout: float = 15.0
 
-    def request(self, method: str, path: str, *, json_body: Any = None,
-                token: str | None = None) -> Reply:
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, token: str | None = None
+    ) -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            response = httpx.request(method, f"{self.base_url}{path}", json=json_body,
-                                     headers=headers, timeout=self.timeout)
+            response = httpx.request(
+                method,
+                f"{self.base_url}{path}",
+                json=json_body,
+                headers=headers,
+                timeout=self.timeout,
+            )
         except httpx.ConnectError:
-            raise ClientError(f"cannot reach the gateway at {self.base_url}: is the stack up? "
-                              "(python cli.py up)") from None
+            raise ClientError(
+                f"cannot reach the gateway at {self.base_url}: is the stack up? (python cli.py up)"
+            ) from None
         except httpx.TimeoutException:
             raise ClientError(f"{method} {path} timed out after {self.timeout}s") from None
         try:
@@ -49,12 +56,14 @@ class LabClient:
         return Reply(response.status_code, body, response.elapsed.total_seconds() * 1000)
 
     def register(self, username: str, password: str) -> Reply:
-        return self.request("POST", "/auth/register",
-                            json_body={"username": username, "password": password})
+        return self.request(
+            "POST", "/auth/register", json_body={"username": username, "password": password}
+        )
 
     def login(self, username: str, password: str) -> Reply:
-        return self.request("POST", "/auth/login",
-                            json_body={"username": username, "password": password})
+        return self.request(
+            "POST", "/auth/login", json_body={"username": username, "password": password}
+        )
 
     def call(self, service: str, path: str, token: str) -> Reply:
         return self.request("GET", f"/{service}/{path.lstrip('/')}", token=token)
@@ -91,7 +100,9 @@ class TokenStore:
             username = str(json.loads(last.read_text())["username"])
         path = self.folder / f"{_safe(username)}.jwt"
         if not path.exists():
-            raise ClientError(f"no saved token for {username!r}: run `python cli.py login {username}`")
+            raise ClientError(
+                f"no saved token for {username!r}: run `python cli.py login {username}`"
+            )
         return username, path.read_text().strip()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -30,8 +31,13 @@ class DemoResult:
     steps: list[Step] = field(default_factory=list)
 
 
-def run_flow(client: LabClient, *, on_step: Callable[[Step], None] | None = None,
-             pause: Callable[[str], None] | None = None, username: str | None = None) -> DemoResult:
+def run_flow(
+    client: LabClient,
+    *,
+    on_step: Callable[[Step], None] | None = None,
+    pause: Callable[[str], None] | None = None,
+    username: str | None = None,
+) -> DemoResult:
     """Register a fresh user, log in, and call each consumer twice through the gateway."""
     name = username or f"demo-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(12)
@@ -49,8 +55,10 @@ def run_flow(client: LabClient, *, on_step: Callable[[Step], None] | None = None
             on_step(item)
         return reply
 
-    reply = step(f"User -> gateway -> auth: POST /auth/register {{{name!r}}}",
-                 lambda: client.register(name, password))
+    reply = step(
+        f"User -> gateway -> auth: POST /auth/register {{{name!r}}}",
+        lambda: client.register(name, password),
+    )
     if reply.status != 201:
         raise ClientError(f"register failed with {reply.status}: {reply.body}")
     reply = step("User -> gateway -> auth: POST /auth/login", lambda: client.login(name, password))
@@ -58,8 +66,9 @@ def run_flow(client: LabClient, *, on_step: Callable[[Step], None] | None = None
         raise ClientError(f"login failed with {reply.status}: {reply.body}")
     token = reply.body["token"]
     for service in CONSUMER_SERVICES:
-        step(f"User -> gateway -> {service}: GET /{service}/whoami (first call)",
-             lambda s=service: client.call(s, "/whoami", token))  # type: ignore[misc]
-        step(f"User -> gateway -> {service}: GET /{service}/whoami (again)",
-             lambda s=service: client.call(s, "/whoami", token))  # type: ignore[misc]
+        for label in ("first call", "again"):
+            step(
+                f"User -> gateway -> {service}: GET /{service}/whoami ({label})",
+                functools.partial(client.call, service, "/whoami", token),
+            )
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -58,8 +59,11 @@ class Stack:
     @property
     def settings(self) -> Settings:
         merged = {**os.environ, **self.env}
-        keys = {k.lower(): v for k, v in merged.items()
-                if k.startswith(("LAB_", "VALKEY_")) or k.endswith("_DATABASE_URL")}
+        keys = {
+            k.lower(): v
+            for k, v in merged.items()
+            if k.startswith(("LAB_", "VALKEY_")) or k.endswith("_DATABASE_URL")
+        }
         return Settings(**keys)  # type: ignore[arg-type]
 
     @property
@@ -105,8 +109,10 @@ class Stack:
         try:
             info = json.loads(path.read_text())
             proc = psutil.Process(int(info["pid"]))
-            if abs(proc.create_time() - float(info["created"])) > 1.0 or \
-                    proc.status() == psutil.STATUS_ZOMBIE:
+            if (
+                abs(proc.create_time() - float(info["created"])) > 1.0
+                or proc.status() == psutil.STATUS_ZOMBIE
+            ):
                 raise psutil.NoSuchProcess(int(info["pid"]))
             return int(info["pid"])
         except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, KeyError, OSError):
@@ -134,20 +140,32 @@ class Stack:
         log.parent.mkdir(parents=True, exist_ok=True)
         if spec.kind == "valkey":
             s = self.settings
-            proc = spawn(ValkeyConfig(port=spec.port, data_dir=self.state_dir / "valkey",
-                                      host=s.lab_host, appendfsync=s.valkey_appendfsync,
-                                      pubsub_buffer_limit=s.valkey_pubsub_buffer_limit), log)
+            proc = spawn(
+                ValkeyConfig(
+                    port=spec.port,
+                    data_dir=self.state_dir / "valkey",
+                    host=s.lab_host,
+                    appendfsync=s.valkey_appendfsync,
+                    pubsub_buffer_limit=s.valkey_pubsub_buffer_limit,
+                ),
+                log,
+            )
         else:
             with log.open("ab") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "common.serve", name], cwd=ROOT, env=self.child_env(),
-                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    [sys.executable, "-m", "common.serve", name],
+                    cwd=ROOT,
+                    env=self.child_env(),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
         created = psutil.Process(proc.pid).create_time()
         self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file(name).write_text(json.dumps(
-            {"pid": proc.pid, "port": spec.port, "created": created}))
+        self.pid_file(name).write_text(
+            json.dumps({"pid": proc.pid, "port": spec.port, "created": created})
+        )
         if progress:
             progress(f"started {name} (pid {proc.pid}, port {spec.port})")
         try:
@@ -157,27 +175,33 @@ class Stack:
             raise
         return proc.pid
 
-    def wait_healthy(self, spec: ProcSpec, timeout: float,
-                     proc: subprocess.Popen[bytes] | None = None) -> None:
+    def wait_healthy(
+        self, spec: ProcSpec, timeout: float, proc: subprocess.Popen[bytes] | None = None
+    ) -> None:
         """Poll the process's health check until it answers or the deadline passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc is not None and proc.poll() is not None:
-                raise StackError(f"{spec.name} exited with code {proc.returncode}: "
-                                 f"{self.last_log_line(spec.name)}")
+                raise StackError(
+                    f"{spec.name} exited with code {proc.returncode}: "
+                    f"{self.last_log_line(spec.name)}"
+                )
             if self.healthy(spec):
                 return
             time.sleep(0.05)
-        raise StackError(f"{spec.name} did not become healthy within {timeout:.0f}s: "
-                         f"{self.last_log_line(spec.name)}")
+        raise StackError(
+            f"{spec.name} did not become healthy within {timeout:.0f}s: "
+            f"{self.last_log_line(spec.name)}"
+        )
 
     def healthy(self, spec: ProcSpec) -> bool:
         """One health probe: PING for Valkey, GET /health for the rest."""
         host = self.settings.lab_host
         try:
             if spec.kind == "valkey":
-                client = valkey.Valkey(host=host, port=spec.port, socket_timeout=0.5,
-                                       socket_connect_timeout=0.5)
+                client = valkey.Valkey(
+                    host=host, port=spec.port, socket_timeout=0.5, socket_connect_timeout=0.5
+                )
                 try:
                     return bool(client.ping())
                 finally:
@@ -228,7 +252,11 @@ class Stack:
         stopped = []
         names = [p.name for p in self.specs()]
         run_dir = self.state_dir / "run"
-        extra = [p.stem for p in run_dir.glob("*.pid") if p.stem not in names] if run_dir.exists() else []
+        extra = (
+            [p.stem for p in run_dir.glob("*.pid") if p.stem not in names]
+            if run_dir.exists()
+            else []
+        )
         for name in list(reversed(names)) + extra:
             if name in extra:
                 pid = self._orphan_stop(name)
@@ -246,17 +274,21 @@ class Stack:
         if pid is None:
             return False
         os.killpg(pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
             psutil.Process(pid).wait(10)
-        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
-            pass
         self.pid_file(name).unlink(missing_ok=True)
         return True
 
     # -- introspection and control --------------------------------------
 
-    def internal(self, spec: ProcSpec, method: str, path: str, body: Mapping[str, Any] | None = None,
-                 timeout: float = 5.0) -> dict[str, Any]:
+    def internal(
+        self,
+        spec: ProcSpec,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        timeout: float = 5.0,
+    ) -> dict[str, Any]:
         """Call a process's /internal endpoint with the internal token."""
         url = f"http://{self.settings.lab_host}:{spec.port}/internal/{path}"
         headers = {"X-Internal-Token": self.settings.internal_token()}
@@ -270,15 +302,26 @@ class Stack:
         rows = []
         for spec in self.specs():
             pid = self.pid(spec.name)
-            row: dict[str, Any] = {"name": spec.name, "pid": pid, "port": spec.port,
-                                   "healthy": bool(pid) and self.healthy(spec)}
+            row: dict[str, Any] = {
+                "name": spec.name,
+                "pid": pid,
+                "port": spec.port,
+                "healthy": bool(pid) and self.healthy(spec),
+            }
             if row["healthy"] and spec.kind == "http" and spec.name != "gateway":
                 try:
                     st = self.internal(spec, "GET", "status", timeout=2.0)
                 except Exception:
                     st = {}
-                for key in ("mode", "publish", "subscriber", "outbox_pending", "stream_lag",
-                            "known_users", "events_lost"):
+                for key in (
+                    "mode",
+                    "publish",
+                    "subscriber",
+                    "outbox_pending",
+                    "stream_lag",
+                    "known_users",
+                    "events_lost",
+                ):
                     if key in st:
                         row[key] = st[key]
             rows.append(row)
@@ -301,6 +344,12 @@ class Stack:
                 results.append({"name": spec.name, "mode": None, "note": "not running"})
                 continue
             st = self.internal(spec, "PUT", "mode", body)
-            results.append({"name": spec.name, "mode": st.get("mode"), "publish": st.get("publish"),
-                            "subscriber": st.get("subscriber")})
+            results.append(
+                {
+                    "name": spec.name,
+                    "mode": st.get("mode"),
+                    "publish": st.get("publish"),
+                    "subscriber": st.get("subscriber"),
+                }
+            )
         return results

@@ -39,8 +39,15 @@ def main(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
     app, port = build_app(argv[0], settings)
-    uvicorn.run(app, host=settings.lab_host, port=port, log_level="warning", access_log=False,
-                lifespan="on", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=settings.lab_host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
 
 
 if __name__ == "__main__":

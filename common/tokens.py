@@ -15,8 +15,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
 ALLOWED_ALGS: tuple[str, ...] = ("RS256", "EdDSA")
-REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "sub", "user_id", "aud", "client_id", "iat", "exp", "jti")
-TOKEN_TYPE = "at+jwt"
+REQUIRED_CLAIMS: tuple[str, ...] = (
+    "iss",
+    "sub",
+    "user_id",
+    "aud",
+    "client_id",
+    "iat",
+    "exp",
+    "jti",
+)
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MAX_TOKEN_BYTES = 8192
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -63,9 +72,11 @@ def generate_private_key(alg: str) -> PrivateKey:
 
 def public_jwk(key: SigningKey) -> dict[str, Any]:
     """The public half of a signing key as a JWK with kid, alg and use."""
-    public = key.private_key.public_key()
-    algo = RSAAlgorithm if key.alg == "RS256" else OKPAlgorithm
-    jwk: dict[str, Any] = algo.to_jwk(public, as_dict=True)  # type: ignore[arg-type]
+    private = key.private_key
+    if isinstance(private, rsa.RSAPrivateKey):
+        jwk = RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)
+    else:
+        jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     jwk.update({"kid": key.kid, "alg": key.alg, "use": "sig"})
     return jwk
 
@@ -181,8 +192,13 @@ def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
     if exp <= (time.time() if now is None else now):
         raise TokenError("expired", "token has expired")
     return Claims(
-        user_id=user_id, sub=payload["sub"], client_id=payload["client_id"],
-        jti=payload["jti"], iat=iat, exp=exp, kid=kid,
+        user_id=user_id,
+        sub=payload["sub"],
+        client_id=payload["client_id"],
+        jti=payload["jti"],
+        iat=iat,
+        exp=exp,
+        kid=kid,
     )
 
 
@@ -223,7 +239,9 @@ class Verifier:
         kid = unverified_kid(token)
         if kid not in self._keys:
             await self._refresh(now, force=True)
-        claims = verify_token(token, self._keys, issuer=self.issuer, audience=self.audience, now=now)
+        claims = verify_token(
+            token, self._keys, issuer=self.issuer, audience=self.audience, now=now
+        )
         self._verified[token] = claims
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)

@@ -54,15 +54,24 @@ class ValkeyConfig:
         """The command line: AOF on, RDB snapshots off, loopback only, foreground."""
         args = [
             str(server_binary()),
-            "--port", str(self.port),
-            "--bind", self.host,
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--appendfsync", self.appendfsync,
-            "--save", "",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-            "--loglevel", "notice",
+            "--port",
+            str(self.port),
+            "--bind",
+            self.host,
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.appendfsync,
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "notice",
         ]
         if self.pubsub_buffer_limit:
             args += ["--client-output-buffer-limit", f"pubsub {self.pubsub_buffer_limit}"]

@@ -80,11 +80,16 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(send: Send) -> None:
     body = b'{"success":false,"error":"payload_too_large"}'
-    await send({
-        "type": "http.response.start", "status": 413,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -132,8 +137,9 @@ class _StatusCollector(Collector):
         for key, value in self.status.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            family = GaugeMetricFamily(f"lab_{key}", f"{key} (see /internal/status)",
-                                       labels=["service"])
+            family = GaugeMetricFamily(
+                f"lab_{key}", f"{key} (see /internal/status)", labels=["service"]
+            )
             family.add_metric([self.service], float(value))
             yield family
 
@@ -170,6 +176,9 @@ def install_http_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"success": False,
-                                                               "error": str(exc.detail)}
+        body = (
+            exc.detail
+            if isinstance(exc.detail, dict)
+            else {"success": False, "error": str(exc.detail)}
+        )
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

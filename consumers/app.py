@@ -37,7 +37,9 @@ def service_spec(name: str) -> ServiceSpec:
         raise ValueError(f"unknown consumer service {name!r}; known: {sorted(SPECS)}") from None
 
 
-def create_app(settings: Settings, service: str | None = None, replica: str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, service: str | None = None, replica: str | None = None
+) -> FastAPI:
     """Build a consumer app; its lifespan owns the engine, HTTP client and subscriber task."""
     name = service or settings.lab_service_name
     spec = service_spec(name)
@@ -49,11 +51,19 @@ def create_app(settings: Settings, service: str | None = None, replica: str | No
         await asyncio.to_thread(store.create_schema, engine, spec)
         http = httpx.AsyncClient()
         verifier = Verifier(
-            http_jwks_fetcher(http, settings.jwks_url), settings.lab_issuer,
-            settings.lab_audience, jwks_ttl=settings.lab_jwks_cache_ttl,
+            http_jwks_fetcher(http, settings.jwks_url),
+            settings.lab_issuer,
+            settings.lab_audience,
+            jwks_ttl=settings.lab_jwks_cache_ttl,
         )
-        ctx = Context(settings=settings, spec=spec, engine=engine, replica=replica_name,
-                      stats=Stats(), cache=KnownCache(settings.lab_known_cache_ttl))
+        ctx = Context(
+            settings=settings,
+            spec=spec,
+            engine=engine,
+            replica=replica_name,
+            stats=Stats(),
+            cache=KnownCache(settings.lab_known_cache_ttl),
+        )
         svc = ConsumerService(ctx=ctx, verifier=verifier, discovery=LazyDiscovery(ctx))
         await svc.switch(settings.mode)
         app.state.service = svc

@@ -35,7 +35,9 @@ class NotificationsSpec:
     def provision(self, conn: Connection, user_id: int, username: str | None) -> None:
         who = username or f"user {user_id}"
         stmt = insert_ignore(conn.engine, messages).values(
-            user_id=user_id, body=f"Welcome, {who}!", sent_at=datetime.now(UTC),
+            user_id=user_id,
+            body=f"Welcome, {who}!",
+            sent_at=datetime.now(UTC),
         )
         conn.execute(stmt)
 

@@ -35,7 +35,9 @@ class ProfilesSpec:
 
     def provision(self, conn: Connection, user_id: int, username: str | None) -> None:
         stmt = insert_ignore(conn.engine, profiles).values(
-            user_id=user_id, display_name=username or f"user {user_id}", bio="",
+            user_id=user_id,
+            display_name=username or f"user {user_id}",
+            bio="",
             created_at=datetime.now(UTC),
         )
         conn.execute(stmt)
@@ -45,8 +47,12 @@ class ProfilesSpec:
             row = conn.execute(select(profiles).where(profiles.c.user_id == user_id)).first()
         if row is None:
             return None
-        return {"user_id": row.user_id, "display_name": row.display_name, "bio": row.bio,
-                "created_at": row.created_at.isoformat()}
+        return {
+            "user_id": row.user_id,
+            "display_name": row.display_name,
+            "bio": row.bio,
+            "created_at": row.created_at.isoformat(),
+        }
 
     def count(self, engine: Engine) -> int:
         with engine.connect() as conn:

@@ -54,8 +54,7 @@ async def me(claims: ClaimsDep, service: ServiceDep) -> Any:
     found = await _resolve(service, claims.user_id)
     if isinstance(found, JSONResponse):
         return found
-    record = await asyncio.to_thread(service.ctx.spec.describe, service.ctx.engine,
-                                     claims.user_id)
+    record = await asyncio.to_thread(service.ctx.spec.describe, service.ctx.engine, claims.user_id)
     return {"service": service.name, "user_id": claims.user_id, "record": record}
 
 
@@ -84,8 +83,9 @@ async def switch_mode(body: ModeBody, service: ServiceDep) -> Any:
     try:
         mode = Mode(body.mode)
     except ValueError as exc:
-        return JSONResponse({"success": False, "error": "invalid_mode", "detail": str(exc)},
-                            status_code=422)
+        return JSONResponse(
+            {"success": False, "error": "invalid_mode", "detail": str(exc)}, status_code=422
+        )
     await service.switch(mode)
     return await service.status()
 

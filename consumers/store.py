@@ -19,8 +19,13 @@ def _known(row: Any) -> KnownUser:
     since = row.known_since
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return KnownUser(user_id=row.user_id, discovered_by=row.discovered_by, known_since=since,
-                     active=bool(row.active), first_call_at=row.first_call_at)
+    return KnownUser(
+        user_id=row.user_id,
+        discovered_by=row.discovered_by,
+        known_since=since,
+        active=bool(row.active),
+        first_call_at=row.first_call_at,
+    )
 
 
 def create_schema(engine: Engine, spec: ServiceSpec) -> None:
@@ -40,13 +45,20 @@ def provision(
 ) -> tuple[KnownUser, bool]:
     """Insert the user and the service's records once; (row, created). Never revives a tombstone."""
     with engine.begin() as conn:
-        result = conn.execute(
-            insert_ignore(engine, known).values(
-                user_id=user_id, username=username, discovered_by=via,
-                known_since=datetime.now(UTC), active=True,
-            )
+        created = (
+            conn.execute(
+                insert_ignore(engine, known)
+                .values(
+                    user_id=user_id,
+                    username=username,
+                    discovered_by=via,
+                    known_since=datetime.now(UTC),
+                    active=True,
+                )
+                .returning(known.c.user_id)
+            ).first()
+            is not None
         )
-        created = result.rowcount == 1
         if created:
             spec.provision(conn, user_id, username)
         row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
@@ -57,12 +69,13 @@ def provision(
 def mark_first_call(engine: Engine, user_id: int) -> bool:
     """Record the user's first call; True for exactly one caller."""
     with engine.begin() as conn:
-        result = conn.execute(
+        row = conn.execute(
             update(known)
             .where(known.c.user_id == user_id, known.c.first_call_at.is_(None))
             .values(first_call_at=datetime.now(UTC))
-        )
-    return result.rowcount == 1
+            .returning(known.c.user_id)
+        ).first()
+    return row is not None
 
 
 def deactivate(engine: Engine, user_id: int, username: str | None, via: str) -> bool:
@@ -70,16 +83,24 @@ def deactivate(engine: Engine, user_id: int, username: str | None, via: str) -> 
     now = datetime.now(UTC)
     with engine.begin() as conn:
         inserted = conn.execute(
-            insert_ignore(engine, known).values(
-                user_id=user_id, username=username, discovered_by=via, known_since=now,
-                active=False, deactivated_at=now,
+            insert_ignore(engine, known)
+            .values(
+                user_id=user_id,
+                username=username,
+                discovered_by=via,
+                known_since=now,
+                active=False,
+                deactivated_at=now,
             )
-        ).rowcount
+            .returning(known.c.user_id)
+        ).first()
         updated = conn.execute(
-            update(known).where(known.c.user_id == user_id, known.c.active.is_(True))
+            update(known)
+            .where(known.c.user_id == user_id, known.c.active.is_(True))
             .values(active=False, deactivated_at=now)
-        ).rowcount
-    return bool(inserted or updated)
+            .returning(known.c.user_id)
+        ).first()
+    return inserted is not None or updated is not None
 
 
 def count_known(engine: Engine) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -43,23 +44,34 @@ def create_outbox_table(engine: Engine) -> None:
 
 def add_to_outbox(conn: Connection, event: CloudEvent) -> None:
     """Write the event in the caller's transaction, so it commits with the user row."""
-    conn.execute(insert(outbox).values(event_id=event.id, type=event.type,
-                                       payload=event.to_json(), created_at=_now(), attempts=0))
+    conn.execute(
+        insert(outbox).values(
+            event_id=event.id,
+            type=event.type,
+            payload=event.to_json(),
+            created_at=_now(),
+            attempts=0,
+        )
+    )
 
 
 def pending_count(engine: Engine) -> int:
     """Unsent rows."""
     with engine.connect() as conn:
-        return int(conn.execute(
-            select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-        ).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            ).scalar_one()
+        )
 
 
 def _pending(engine: Engine, limit: int) -> list[tuple[int, str]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(outbox.c.id, outbox.c.payload).where(outbox.c.sent_at.is_(None))
-            .order_by(outbox.c.id).limit(limit)
+            select(outbox.c.id, outbox.c.payload)
+            .where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
         ).all()
     return [(int(r[0]), str(r[1])) for r in rows]
 
@@ -71,15 +83,23 @@ def _mark_sent(engine: Engine, row_id: int) -> None:
 
 def _mark_failed(engine: Engine, row_id: int) -> None:
     with engine.begin() as conn:
-        conn.execute(update(outbox).where(outbox.c.id == row_id)
-                     .values(attempts=outbox.c.attempts + 1))
+        conn.execute(
+            update(outbox).where(outbox.c.id == row_id).values(attempts=outbox.c.attempts + 1)
+        )
 
 
 class OutboxRelay:
     """Publishes pending rows in order and marks them sent; retries while Valkey is down."""
 
-    def __init__(self, engine: Engine, publish: Callable[[CloudEvent], Awaitable[object]], *,
-                 poll_interval: float = 0.5, batch: int = 100, max_backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        publish: Callable[[CloudEvent], Awaitable[object]],
+        *,
+        poll_interval: float = 0.5,
+        batch: int = 100,
+        max_backoff: float = 2.0,
+    ) -> None:
         self.engine = engine
         self.publish = publish
         self.poll_interval = poll_interval
@@ -126,10 +146,8 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = 0.05
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
-            except TimeoutError:
-                pass
 
     async def _drain(self) -> bool:
         """Publish every pending row in order; False if a publish failed (rows stay pending)."""

@@ -28,8 +28,15 @@ async def publish(client: avalkey.Valkey, event: CloudEvent) -> int:
 class PubSubSubscriber:
     """Subscribes to the channel and hands each event to a handler, reconnecting with backoff."""
 
-    def __init__(self, url: str, handler: Handler, *, on_invalid: InvalidHandler | None = None,
-                 health_check_interval: float = 1.0, max_backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        handler: Handler,
+        *,
+        on_invalid: InvalidHandler | None = None,
+        health_check_interval: float = 1.0,
+        max_backoff: float = 2.0,
+    ) -> None:
         self.url = url
         self.handler = handler
         self.on_invalid = on_invalid
@@ -46,7 +53,9 @@ class PubSubSubscriber:
         first = True
         while True:
             client = avalkey.Valkey.from_url(
-                self.url, socket_connect_timeout=1.0, socket_keepalive=True,
+                self.url,
+                socket_connect_timeout=1.0,
+                socket_keepalive=True,
                 health_check_interval=self.health_check_interval,
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -63,7 +72,9 @@ class PubSubSubscriber:
                 raise
             except Exception as exc:
                 if self.state == "connected":
-                    log.warning("pub/sub connection lost (%s); reconnecting", exc.__class__.__name__)
+                    log.warning(
+                        "pub/sub connection lost (%s); reconnecting", exc.__class__.__name__
+                    )
             finally:
                 self.state = "disconnected"
                 self.connected.clear()

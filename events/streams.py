@@ -23,8 +23,9 @@ DeadHandler = Callable[[str, str], Awaitable[None]]
 
 async def append(client: avalkey.Valkey, event: CloudEvent, *, maxlen: int) -> str:
     """XADD the event with an approximate MAXLEN; returns the entry id."""
-    entry = await client.xadd(names.STREAM, {names.STREAM_FIELD: event.to_json()},
-                              maxlen=maxlen, approximate=True)
+    entry = await client.xadd(
+        names.STREAM, {names.STREAM_FIELD: event.to_json()}, maxlen=maxlen, approximate=True
+    )
     return entry.decode() if isinstance(entry, bytes) else str(entry)
 
 
@@ -35,10 +36,20 @@ def _text(value: Any) -> str:
 class StreamConsumer:
     """One consumer of a group: at-least-once delivery, catch-up, reclaim and dead letters."""
 
-    def __init__(self, url: str, *, group: str, consumer: str, handler: Handler,
-                 dead_letter_after: int = 5, block_ms: int = 1000, claim_idle_ms: int = 5000,
-                 batch: int = 100, on_dead: DeadHandler | None = None,
-                 max_backoff: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        dead_letter_after: int = 5,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 5000,
+        batch: int = 100,
+        on_dead: DeadHandler | None = None,
+        max_backoff: float = 2.0,
+    ) -> None:
         self.url = url
         self.group = group
         self.consumer = consumer
@@ -84,9 +95,12 @@ class StreamConsumer:
         backoff = 0.05
         first = True
         while True:
-            client = avalkey.Valkey.from_url(self.url, socket_connect_timeout=1.0,
-                                             socket_timeout=self.block_ms / 1000 + 5,
-                                             socket_keepalive=True)
+            client = avalkey.Valkey.from_url(
+                self.url,
+                socket_connect_timeout=1.0,
+                socket_timeout=self.block_ms / 1000 + 5,
+                socket_keepalive=True,
+            )
             try:
                 await self.ensure_group(client)
                 if not first:
@@ -100,8 +114,12 @@ class StreamConsumer:
                 raise
             except Exception as exc:
                 if self.state == "connected":
-                    log.warning("stream consumer %s/%s lost Valkey (%s); reconnecting",
-                                self.group, self.consumer, exc.__class__.__name__)
+                    log.warning(
+                        "stream consumer %s/%s lost Valkey (%s); reconnecting",
+                        self.group,
+                        self.consumer,
+                        exc.__class__.__name__,
+                    )
             finally:
                 self.state = "disconnected"
                 self.connected.clear()
@@ -120,8 +138,9 @@ class StreamConsumer:
                 last_claim = now
             block = min(self.block_ms, max(int(self.claim_idle_ms / 2), 10))
             try:
-                reply = await client.xreadgroup(self.group, self.consumer, {names.STREAM: ">"},
-                                                count=self.batch, block=block)
+                reply = await client.xreadgroup(
+                    self.group, self.consumer, {names.STREAM: ">"}, count=self.batch, block=block
+                )
             except ResponseError as exc:
                 if "NOGROUP" in str(exc):
                     await self.ensure_group(client)
@@ -135,46 +154,60 @@ class StreamConsumer:
         """Finish what this consumer name had been delivered before a restart."""
         start = "0"
         while True:
-            reply = await client.xreadgroup(self.group, self.consumer, {names.STREAM: start},
-                                            count=self.batch)
+            reply = await client.xreadgroup(
+                self.group, self.consumer, {names.STREAM: start}, count=self.batch
+            )
             entries = reply[0][1] if reply else []
             if not entries:
                 return
             for entry_id, fields in entries:
                 start = _text(entry_id)
                 if fields:
-                    await self._handle(client, start, fields,
-                                       deliveries=await self._deliveries(client, start))
+                    await self._handle(
+                        client, start, fields, deliveries=await self._deliveries(client, start)
+                    )
                 else:  # trimmed away while pending: nothing left to process
                     await client.xack(names.STREAM, self.group, start)
 
     async def _deliveries(self, client: avalkey.Valkey, entry_id: str) -> int:
-        info = await client.xpending_range(names.STREAM, self.group, min=entry_id, max=entry_id,
-                                           count=1)
+        info = await client.xpending_range(
+            names.STREAM, self.group, min=entry_id, max=entry_id, count=1
+        )
         return int(info[0]["times_delivered"]) if info else 1
 
     async def _reclaim(self, client: avalkey.Valkey) -> None:
         """XAUTOCLAIM entries idle too long (a dead consumer's, or our failed ones)."""
         start = "0-0"
         while True:
-            reply = await client.xautoclaim(names.STREAM, self.group, self.consumer,
-                                            min_idle_time=self.claim_idle_ms, start_id=start,
-                                            count=self.batch)
+            reply = await client.xautoclaim(
+                names.STREAM,
+                self.group,
+                self.consumer,
+                min_idle_time=self.claim_idle_ms,
+                start_id=start,
+                count=self.batch,
+            )
             next_start, entries = _text(reply[0]), reply[1]
             deleted = reply[2] if len(reply) > 2 else []
             for entry_id, fields in entries:
                 eid = _text(entry_id)
-                await self._handle(client, eid, fields, deliveries=await self._deliveries(client, eid))
+                await self._handle(
+                    client, eid, fields, deliveries=await self._deliveries(client, eid)
+                )
             for eid in deleted:
                 await client.xack(names.STREAM, self.group, _text(eid))
             if next_start in ("0-0", "0") or not entries:
                 return
             start = next_start
 
-    async def _handle(self, client: avalkey.Valkey, entry_id: str, fields: Any,
-                      deliveries: int) -> None:
-        raw = _text((fields or {}).get(names.STREAM_FIELD.encode(),
-                                      (fields or {}).get(names.STREAM_FIELD, b"")))
+    async def _handle(
+        self, client: avalkey.Valkey, entry_id: str, fields: Any, deliveries: int
+    ) -> None:
+        raw = _text(
+            (fields or {}).get(
+                names.STREAM_FIELD.encode(), (fields or {}).get(names.STREAM_FIELD, b"")
+            )
+        )
         try:
             event = CloudEvent.parse(raw)
         except InvalidEvent as exc:
@@ -185,19 +218,28 @@ class StreamConsumer:
         except Exception as exc:
             self.failures += 1
             if deliveries >= self.dead_letter_after:
-                await self._dead_letter(client, entry_id, raw,
-                                        f"failed {deliveries} times: {exc.__class__.__name__}")
+                await self._dead_letter(
+                    client, entry_id, raw, f"failed {deliveries} times: {exc.__class__.__name__}"
+                )
             else:
                 log.warning("event %s failed (delivery %d): %s", entry_id, deliveries, exc)
             return
         await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
 
-    async def _dead_letter(self, client: avalkey.Valkey, entry_id: str, raw: str,
-                           reason: str) -> None:
-        await client.xadd(names.DEAD_LETTER, {"id": entry_id, "group": self.group,
-                                              "consumer": self.consumer, "reason": reason,
-                                              "payload": raw})
+    async def _dead_letter(
+        self, client: avalkey.Valkey, entry_id: str, raw: str, reason: str
+    ) -> None:
+        await client.xadd(
+            names.DEAD_LETTER,
+            {
+                "id": entry_id,
+                "group": self.group,
+                "consumer": self.consumer,
+                "reason": reason,
+                "payload": raw,
+            },
+        )
         await client.xack(names.STREAM, self.group, entry_id)
         self.dead_lettered += 1
         log.warning("event %s dead-lettered: %s", entry_id, reason)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from common.settings import CONSUMER_SERVICES, Settings
 from common.web import MAX_BODY_BYTES, install_common
 
-FORWARD_REQUEST = ("authorization", "content-type", "accept", "user-agent")
+FORWARD_REQUEST = frozenset({"authorization", "content-type", "accept", "user-agent"})
 FORWARD_RESPONSE = ("content-type", "www-authenticate", "cache-control")
 
 
@@ -51,8 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="discovery-lab gateway", lifespan=lifespan)
     install_common(app, "gateway")
 
-    @app.api_route("/{service}/{path:path}",
-                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    @app.api_route(
+        "/{service}/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+    )
     async def forward(service: str, path: str, request: Request) -> Response:
         urls = routes.get(service)
         if urls is None:
@@ -62,7 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, "payload_too_large", "request body over 64 KiB")
-        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_REQUEST}
+        headers = [
+            (k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() in FORWARD_REQUEST
+        ]
         client: httpx.AsyncClient = request.app.state.client
         start = next(rotation[service])
         last_error = ""
@@ -70,8 +74,11 @@ def create_app(settings: Settings) -> FastAPI:
             base = urls[(start + attempt) % len(urls)]
             try:
                 upstream = await client.request(
-                    request.method, f"{base}/{path}", params=request.query_params,
-                    content=body, headers=headers,
+                    request.method,
+                    f"{base}/{path}",
+                    params=request.query_params,
+                    content=body,
+                    headers=headers,
                 )
             except httpx.TimeoutException:
                 return _error(504, "upstream_timeout", f"{service} did not answer in time")

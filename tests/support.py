@@ -35,12 +35,16 @@ def wait_for(
         if last:
             return last
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}: last={last!r} err={err!r}")
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what}: last={last!r} err={err!r}"
+            )
         time.sleep(interval)
 
 
 async def await_for(
-    check: Callable[[], Awaitable[T]], timeout: float = 5.0, interval: float = 0.02,
+    check: Callable[[], Awaitable[T]],
+    timeout: float = 5.0,
+    interval: float = 0.02,
     what: str = "condition",
 ) -> T:
     """Async twin of wait_for: poll an awaitable check until truthy or the deadline."""

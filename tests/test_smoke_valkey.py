@@ -11,5 +11,5 @@ def test_valkey_restart_keeps_aof(valkey_proc: ValkeyProc) -> None:
     valkey_proc.start()
     client = valkey_proc.client()
     assert client.xlen("s") == 1
-    assert client.config_get("appendonly")["appendonly"] == "yes"
+    assert client.config_get("appendonly") == {"appendonly": "yes"}
     client.close()

@@ -34,7 +34,9 @@ class PubSubDiscovery:
             await count_invalid(ctx, raw, reason)
 
         self.subscriber = PubSubSubscriber(
-            ctx.settings.effective_valkey_url, on_event, on_invalid=on_invalid,
+            ctx.settings.effective_valkey_url,
+            on_event,
+            on_invalid=on_invalid,
         )
         self._task: asyncio.Task[None] | None = None
 

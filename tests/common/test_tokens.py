@@ -38,9 +38,15 @@ def ed_key() -> SigningKey:
 
 
 def _mint(key: SigningKey, **kw: Any) -> str:
-    return mint_access_token(key, user_id=kw.pop("user_id", 42), issuer=kw.pop("issuer", ISS),
-                             audience=kw.pop("audience", AUD), client_id="cli",
-                             ttl=kw.pop("ttl", 60), **kw)
+    return mint_access_token(
+        key,
+        user_id=kw.pop("user_id", 42),
+        issuer=kw.pop("issuer", ISS),
+        audience=kw.pop("audience", AUD),
+        client_id="cli",
+        ttl=kw.pop("ttl", 60),
+        **kw,
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -48,14 +54,23 @@ def _b64(data: bytes) -> str:
 
 
 def _forge(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
-    return ".".join([_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()),
-                     _b64(signature)])
+    return ".".join(
+        [_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), _b64(signature)]
+    )
 
 
 def _claims(**over: Any) -> dict[str, Any]:
     now = int(time.time())
-    claims = {"iss": ISS, "sub": "42", "user_id": 42, "aud": AUD, "client_id": "cli",
-              "iat": now, "exp": now + 60, "jti": "x"}
+    claims = {
+        "iss": ISS,
+        "sub": "42",
+        "user_id": 42,
+        "aud": AUD,
+        "client_id": "cli",
+        "iat": now,
+        "exp": now + 60,
+        "jti": "x",
+    }
     claims.update(over)
     return claims
 
@@ -83,7 +98,8 @@ def test_hostile_tokens_are_refused(rsa_key: SigningKey) -> None:
     tampered_payload = ".".join([head, _b64(json.dumps(_claims(user_id=1, sub="1")).encode()), sig])
     flipped = sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")
     public_pem = rsa_key.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     import hashlib
     import hmac
 
@@ -91,8 +107,12 @@ def test_hostile_tokens_are_refused(rsa_key: SigningKey) -> None:
     signing_input = f"{_b64(json.dumps(hs_header).encode())}.{_b64(json.dumps(_claims()).encode())}"
     hs_sig = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     hs256 = f"{signing_input}.{_b64(hs_sig)}"
-    no_exp = jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, rsa_key.private_key,
-                        algorithm="RS256", headers={"kid": rsa_key.kid, "typ": "at+jwt"})
+    no_exp = jwt.encode(
+        {k: v for k, v in _claims().items() if k != "exp"},
+        rsa_key.private_key,
+        algorithm="RS256",
+        headers={"kid": rsa_key.kid, "typ": "at+jwt"},
+    )
     cases = {
         "tampered payload": tampered_payload,
         "tampered signature": ".".join([head, payload, flipped]),
@@ -103,15 +123,27 @@ def test_hostile_tokens_are_refused(rsa_key: SigningKey) -> None:
         "wrong iss": _mint(rsa_key, issuer="https://evil.example"),
         "unknown kid": _mint(SigningKey("nope", "RS256", rsa_key.private_key)),
         "missing exp": no_exp,
-        "wrong typ": jwt.encode(_claims(), rsa_key.private_key, algorithm="RS256",
-                                headers={"kid": rsa_key.kid, "typ": "JWT"}),
+        "wrong typ": jwt.encode(
+            _claims(),
+            rsa_key.private_key,
+            algorithm="RS256",
+            headers={"kid": rsa_key.kid, "typ": "JWT"},
+        ),
         "garbage": "not-a-jwt",
         "empty": "",
         "oversized": "a" * 20000,
-        "sub mismatch": jwt.encode(_claims(sub="7"), rsa_key.private_key, algorithm="RS256",
-                                   headers={"kid": rsa_key.kid, "typ": "at+jwt"}),
-        "user_id string": jwt.encode(_claims(user_id="42"), rsa_key.private_key,
-                                     algorithm="RS256", headers={"kid": rsa_key.kid, "typ": "at+jwt"}),
+        "sub mismatch": jwt.encode(
+            _claims(sub="7"),
+            rsa_key.private_key,
+            algorithm="RS256",
+            headers={"kid": rsa_key.kid, "typ": "at+jwt"},
+        ),
+        "user_id string": jwt.encode(
+            _claims(user_id="42"),
+            rsa_key.private_key,
+            algorithm="RS256",
+            headers={"kid": rsa_key.kid, "typ": "at+jwt"},
+        ),
     }
     for name, token in cases.items():
         reason = _reason(token, keys)
@@ -125,8 +157,12 @@ def test_hostile_tokens_are_refused(rsa_key: SigningKey) -> None:
 def test_jku_and_embedded_jwk_are_never_used(rsa_key: SigningKey) -> None:
     attacker = generate_private_key("RS256")
     evil = SigningKey(rsa_key.kid, "RS256", attacker)
-    headers = {"kid": rsa_key.kid, "typ": "at+jwt", "jku": "http://evil/jwks",
-               "jwk": public_jwk(evil)}
+    headers = {
+        "kid": rsa_key.kid,
+        "typ": "at+jwt",
+        "jku": "http://evil/jwks",
+        "jwk": public_jwk(evil),
+    }
     token = jwt.encode(_claims(), attacker, algorithm="RS256", headers=headers)
     keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
     assert _reason(token, keys) == "invalid"
@@ -140,8 +176,14 @@ def test_alg_mismatch_between_token_and_key(rsa_key: SigningKey, ed_key: Signing
 
 
 def test_jwks_filters_disallowed_keys(rsa_key: SigningKey) -> None:
-    jwks = {"keys": [public_jwk(rsa_key), {"kty": "oct", "k": "c2VjcmV0", "kid": "h", "alg": "HS256"},
-                     "junk", {"kid": 5}]}
+    jwks = {
+        "keys": [
+            public_jwk(rsa_key),
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "h", "alg": "HS256"},
+            "junk",
+            {"kid": 5},
+        ]
+    }
     assert list(keys_from_jwks(jwks)) == [rsa_key.kid]
 
 

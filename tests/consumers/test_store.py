@@ -1,0 +1,57 @@
+"""Consumer persistence on SQLite and PostgreSQL: idempotent provisioning and tombstones."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from common.db import make_engine
+from consumers import store
+from consumers.notifications import NotificationsSpec
+from consumers.profiles import ProfilesSpec
+
+
+def test_provision_is_idempotent_across_paths(db_url: str) -> None:
+    engine = make_engine(db_url)
+    spec = NotificationsSpec()
+    store.create_schema(engine, spec)
+    user, created = store.provision(engine, spec, 7, None, "lazy")
+    assert created and user.discovered_by == "lazy" and user.active
+    again, created_again = store.provision(engine, spec, 7, "eve", "event")
+    assert not created_again and again.discovered_by == "lazy"
+    assert spec.count(engine) == 1
+    engine.dispose()
+
+
+def test_concurrent_provisions_make_one_row(db_url: str) -> None:
+    # Two engines stand in for two processes sharing one database.
+    engines = [make_engine(db_url), make_engine(db_url)]
+    spec = ProfilesSpec()
+    store.create_schema(engines[0], spec)
+    with ThreadPoolExecutor(20) as pool:
+        results = list(
+            pool.map(
+                lambda i: store.provision(engines[i % 2], spec, 99, None, "lazy")[1], range(40)
+            )
+        )
+    assert results.count(True) == 1
+    assert spec.count(engines[0]) == 1 and store.count_known(engines[0]) == 1
+    with ThreadPoolExecutor(20) as pool:
+        firsts = list(pool.map(lambda i: store.mark_first_call(engines[i % 2], 99), range(20)))
+    assert firsts.count(True) == 1
+    for engine in engines:
+        engine.dispose()
+
+
+def test_deactivated_user_is_never_revived(db_url: str) -> None:
+    engine = make_engine(db_url)
+    spec = ProfilesSpec()
+    store.create_schema(engine, spec)
+    # Deactivation of a user never seen leaves a tombstone.
+    assert store.deactivate(engine, 5, "zed", "event") is True
+    user, created = store.provision(engine, spec, 5, "zed", "event")
+    assert not created and not user.active
+    user, created = store.provision(engine, spec, 5, None, "lazy")
+    assert not created and not user.active
+    assert spec.count(engine) == 0
+    assert store.deactivate(engine, 5, "zed", "event") is False
+    engine.dispose()
