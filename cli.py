@@ -261,6 +261,39 @@ def logs(
         subprocess.run(cmd, check=False)
 
 
+@events_app.command("tail")
+def events_tail(
+    limit: Annotated[int | None, typer.Option("-n", help="stop after N events")] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="streams: replay what the stream holds")
+    ] = False,
+) -> None:
+    """Print events live from whichever transport the running mode uses (Ctrl-C to stop)."""
+    import asyncio
+
+    from events.tail import tail
+
+    stack = _stack()
+    s = stack.settings
+    running = next((r.get("mode") for r in stack.status() if r["name"] == "auth"), None)
+    mode = Mode(running) if running else s.mode
+    if mode is Mode.LAZY:
+        fail(
+            "lazy mode publishes no events; switch with `python cli.py mode pubsub|streams|hybrid`"
+        )
+    transport = "pubsub" if mode is Mode.PUBSUB else "stream"
+    where = "channel users.events" if transport == "pubsub" else "stream users.events.stream"
+    err.print(f"mode {mode}: tailing the {where} on {s.effective_valkey_url} (Ctrl-C to stop)")
+    try:
+        asyncio.run(tail(s.effective_valkey_url, transport, print, limit, from_start))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot reach Valkey at {s.effective_valkey_url}: {exc}")
+    except Exception as exc:
+        fail(f"{exc.__class__.__name__}: {exc}")
+
+
 @keys_app.command("rotate")
 def keys_rotate() -> None:
     """Make a new active signing key; the old one stays in the JWKS until its tokens expire."""

@@ -16,7 +16,7 @@ from auth.publishing import NoPublisher
 from auth.routes import internal_router, router
 from auth.service import AuthService
 from common.db import make_engine
-from common.settings import Settings
+from common.settings import Mode, Settings
 from common.tokens import Verifier
 from common.web import install_common, install_http_errors
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             keys=keys,
             valkey=client,
             verifier=verifier,
-            publisher=NoPublisher(settings.mode),
+            publisher=NoPublisher(Mode.LAZY),
         )
         await service.switch(settings.mode, settings.publish)
         app.state.service = service

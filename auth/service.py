@@ -101,7 +101,11 @@ class AuthService:
     async def switch(self, mode: Mode, publish: Publish | None) -> None:
         """Swap the publisher at runtime without a restart."""
         async with self.switch_lock:
-            new = self._build(mode, publish or default_publish(mode))
+            wanted = publish or default_publish(mode)
+            current = self.publisher
+            if current.mode is mode and (mode is Mode.LAZY or current.publish is wanted):
+                return
+            new = self._build(mode, wanted)
             old = self.publisher
             await old.stop()
             await new.start()

@@ -29,6 +29,8 @@ class ConsumerService:
     async def switch(self, mode: Mode) -> None:
         """Stop the current mode's background work and start the new mode's."""
         async with self.switch_lock:
+            if mode is self.discovery.mode:
+                return
             new = build_discovery(mode, self.ctx)
             await self.discovery.stop()
             await new.start()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import valkey.asyncio as avalkey
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
 from events import names
 from events.model import CloudEvent, InvalidEvent
@@ -18,6 +18,8 @@ log = logging.getLogger("discovery_lab.events.pubsub")
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
 InvalidHandler = Callable[[bytes, str], Awaitable[None]]
+
+FIRST_BACKOFF = 0.05
 
 
 async def publish(client: avalkey.Valkey, event: CloudEvent) -> int:
@@ -46,34 +48,32 @@ class PubSubSubscriber:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.received = 0
+        self.invalid = 0
+        self.handler_errors = 0
+        self._ever_subscribed = False
+        self._backoff = FIRST_BACKOFF
 
     async def run(self) -> None:
         """Loop until cancelled: subscribe, read, and on any connection failure start over."""
-        backoff = 0.05
-        first = True
+        self._backoff = FIRST_BACKOFF
         while True:
+            timeout = max(2 * self.health_check_interval, 1.0)
             client = avalkey.Valkey.from_url(
                 self.url,
-                socket_connect_timeout=1.0,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
                 socket_keepalive=True,
-                health_check_interval=self.health_check_interval,
             )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(names.CHANNEL)
-                if not first:
-                    self.reconnects += 1
-                first = False
-                self.state = "connected"
-                self.connected.set()
-                backoff = 0.05
-                await self._read(pubsub)
-            except asyncio.CancelledError:
-                raise
+                await self._session(pubsub)
             except Exception as exc:
                 if self.state == "connected":
                     log.warning(
-                        "pub/sub connection lost (%s); reconnecting", exc.__class__.__name__
+                        "pub/sub connection lost (%s: %s); reconnecting",
+                        exc.__class__.__name__,
+                        exc,
                     )
             finally:
                 self.state = "disconnected"
@@ -82,33 +82,57 @@ class PubSubSubscriber:
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, self.max_backoff)
 
-    async def _read(self, pubsub: Any) -> None:
-        last_ping = time.monotonic()
+    def _subscribed(self) -> None:
+        """The server confirmed the subscription: from now on nothing published is missed."""
+        if self._ever_subscribed:
+            self.reconnects += 1
+        self._ever_subscribed = True
+        self._backoff = FIRST_BACKOFF
+        self.state = "connected"
+        self.connected.set()
+
+    async def _session(self, pubsub: Any) -> None:
+        """Read messages until Valkey goes away (which raises); idle links are pinged."""
+        loop = asyncio.get_running_loop()
+        interval = self.health_check_interval
+        silence_limit = max(3 * interval, 1.0)
+        last_seen = last_ping = loop.time()
         while True:
-            message = await pubsub.get_message(timeout=self.health_check_interval)
-            now = time.monotonic()
+            message = await pubsub.get_message(timeout=interval)
+            now = loop.time()
             if message is None:
-                if now - last_ping >= self.health_check_interval:
-                    await asyncio.wait_for(pubsub.ping(), timeout=self.health_check_interval * 2)
+                if now - last_seen > silence_limit:
+                    raise ValkeyConnectionError(f"no reply from Valkey for {now - last_seen:.1f}s")
+                if now - last_ping >= interval:
+                    await pubsub.ping()  # the pong proves the connection is alive
                     last_ping = now
                 continue
-            if message.get("type") != "message":
-                continue
-            await self._dispatch(message["data"])
+            kind = message.get("type")
+            if kind == "subscribe":
+                self._subscribed()
+            elif kind == "message":
+                await self._dispatch(message["data"])
+            last_seen = loop.time()
 
     async def _dispatch(self, raw: bytes | str) -> None:
+        """Parse one message and hand it on; a failing handler never stops the subscriber."""
         data = raw if isinstance(raw, bytes) else raw.encode()
         try:
             event = CloudEvent.parse(data)
         except InvalidEvent as exc:
+            self.invalid += 1
             if self.on_invalid is not None:
-                await self.on_invalid(data, str(exc))
+                try:
+                    await self.on_invalid(data, str(exc))
+                except Exception:
+                    log.exception("pub/sub on_invalid callback failed")
             return
         self.received += 1
         try:
             await self.handler(event)
         except Exception:
+            self.handler_errors += 1
             log.exception("pub/sub handler failed for event %s; it is not redelivered", event.id)

@@ -20,17 +20,26 @@ log = logging.getLogger("discovery_lab.events.streams")
 Handler = Callable[[CloudEvent], Awaitable[None]]
 DeadHandler = Callable[[str, str], Awaitable[None]]
 
+FIRST_BACKOFF = 0.05
+LAG_SCAN_LIMIT = 10_000
+
 
 async def append(client: avalkey.Valkey, event: CloudEvent, *, maxlen: int) -> str:
     """XADD the event with an approximate MAXLEN; returns the entry id."""
     entry = await client.xadd(
         names.STREAM, {names.STREAM_FIELD: event.to_json()}, maxlen=maxlen, approximate=True
     )
-    return entry.decode() if isinstance(entry, bytes) else str(entry)
+    return _text(entry)
 
 
 def _text(value: Any) -> str:
+    """Decode a reply value that may be bytes."""
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _is_nogroup(exc: ResponseError) -> bool:
+    """True for the error Valkey gives when the stream or the group is missing."""
+    return str(exc).startswith("NOGROUP")
 
 
 class StreamConsumer:
@@ -54,7 +63,7 @@ class StreamConsumer:
         self.group = group
         self.consumer = consumer
         self.handler = handler
-        self.dead_letter_after = dead_letter_after
+        self.dead_letter_after = max(1, dead_letter_after)
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.batch = batch
@@ -76,30 +85,35 @@ class StreamConsumer:
                 raise
 
     async def lag(self, client: avalkey.Valkey) -> int | None:
-        """Entries the group has not yet been delivered, plus those delivered but not acked."""
+        """Entries the group has not finished: never delivered plus delivered but not acked."""
         try:
             groups = await client.xinfo_groups(names.STREAM)
         except ResponseError:
             return None
         for info in groups:
-            if _text(info.get("name")) == self.group:
-                lag = info.get("lag")
-                pending = int(info.get("pending") or 0)
-                if lag is None:
-                    return None
-                return int(lag) + pending
+            if _text(info.get("name")) != self.group:
+                continue
+            pending = int(info.get("pending") or 0)
+            undelivered = info.get("lag")
+            if undelivered is None:  # Valkey cannot tell (e.g. deleted entries): count them
+                last = _text(info.get("last-delivered-id") or "0-0")
+                unread = await client.xrange(
+                    names.STREAM, min=f"({last}", max="+", count=LAG_SCAN_LIMIT
+                )
+                undelivered = len(unread)
+            return int(undelivered) + pending
         return None
 
     async def run(self) -> None:
         """Loop until cancelled; reconnect with backoff when Valkey goes away."""
-        backoff = 0.05
+        backoff = FIRST_BACKOFF
         first = True
         while True:
             client = avalkey.Valkey.from_url(
                 self.url,
                 socket_connect_timeout=1.0,
-                socket_timeout=self.block_ms / 1000 + 5,
                 socket_keepalive=True,
+                socket_timeout=self._block_ms() / 1000 + 2,
             )
             try:
                 await self.ensure_group(client)
@@ -108,17 +122,16 @@ class StreamConsumer:
                 first = False
                 self.state = "connected"
                 self.connected.set()
-                backoff = 0.05
+                backoff = FIRST_BACKOFF
                 await self._consume(client)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 if self.state == "connected":
                     log.warning(
-                        "stream consumer %s/%s lost Valkey (%s); reconnecting",
+                        "stream consumer %s/%s lost Valkey (%s: %s); reconnecting",
                         self.group,
                         self.consumer,
                         exc.__class__.__name__,
+                        exc,
                     )
             finally:
                 self.state = "disconnected"
@@ -128,27 +141,37 @@ class StreamConsumer:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff)
 
+    def _block_ms(self) -> int:
+        """How long one XREADGROUP may block: short enough to reclaim on time."""
+        return max(10, min(self.block_ms, self.claim_idle_ms // 2))
+
     async def _consume(self, client: avalkey.Valkey) -> None:
+        """Finish our own pending entries, then read new ones and reclaim idle ones forever."""
         await self._own_pending(client)
-        last_claim = 0.0
+        claim_every = max(self.claim_idle_ms / 2000, 0.05)
+        last_claim = -claim_every
         while True:
-            now = time.monotonic()
-            if now - last_claim >= max(self.claim_idle_ms / 1000 / 2, 0.05):
-                await self._reclaim(client)
-                last_claim = now
-            block = min(self.block_ms, max(int(self.claim_idle_ms / 2), 10))
             try:
-                reply = await client.xreadgroup(
-                    self.group, self.consumer, {names.STREAM: ">"}, count=self.batch, block=block
-                )
+                if time.monotonic() - last_claim >= claim_every:
+                    await self._reclaim(client)
+                    last_claim = time.monotonic()
+                await self._read_new(client)
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):
-                    await self.ensure_group(client)
-                    continue
-                raise
-            for _stream, entries in reply or []:
-                for entry_id, fields in entries:
-                    await self._handle(client, _text(entry_id), fields, deliveries=1)
+                if not _is_nogroup(exc):
+                    raise
+                log.warning(
+                    "stream or group %s vanished (Valkey lost its data?); recreating", self.group
+                )
+                await self.ensure_group(client)
+
+    async def _read_new(self, client: avalkey.Valkey) -> None:
+        """One XREADGROUP for never-delivered entries."""
+        reply = await client.xreadgroup(
+            self.group, self.consumer, {names.STREAM: ">"}, count=self.batch, block=self._block_ms()
+        )
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                await self._handle(client, _text(entry_id), fields, deliveries=1)
 
     async def _own_pending(self, client: avalkey.Valkey) -> None:
         """Finish what this consumer name had been delivered before a restart."""
@@ -160,23 +183,11 @@ class StreamConsumer:
             entries = reply[0][1] if reply else []
             if not entries:
                 return
-            for entry_id, fields in entries:
-                start = _text(entry_id)
-                if fields:
-                    await self._handle(
-                        client, start, fields, deliveries=await self._deliveries(client, start)
-                    )
-                else:  # trimmed away while pending: nothing left to process
-                    await client.xack(names.STREAM, self.group, start)
-
-    async def _deliveries(self, client: avalkey.Valkey, entry_id: str) -> int:
-        info = await client.xpending_range(
-            names.STREAM, self.group, min=entry_id, max=entry_id, count=1
-        )
-        return int(info[0]["times_delivered"]) if info else 1
+            await self._handle_batch(client, entries)
+            start = _text(entries[-1][0])
 
     async def _reclaim(self, client: avalkey.Valkey) -> None:
-        """XAUTOCLAIM entries idle too long (a dead consumer's, or our failed ones)."""
+        """XAUTOCLAIM entries idle too long (a dead consumer's, or our own failed ones)."""
         start = "0-0"
         while True:
             reply = await client.xautoclaim(
@@ -188,26 +199,49 @@ class StreamConsumer:
                 count=self.batch,
             )
             next_start, entries = _text(reply[0]), reply[1]
-            deleted = reply[2] if len(reply) > 2 else []
-            for entry_id, fields in entries:
-                eid = _text(entry_id)
-                await self._handle(
-                    client, eid, fields, deliveries=await self._deliveries(client, eid)
-                )
-            for eid in deleted:
-                await client.xack(names.STREAM, self.group, _text(eid))
-            if next_start in ("0-0", "0") or not entries:
+            for gone in reply[2] if len(reply) > 2 else []:  # deleted while pending
+                await client.xack(names.STREAM, self.group, _text(gone))
+            await self._handle_batch(client, entries)
+            if next_start == "0-0":
                 return
             start = next_start
+
+    async def _handle_batch(self, client: avalkey.Valkey, entries: list[Any]) -> None:
+        """Handle entries delivered before, knowing how often each one was delivered."""
+        if not entries:
+            return
+        ids = [_text(entry_id) for entry_id, _ in entries]
+        info = await client.xpending_range(
+            names.STREAM,
+            self.group,
+            min=ids[0],
+            max=ids[-1],
+            count=len(ids),
+            consumername=self.consumer,
+        )
+        deliveries = {_text(row["message_id"]): int(row["times_delivered"]) for row in info}
+        for missing in set(ids) - deliveries.keys():  # crowded out by other pending entries
+            one = await client.xpending_range(
+                names.STREAM, self.group, min=missing, max=missing, count=1
+            )
+            deliveries[missing] = int(one[0]["times_delivered"]) if one else 1
+        for entry_id, (_, fields) in zip(ids, entries, strict=True):
+            if not fields:  # trimmed away while pending: nothing left to process
+                await client.xack(names.STREAM, self.group, entry_id)
+                continue
+            await self._handle(client, entry_id, fields, deliveries=deliveries.get(entry_id, 1))
 
     async def _handle(
         self, client: avalkey.Valkey, entry_id: str, fields: Any, deliveries: int
     ) -> None:
-        raw = _text(
-            (fields or {}).get(
-                names.STREAM_FIELD.encode(), (fields or {}).get(names.STREAM_FIELD, b"")
+        """Run the handler; ack on success, dead-letter poison or too-often-failed entries."""
+        raw_value = (fields or {}).get(names.STREAM_FIELD.encode())
+        if raw_value is None:
+            await self._dead_letter(
+                client, entry_id, "", f"no {names.STREAM_FIELD!r} field", fields
             )
-        )
+            return
+        raw = _text(raw_value)
         try:
             event = CloudEvent.parse(raw)
         except InvalidEvent as exc:
@@ -219,17 +253,29 @@ class StreamConsumer:
             self.failures += 1
             if deliveries >= self.dead_letter_after:
                 await self._dead_letter(
-                    client, entry_id, raw, f"failed {deliveries} times: {exc.__class__.__name__}"
+                    client,
+                    entry_id,
+                    raw,
+                    f"failed {deliveries} times: {exc.__class__.__name__}: {exc}"[:300],
                 )
             else:
-                log.warning("event %s failed (delivery %d): %s", entry_id, deliveries, exc)
+                log.warning(
+                    "event %s failed (delivery %d of %d): %s",
+                    entry_id,
+                    deliveries,
+                    self.dead_letter_after,
+                    exc,
+                )
             return
         await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
 
     async def _dead_letter(
-        self, client: avalkey.Valkey, entry_id: str, raw: str, reason: str
+        self, client: avalkey.Valkey, entry_id: str, raw: str, reason: str, fields: Any = None
     ) -> None:
+        """Copy the entry to the dead-letter stream, then ack it so later events keep flowing."""
+        if not raw and fields:
+            raw = repr({_text(k): _text(v) for k, v in fields.items()})
         await client.xadd(
             names.DEAD_LETTER,
             {
@@ -242,6 +288,9 @@ class StreamConsumer:
         )
         await client.xack(names.STREAM, self.group, entry_id)
         self.dead_lettered += 1
-        log.warning("event %s dead-lettered: %s", entry_id, reason)
+        log.warning("event %s dead-lettered for group %s: %s", entry_id, self.group, reason)
         if self.on_dead is not None:
-            await self.on_dead(raw, reason)
+            try:
+                await self.on_dead(raw, reason)
+            except Exception:
+                log.exception("on_dead callback failed for %s", entry_id)

@@ -1,0 +1,47 @@
+"""Shared bits for the events tests: a task runner and an event collector."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+from events.model import CloudEvent
+
+
+@contextlib.asynccontextmanager
+async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run coro as a task for the block; cancel it after, re-raising anything but the cancel."""
+    task = asyncio.create_task(coro)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class Collector:
+    """A handler that records events; optionally fails for chosen user ids."""
+
+    def __init__(self, fail_for: set[int] | None = None) -> None:
+        self.events: list[CloudEvent] = []
+        self.attempts: dict[int, int] = {}
+        self.fail_for = fail_for or set()
+
+    async def __call__(self, event: CloudEvent) -> None:
+        uid = event.data.user_id
+        self.attempts[uid] = self.attempts.get(uid, 0) + 1
+        if uid in self.fail_for:
+            raise RuntimeError(f"handler refuses user {uid}")
+        self.events.append(event)
+
+    @property
+    def user_ids(self) -> list[int]:
+        """User ids handled successfully, in order."""
+        return [e.data.user_id for e in self.events]
+
+    async def has(self, *user_ids: int) -> bool:
+        """True once every user id was handled (an awaitable check for await_for)."""
+        return set(user_ids) <= set(self.user_ids)

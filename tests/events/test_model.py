@@ -1,0 +1,62 @@
+"""The CloudEvent model: JSON round trip and rejection of malformed messages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from events import names
+from events.model import CloudEvent, InvalidEvent, user_event
+
+
+def test_round_trip() -> None:
+    event = user_event(names.USER_REGISTERED, 42, "alice")
+    body = event.to_json()
+    doc = json.loads(body)
+    assert doc["specversion"] == "1.0"
+    assert doc["source"] == "/auth"
+    assert doc["subject"] == "42"
+    assert doc["datacontenttype"] == "application/json"
+    assert doc["data"] == {"user_id": 42, "username": "alice"}
+    assert CloudEvent.parse(body) == event
+    assert CloudEvent.parse(body.encode()) == event
+
+
+def test_ids_are_unique() -> None:
+    assert (
+        user_event(names.USER_DEACTIVATED, 1, "a").id
+        != user_event(names.USER_DEACTIVATED, 1, "a").id
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        json.dumps(
+            {
+                "id": "x",
+                "type": "user.registered",
+                "subject": "1",
+                "time": "2024-01-01T00:00:00Z",
+                "data": {"username": "a"},
+            }
+        ),
+        json.dumps(
+            {
+                "id": "x",
+                "type": "user.exploded",
+                "subject": "1",
+                "time": "2024-01-01T00:00:00Z",
+                "data": {"user_id": 1, "username": "a"},
+            }
+        ),
+    ],
+)
+def test_invalid_messages_raise_invalid_event(raw: bytes | str) -> None:
+    with pytest.raises(InvalidEvent):
+        CloudEvent.parse(raw)

@@ -1,0 +1,283 @@
+"""Streams against a real valkey-server: groups, catch-up, reclaim, dead letters, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import valkey.asyncio as avalkey
+
+from events import names
+from events.model import user_event
+from events.streams import StreamConsumer, append
+from tests.events.helpers import Collector, running
+from tests.support import ValkeyProc, await_for
+
+MAXLEN = 10_000
+
+
+def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
+    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
+
+
+def _consumer(valkey_proc: ValkeyProc, handler: Collector, **kw: Any) -> StreamConsumer:
+    options: dict[str, Any] = {"group": "profiles", "consumer": "profiles", "block_ms": 200}
+    options.update(kw)
+    return StreamConsumer(valkey_proc.url, handler=handler, **options)
+
+
+async def _add(client: avalkey.Valkey, *user_ids: int) -> list[str]:
+    return [
+        await append(client, user_event(names.USER_REGISTERED, uid, f"u{uid}"), maxlen=MAXLEN)
+        for uid in user_ids
+    ]
+
+
+async def _pending(client: avalkey.Valkey, group: str = "profiles") -> int:
+    return int((await client.xpending(names.STREAM, group))["pending"])
+
+
+def _true(check: Any) -> Any:
+    """Wrap a sync predicate as the awaitable check await_for expects."""
+
+    async def probe() -> Any:
+        return check()
+
+    return probe
+
+
+def test_append_consume_and_ack(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        ids = await _add(client, 1, 2, 3)
+        assert all("-" in entry_id for entry_id in ids)
+        raw = await client.xrange(names.STREAM)
+        assert [_id.decode() for _id, _ in raw] == ids
+        assert list(raw[0][1]) == [names.STREAM_FIELD.encode()]
+        got = Collector()
+        consumer = _consumer(valkey_proc, got)
+        async with running(consumer.run()):
+            await await_for(lambda: got.has(1, 2, 3), what="three events")
+            await await_for(_true(lambda: consumer.processed == 3), what="three acks")
+            assert consumer.state == "connected"
+            assert got.user_ids == [1, 2, 3]
+            assert await _pending(client) == 0
+            assert await consumer.lag(client) == 0
+        assert consumer.state == "disconnected"
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_group_created_later_replays_the_stream(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        first = Collector()
+        async with running(_consumer(valkey_proc, first).run()):
+            await _add(client, 1, 2)
+            await await_for(lambda: first.has(1, 2), what="first group")
+        late = Collector()
+        consumer = _consumer(valkey_proc, late, group="notifications", consumer="notifications")
+        assert await consumer.lag(client) is None  # no such group yet
+        await consumer.ensure_group(client)
+        await consumer.ensure_group(client)  # BUSYGROUP is fine
+        assert await consumer.lag(client) == 2
+        async with running(consumer.run()):
+            await await_for(lambda: late.has(1, 2), what="replay for the late group")
+        assert late.user_ids == [1, 2]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_consumer_that_was_down_catches_up(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got)
+        async with running(consumer.run()):
+            await _add(client, 1)
+            await await_for(lambda: got.has(1), what="event before downtime")
+        await _add(client, 2, 3)
+        assert await consumer.lag(client) == 2
+        async with running(_consumer(valkey_proc, got).run()):
+            await await_for(lambda: got.has(2, 3), what="catch-up")
+            await await_for(lambda: _lag_is(consumer, client, 0), what="lag back to zero")
+        assert got.user_ids == [1, 2, 3]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+async def _lag_is(consumer: StreamConsumer, client: avalkey.Valkey, value: int) -> bool:
+    return await consumer.lag(client) == value
+
+
+def test_restarted_consumer_finishes_its_own_pending(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got, consumer="profiles-1", claim_idle_ms=60_000)
+        await consumer.ensure_group(client)
+        await _add(client, 1, 2)
+        # the same consumer name read them, then crashed before acking
+        await client.xreadgroup("profiles", "profiles-1", {names.STREAM: ">"}, count=10)
+        assert await _pending(client) == 2
+        async with running(consumer.run()):
+            await await_for(lambda: got.has(1, 2), what="own pending entries")
+            await await_for(_pending_is(client, 0), what="acks")
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def _pending_is(client: avalkey.Valkey, value: int, group: str = "profiles") -> Any:
+    async def probe() -> bool:
+        return await _pending(client, group) == value
+
+    return probe
+
+
+def test_dead_consumers_entries_are_reclaimed(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got, consumer="profiles-2", claim_idle_ms=100)
+        await consumer.ensure_group(client)
+        await _add(client, 1, 2)
+        await client.xreadgroup("profiles", "profiles-1", {names.STREAM: ">"}, count=10)
+        async with running(consumer.run()):
+            await _add(client, 3)
+            await await_for(lambda: got.has(1, 2, 3), what="reclaimed and new entries")
+            await await_for(_pending_is(client, 0), what="acks")
+        assert sorted(got.user_ids) == [1, 2, 3]
+        assert consumer.dead_lettered == 0
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_always_failing_event_is_dead_lettered_and_the_rest_flows(
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector(fail_for={1})
+        dead: list[tuple[str, str]] = []
+
+        async def on_dead(raw: str, reason: str) -> None:
+            dead.append((raw, reason))
+
+        consumer = _consumer(
+            valkey_proc, got, dead_letter_after=2, claim_idle_ms=100, on_dead=on_dead
+        )
+        async with running(consumer.run()):
+            ids = await _add(client, 1, 2)
+            await await_for(lambda: got.has(2), what="the event after the failing one")
+            await await_for(_true(lambda: consumer.dead_lettered == 1), what="dead letter")
+            await await_for(_pending_is(client, 0), what="failing entry acked")
+            await _add(client, 3)
+            await await_for(lambda: got.has(3), what="events after the dead letter")
+        assert got.attempts[1] == 2
+        assert consumer.failures == 2
+        assert consumer.processed == 2
+        letters = await client.xrange(names.DEAD_LETTER)
+        assert len(letters) == 1
+        fields = {k.decode(): v.decode() for k, v in letters[0][1].items()}
+        assert fields["id"] == ids[0]
+        assert fields["group"] == "profiles"
+        assert "failed 2 times" in fields["reason"]
+        assert '"user_id":1' in fields["payload"]
+        assert dead and dead[0][0] == fields["payload"]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_poison_entries_are_dead_lettered_at_once(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got, dead_letter_after=5)
+        async with running(consumer.run()):
+            bad_json = (await client.xadd(names.STREAM, {names.STREAM_FIELD: "{nope"})).decode()
+            no_field = (await client.xadd(names.STREAM, {"other": "x"})).decode()
+            await _add(client, 7)
+            await await_for(lambda: got.has(7), what="the good event")
+            await await_for(_true(lambda: consumer.dead_lettered == 2), what="two dead letters")
+            await await_for(_pending_is(client, 0), what="poison acked")
+        assert got.attempts == {7: 1}
+        letters = await client.xrange(names.DEAD_LETTER)
+        by_id = {f[b"id"].decode(): f for _, f in letters}
+        assert set(by_id) == {bad_json, no_field}
+        assert by_id[bad_json][b"payload"] == b"{nope"
+        assert b"invalid event" in by_id[bad_json][b"reason"]
+        assert b"other" in by_id[no_field][b"payload"]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_entries_and_group_survive_a_valkey_restart(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got, max_backoff=0.2)
+        await consumer.ensure_group(client)
+        await _add(client, 1, 2)
+        await client.aclose()
+        await asyncio.to_thread(valkey_proc.stop)
+        await asyncio.to_thread(valkey_proc.start)
+        client = _client(valkey_proc)
+        assert await consumer.lag(client) == 2
+        async with running(consumer.run()):
+            await await_for(lambda: got.has(1, 2), what="entries kept by AOF")
+            await asyncio.to_thread(valkey_proc.stop)
+            await await_for(_true(lambda: consumer.state == "disconnected"), what="disconnect")
+            await asyncio.to_thread(valkey_proc.start)
+            await asyncio.wait_for(consumer.connected.wait(), 5)
+            await client.aclose()
+            client = _client(valkey_proc)
+            await _add(client, 3)
+            await await_for(lambda: got.has(3), what="event after restart")
+        assert got.user_ids == [1, 2, 3]
+        assert consumer.reconnects >= 1
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_lost_group_is_recreated(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        got = Collector()
+        consumer = _consumer(valkey_proc, got)
+        async with running(consumer.run()):
+            await _add(client, 1)
+            await await_for(lambda: got.has(1), what="first event")
+            await client.delete(names.STREAM)  # as if Valkey came back without its data
+            await _add(client, 2)
+            await await_for(lambda: got.has(2), what="event after the group was lost")
+            await _add(client, 3)
+            await await_for(lambda: got.has(3), what="later events")
+        assert got.user_ids == [1, 2, 3]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_lag_falls_back_when_valkey_cannot_tell(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        consumer = _consumer(valkey_proc, Collector())
+        await consumer.ensure_group(client)
+        ids = await _add(client, 1, 2, 3, 4, 5)
+        await client.xdel(names.STREAM, ids[2])  # a tombstone makes XINFO's lag null
+        groups = await client.xinfo_groups(names.STREAM)
+        assert groups[0]["lag"] is None
+        assert await consumer.lag(client) == 4
+        await client.xreadgroup("profiles", "x", {names.STREAM: ">"}, count=1)
+        assert await consumer.lag(client) == 4  # 1 pending + 3 never delivered
+        await client.aclose()
+
+    asyncio.run(scenario())

@@ -1,0 +1,323 @@
+"""Event-driven discovery on a real stack: pub/sub, streams, the outbox, hybrid and faults."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import jwt
+import pytest
+import valkey
+import yaml
+
+from common.processes import Stack
+from common.settings import Mode, Publish
+from events import names
+from tests.support import stack_env, wait_for
+
+PASSWORD = "correct horse battery"
+CONSUMERS = ("profiles", "notifications")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the module; each test switches it to the mode it needs."""
+    s = Stack(env=stack_env(tmp_path_factory.mktemp("events") / "state"))
+    try:
+        s.up()
+        yield s
+    finally:
+        s.down()
+
+
+def gw(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.settings.lab_gateway_port}"
+
+
+def register(stack: Stack, name: str | None = None) -> int:
+    name = name or f"u-{secrets.token_hex(4)}"
+    r = httpx.post(
+        f"{gw(stack)}/auth/register", json={"username": name, "password": PASSWORD}, timeout=30
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["user_id"])
+
+
+def register_named(stack: Stack) -> tuple[int, str]:
+    name = f"u-{secrets.token_hex(4)}"
+    return register(stack, name), name
+
+
+def token_for(stack: Stack, name: str) -> str:
+    r = httpx.post(
+        f"{gw(stack)}/auth/login", json={"username": name, "password": PASSWORD}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+def whoami(stack: Stack, service: str, token: str) -> httpx.Response:
+    return httpx.get(
+        f"{gw(stack)}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def known(stack: Stack, service: str) -> dict[int, dict[str, Any]]:
+    users = stack.internal(stack.spec(service), "GET", "known-users")["users"]
+    return {u["user_id"]: u for u in users}
+
+
+def status(stack: Stack, name: str) -> dict[str, Any]:
+    return stack.internal(stack.spec(name), "GET", "status")
+
+
+def switch(stack: Stack, mode: Mode, publish: Publish | None = None) -> None:
+    stack.set_mode(mode, publish)
+    if mode is not Mode.LAZY:
+        for service in CONSUMERS:
+            wait_for(
+                lambda s=service: status(stack, s)["subscriber"] == "connected",
+                timeout=10,
+                what=f"{service} subscriber",
+            )
+
+
+def all_know(stack: Stack, ids: set[int], timeout: float = 5.0) -> None:
+    for service in CONSUMERS:
+        wait_for(
+            lambda s=service: ids <= set(known(stack, s)),
+            timeout=timeout,
+            what=f"{service} to know {sorted(ids)}",
+        )
+
+
+def vk(stack: Stack) -> valkey.Valkey:
+    return valkey.Valkey(port=stack.settings.valkey_port)
+
+
+@pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID])
+def test_registering_makes_every_consumer_know_the_user(stack: Stack, mode: Mode) -> None:
+    switch(stack, mode)
+    user_id = register(stack)
+    all_know(stack, {user_id}, timeout=2.0)
+    for service in CONSUMERS:
+        assert known(stack, service)[user_id]["discovered_by"] == "event"
+        assert status(stack, service)["last_propagation_ms"] is not None
+
+
+@pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID])
+def test_consumer_offline_while_users_register(stack: Stack, mode: Mode) -> None:
+    switch(stack, mode)
+    stack.stop("notifications")
+    try:
+        users = [register_named(stack) for _ in range(5)]
+        ids = {uid for uid, _ in users}
+    finally:
+        stack.start("notifications")
+    # The profiles consumer stayed up and learned everyone.
+    wait_for(lambda: ids <= set(known(stack, "profiles")), timeout=5, what="profiles")
+    if mode is Mode.PUBSUB:
+        wait_for(lambda: status(stack, "notifications")["subscriber"] == "connected", timeout=10)
+        # A user registered now still arrives, so the stack is healthy; the 5 never do.
+        later = register(stack)
+        wait_for(lambda: later in known(stack, "notifications"), timeout=5, what="later user")
+        assert not ids & set(known(stack, "notifications"))
+        before = status(stack, "notifications")["unknown_user_refusals"]
+        for _, name in users:
+            r = whoami(stack, "notifications", token_for(stack, name))
+            assert r.status_code == 403 and r.json()["error"] == "unknown_user"
+        after = status(stack, "notifications")["unknown_user_refusals"]
+        assert after - before == 5
+    else:
+        wait_for(lambda: ids <= set(known(stack, "notifications")), timeout=10, what="catch-up")
+
+
+@pytest.mark.parametrize("publish", [Publish.DIRECT, Publish.OUTBOX])
+def test_valkey_down_while_users_register(stack: Stack, publish: Publish) -> None:
+    switch(stack, Mode.STREAMS, publish)
+    lost_before = status(stack, "auth")["events_lost"]
+    stack.stop("valkey")
+    try:
+        ids = {register(stack) for _ in range(3)}  # 201 even with Valkey down
+        auth = status(stack, "auth")
+        if publish is Publish.DIRECT:
+            assert auth["events_lost"] - lost_before == 3
+        else:
+            assert auth["outbox_pending"] >= 3
+    finally:
+        stack.start("valkey")
+    switch(stack, Mode.STREAMS, publish)
+    if publish is Publish.OUTBOX:
+        all_know(stack, ids, timeout=15)
+        wait_for(lambda: status(stack, "auth")["outbox_pending"] == 0, timeout=10)
+    else:
+        later = register(stack)
+        all_know(stack, {later}, timeout=10)
+        for service in CONSUMERS:
+            assert not ids & set(known(stack, service))
+
+
+@pytest.mark.parametrize("publish", [Publish.DIRECT, Publish.OUTBOX])
+def test_crash_between_commit_and_publish(stack: Stack, publish: Publish) -> None:
+    switch(stack, Mode.STREAMS, publish)
+    stack.stop("auth")
+    stack.env["LAB_FAULT_CRASH_AFTER_COMMIT"] = "true"
+    stack.env["LAB_PUBLISH"] = publish.value
+    try:
+        stack.start("auth")
+        name = f"crash-{secrets.token_hex(4)}"
+        r = httpx.post(
+            f"{gw(stack)}/auth/register", json={"username": name, "password": PASSWORD}, timeout=30
+        )
+        assert r.status_code == 502  # auth died after the commit, before answering
+        wait_for(lambda: stack.pid("auth") is None, timeout=5, what="auth to exit")
+    finally:
+        stack.env["LAB_FAULT_CRASH_AFTER_COMMIT"] = "false"
+        stack.stop("auth")
+        stack.start("auth")
+    token = token_for(stack, name)  # the user was committed before the crash
+    user_id = jwt.decode(token, options={"verify_signature": False})["user_id"]
+    if publish is Publish.OUTBOX:
+        all_know(stack, {user_id}, timeout=10)
+    else:
+        later = register(stack)
+        all_know(stack, {later}, timeout=10)
+        for service in CONSUMERS:
+            assert user_id not in known(stack, service)
+            r = whoami(stack, service, token)
+            assert r.status_code == 403 and r.json()["error"] == "unknown_user"
+
+
+def test_pubsub_survives_killed_connection_and_valkey_restart(stack: Stack) -> None:
+    switch(stack, Mode.PUBSUB)
+    before = {s: status(stack, s)["reconnects"] for s in CONSUMERS}
+    client = vk(stack)
+    assert client.client_kill_filter(_type="pubsub") >= 2
+    client.close()
+    for service in CONSUMERS:
+        wait_for(
+            lambda s=service: (
+                status(stack, s)["reconnects"] > before[s]
+                and status(stack, s)["subscriber"] == "connected"
+            ),
+            timeout=10,
+            what=f"{service} to resubscribe",
+        )
+    first = register(stack)
+    all_know(stack, {first}, timeout=5)
+    stack.stop("valkey")
+    stack.start("valkey")
+    for service in CONSUMERS:
+        wait_for(lambda s=service: status(stack, s)["subscriber"] == "connected", timeout=15)
+    second = register(stack)
+    all_know(stack, {second}, timeout=5)
+    for service in CONSUMERS:
+        assert status(stack, service)["reconnects"] >= before[service] + 2
+
+
+def test_duplicate_and_poison_events(stack: Stack) -> None:
+    switch(stack, Mode.STREAMS, Publish.OUTBOX)
+    user_id = register(stack)
+    all_know(stack, {user_id})
+    client = vk(stack)
+    entries = client.xrevrange(names.STREAM, count=20)
+    raw = next(
+        f[b"event"] for _, f in entries if json.loads(f[b"event"])["data"]["user_id"] == user_id
+    )
+    before = {s: status(stack, s) for s in CONSUMERS}
+    client.xadd(names.STREAM, {names.STREAM_FIELD: raw})
+    client.xadd(names.STREAM, {names.STREAM_FIELD: b"{not json"})
+    client.xadd(
+        names.STREAM,
+        {names.STREAM_FIELD: json.dumps({**json.loads(raw), "data": {"username": "x"}})},
+    )
+    dead_before = client.xlen(names.DEAD_LETTER)
+    after_id = register(stack)
+    all_know(stack, {after_id})
+    for service in CONSUMERS:
+        after = status(stack, service)
+        assert after["duplicates_ignored"] - before[service]["duplicates_ignored"] >= 1
+        assert after["provisioned_records"] - before[service]["provisioned_records"] == 1
+    wait_for(lambda: client.xlen(names.DEAD_LETTER) >= dead_before, timeout=5)
+    dead = client.xrange(names.DEAD_LETTER)
+    reasons = [f[b"reason"].decode() for _, f in dead]
+    assert sum("invalid event" in r for r in reasons) >= 2 * len(CONSUMERS)
+    client.close()
+
+
+def test_deactivation_reaches_consumers_and_is_final(stack: Stack) -> None:
+    switch(stack, Mode.HYBRID)
+    user_id, name = register_named(stack)
+    all_know(stack, {user_id})
+    token = token_for(stack, name)
+    assert whoami(stack, "profiles", token).status_code == 200
+    r = httpx.delete(f"{gw(stack)}/auth/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 204
+    for service in CONSUMERS:
+        wait_for(
+            lambda s=service: whoami(stack, s, token).status_code == 403,
+            timeout=5,
+            what=f"{service} to refuse",
+        )
+        assert whoami(stack, service, token).json()["error"] == "user_deactivated"
+        assert known(stack, service)[user_id]["active"] is False
+
+
+def test_published_events_match_the_asyncapi_schema(stack: Stack) -> None:
+    spec = yaml.safe_load((ROOT / "asyncapi.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    schema = {**schemas["UserEvent"], "$defs": schemas}
+    schema = json.loads(json.dumps(schema).replace("#/components/schemas/", "#/$defs/"))
+    switch(stack, Mode.STREAMS, Publish.DIRECT)
+    user_id = register(stack)
+    client = vk(stack)
+    entries = client.xrevrange(names.STREAM, count=50)
+    events = []
+    for _, fields in entries:
+        try:
+            events.append(json.loads(fields.get(b"event", b"")))
+        except ValueError:
+            continue  # a poison entry left by another test
+    mine = [
+        e for e in events if isinstance(e, dict) and e.get("data", {}).get("user_id") == user_id
+    ]
+    assert mine
+    for event in mine:
+        jsonschema.validate(event, schema, format_checker=jsonschema.FormatChecker())
+    # And on the pub/sub channel.
+    switch(stack, Mode.PUBSUB)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(names.CHANNEL)
+    wait_for(lambda: client.pubsub_numsub(names.CHANNEL)[0][1] >= 3, timeout=5)
+    second = register(stack)
+    message = wait_for(lambda: pubsub.get_message(timeout=0.1), timeout=5, what="a message")
+    event = json.loads(message["data"])
+    assert event["data"]["user_id"] == second
+    jsonschema.validate(event, schema, format_checker=jsonschema.FormatChecker())
+    pubsub.close()
+    client.close()
+
+
+def test_mode_round_trip_is_visible_in_status(stack: Stack) -> None:
+    for mode in (Mode.LAZY, Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID, Mode.LAZY):
+        stack.set_mode(mode, None)
+        rows = {r["name"]: r for r in stack.status()}
+        for name in ("auth", *CONSUMERS):
+            assert rows[name]["mode"] == mode.value
+        expected_publish = (
+            "none" if mode is Mode.LAZY else ("outbox" if mode is Mode.HYBRID else "direct")
+        )
+        assert rows["auth"]["publish"] == expected_publish
+        for service in CONSUMERS:
+            want = "off" if mode is Mode.LAZY else "connected"
+            wait_for(lambda s=service, w=want: status(stack, s)["subscriber"] == w, timeout=10)
+    # Lazy again: a new user is discovered on the first call, as before.
+    user_id, name = register_named(stack)
+    body = whoami(stack, "profiles", token_for(stack, name)).json()
+    assert body["discovered_by"] == "lazy" and body["user_id"] == user_id
