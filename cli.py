@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -281,7 +281,7 @@ def events_tail(
         fail(
             "lazy mode publishes no events; switch with `python cli.py mode pubsub|streams|hybrid`"
         )
-    transport = "pubsub" if mode is Mode.PUBSUB else "stream"
+    transport: Literal["pubsub", "stream"] = "pubsub" if mode is Mode.PUBSUB else "stream"
     where = "channel users.events" if transport == "pubsub" else "stream users.events.stream"
     err.print(f"mode {mode}: tailing the {where} on {s.effective_valkey_url} (Ctrl-C to stop)")
     try:
