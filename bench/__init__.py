@@ -1,0 +1,1 @@
+"""The benchmark: code size, latency and consistency under faults, per discovery mode."""
