@@ -41,29 +41,47 @@ def lookup(engine: Engine, user_id: int) -> KnownUser | None:
 
 
 def provision(
-    engine: Engine, spec: ServiceSpec, user_id: int, username: str | None, via: str
+    engine: Engine,
+    spec: ServiceSpec,
+    user_id: int,
+    username: str | None,
+    via: str,
+    calling: bool = False,
 ) -> tuple[KnownUser, bool]:
-    """Insert the user and the service's records once; (row, created). Never revives a tombstone."""
+    """Insert the user and the service's records once; (row, created). Never revives a tombstone.
+
+    `calling` records the first call in the same transaction (lazy provisioning on a call).
+    """
+    now = datetime.now(UTC)
     with engine.begin() as conn:
-        created = (
-            conn.execute(
-                insert_ignore(engine, known)
-                .values(
-                    user_id=user_id,
-                    username=username,
-                    discovered_by=via,
-                    known_since=datetime.now(UTC),
-                    active=True,
-                )
-                .returning(known.c.user_id)
-            ).first()
-            is not None
-        )
+        row = conn.execute(
+            insert_ignore(engine, known)
+            .values(
+                user_id=user_id,
+                username=username,
+                discovered_by=via,
+                known_since=now,
+                active=True,
+                first_call_at=now if calling else None,
+            )
+            .returning(*known.c)
+        ).first()
+        created = row is not None
         if created:
             spec.provision(conn, user_id, username)
-        row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
+        else:
+            row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
     assert row is not None
     return _known(row), created
+
+
+def lookup_or_provision(engine: Engine, spec: ServiceSpec, user_id: int) -> tuple[KnownUser, str]:
+    """Lazy discovery in one worker-thread hop: ("known" | "created" | "raced", row)."""
+    found = lookup(engine, user_id)
+    if found is not None:
+        return found, "known"
+    user, created = provision(engine, spec, user_id, None, "lazy", calling=True)
+    return user, "created" if created else "raced"
 
 
 def mark_first_call(engine: Engine, user_id: int) -> bool:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
-import httpx
+import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -14,7 +15,8 @@ from common.settings import CONSUMER_SERVICES, Settings
 from common.web import MAX_BODY_BYTES, install_common
 
 FORWARD_REQUEST = frozenset({"authorization", "content-type", "accept", "user-agent"})
-FORWARD_RESPONSE = ("content-type", "www-authenticate", "cache-control")
+FORWARD_RESPONSE = frozenset({"content-type", "www-authenticate", "cache-control"})
+UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
 
 
 def upstreams(settings: Settings) -> dict[str, list[str]]:
@@ -34,7 +36,7 @@ def _error(status: int, error: str, detail: str) -> JSONResponse:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Build the gateway; the upstream HTTP client lives in the lifespan."""
+    """Build the gateway; the upstream HTTP session lives in the lifespan."""
     routes = upstreams(settings)
     rotation: dict[str, Iterator[int]] = {
         name: itertools.cycle(range(len(urls))) for name, urls in routes.items()
@@ -42,10 +44,14 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
-        timeout = httpx.Timeout(10.0, connect=1.0)
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-            app.state.client = client
+        connector = aiohttp.TCPConnector(limit=200, limit_per_host=100, keepalive_timeout=30)
+        async with aiohttp.ClientSession(
+            connector=connector,
+            timeout=UPSTREAM_TIMEOUT,
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        ) as session:
+            app.state.session = session
             yield
 
     app = FastAPI(title="discovery-lab gateway", lifespan=lifespan)
@@ -64,31 +70,37 @@ def create_app(settings: Settings) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, "payload_too_large", "request body over 64 KiB")
-        headers = [
-            (k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() in FORWARD_REQUEST
-        ]
-        client: httpx.AsyncClient = request.app.state.client
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in request.headers.raw
+            if k.decode("latin-1").lower() in FORWARD_REQUEST
+        }
+        session: aiohttp.ClientSession = request.app.state.session
         start = next(rotation[service])
         last_error = ""
         for attempt in range(len(urls)):
             base = urls[(start + attempt) % len(urls)]
             try:
-                upstream = await client.request(
+                async with session.request(
                     request.method,
                     f"{base}/{path}",
-                    params=request.query_params,
-                    content=body,
+                    params=list(request.query_params.multi_items()),
+                    data=body or None,
                     headers=headers,
-                )
-            except httpx.TimeoutException:
+                    allow_redirects=False,
+                ) as upstream:
+                    content = await upstream.read()
+                    out = {
+                        k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE
+                    }
+                    return Response(content, status_code=upstream.status, headers=out)
+            except (TimeoutError, asyncio.TimeoutError):
                 return _error(504, "upstream_timeout", f"{service} did not answer in time")
-            except httpx.ConnectError as exc:  # nothing was sent: another replica may answer
+            except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
                 last_error = exc.__class__.__name__
                 continue
-            except httpx.TransportError as exc:
+            except aiohttp.ClientError as exc:
                 return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
-            out = {k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE}
-            return Response(upstream.content, status_code=upstream.status_code, headers=out)
         return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
 
     return app

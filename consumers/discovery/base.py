@@ -130,15 +130,20 @@ async def _settle(ctx: Context, user: KnownUser) -> Resolution:
 
 
 async def provision_lazily(ctx: Context, user_id: int) -> Resolution:
-    """Just-in-time provisioning on a first verified call; idempotent across processes."""
-    user, created = await asyncio.to_thread(
-        store.provision, ctx.engine, ctx.spec, user_id, None, "lazy"
+    """Just-in-time provisioning on a verified call; idempotent across processes."""
+    cached = ctx.cache.get(user_id)
+    if cached is not None:
+        return Resolution(cached, first_call=False)
+    user, outcome = await asyncio.to_thread(
+        store.lookup_or_provision, ctx.engine, ctx.spec, user_id
     )
-    if created:
-        ctx.stats.lazy_provisions += 1
-    else:
-        ctx.stats.duplicates_ignored += 1
-    return await _settle(ctx, user)
+    if outcome != "created":
+        if outcome == "raced":  # a concurrent first call, here or in another replica, won
+            ctx.stats.duplicates_ignored += 1
+        return await _settle(ctx, user)
+    ctx.stats.lazy_provisions += 1
+    ctx.cache.put(user)
+    return Resolution(user, first_call=True)
 
 
 async def refuse_unknown(ctx: Context, user_id: int) -> Resolution:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.settings import Mode
-from consumers.discovery.base import Resolution, known_or_none, provision_lazily
+from consumers.discovery.base import Resolution, provision_lazily
 from consumers.discovery.streams import StreamsDiscovery
 
 
@@ -13,5 +13,4 @@ class HybridDiscovery(StreamsDiscovery):
     mode: Mode = Mode.HYBRID
 
     async def resolve(self, user_id: int) -> Resolution:
-        found = await known_or_none(self.ctx, user_id)
-        return found if found is not None else await provision_lazily(self.ctx, user_id)
+        return await provision_lazily(self.ctx, user_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.settings import Mode
-from consumers.discovery.base import Context, Resolution, known_or_none, provision_lazily
+from consumers.discovery.base import Context, Resolution, provision_lazily
 
 
 class LazyDiscovery:
@@ -23,8 +23,7 @@ class LazyDiscovery:
         return None
 
     async def resolve(self, user_id: int) -> Resolution:
-        found = await known_or_none(self.ctx, user_id)
-        return found if found is not None else await provision_lazily(self.ctx, user_id)
+        return await provision_lazily(self.ctx, user_id)
 
     def subscriber_state(self) -> str:
         return "off"

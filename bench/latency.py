@@ -1,0 +1,233 @@
+"""Latency and throughput of each mode, measured over HTTP through the gateway in rounds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import valkey.asyncio as avalkey
+
+from bench.harness import Harness, User, Variant
+from bench.loadgen import closed_loop, get_request
+from bench.results import ModeLatency, Stats, Throughput
+from common.settings import CONSUMER_SERVICES, Mode
+from events import names
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Sizes:
+    """How much to measure per round."""
+
+    registrations: int
+    steady_calls: int
+    throughput_s: float
+    concurrency: int = 4
+    load_concurrency: int = 8
+
+
+@dataclass
+class Samples:
+    """Raw samples of one mode, per round."""
+
+    registration: list[list[float]] = field(default_factory=list)
+    login: list[list[float]] = field(default_factory=list)
+    first_call: list[list[float]] = field(default_factory=list)
+    steady: list[list[float]] = field(default_factory=list)
+    verify_only: list[list[float]] = field(default_factory=list)
+    propagation: list[list[float]] = field(default_factory=list)
+    reg_tp: list[tuple[int, float]] = field(default_factory=list)
+    steady_tp: list[tuple[int, float]] = field(default_factory=list)
+    verify_tp: list[tuple[int, float]] = field(default_factory=list)
+
+
+class EventClock:
+    """Records each user.registered event's time as it is published, from either transport."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.times: dict[int, datetime] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._client = avalkey.Valkey.from_url(url)
+        self._stream_from = "$"
+
+    async def start(self, mode: Mode) -> None:
+        if mode is Mode.PUBSUB:
+            ready = asyncio.Event()
+            self._task = asyncio.create_task(self._listen(ready))
+            await ready.wait()
+        else:
+            last = await self._client.xrevrange(names.STREAM, count=1)
+            self._stream_from = last[0][0].decode() if last else "0"
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        else:
+            entries = await self._client.xrange(names.STREAM, min=f"({self._stream_from}")
+            for _id, fields in entries:
+                self._note(fields.get(names.STREAM_FIELD.encode(), b""))
+        await self._client.aclose()
+
+    async def _listen(self, ready: asyncio.Event) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(names.CHANNEL)
+        ready.set()
+        try:
+            while True:
+                msg = await pubsub.get_message(timeout=1.0)
+                if msg and msg.get("type") == "message":
+                    self._note(msg["data"])
+        finally:
+            await pubsub.aclose()
+
+    def _note(self, raw: bytes) -> None:
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            return
+        if event.get("type") == names.USER_REGISTERED:
+            self.times[int(event["data"]["user_id"])] = datetime.fromisoformat(event["time"])
+
+
+async def _wait_known(h: Harness, ids: set[int], timeout: float) -> dict[str, dict[int, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        known = {s: await h.known(s) for s in CONSUMER_SERVICES}
+        if all(ids <= set(k) for k in known.values()) or time.monotonic() > deadline:
+            return known
+        await asyncio.sleep(0.05)
+
+
+async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Samples) -> None:
+    """One round of every latency figure for one mode."""
+    await h.switch(variant)
+    url = h.stack.settings.effective_valkey_url
+    clock = EventClock(url) if variant.mode is not Mode.LAZY else None
+    if clock:
+        await clock.start(variant.mode)
+    started = time.perf_counter()
+    users = await h.register(sizes.registrations, concurrency=sizes.concurrency, prefix="lat")
+    reg_elapsed = time.perf_counter() - started
+    samples.reg_tp.append((len(users), reg_elapsed))
+    # Registration and login latencies come from a one-at-a-time pass at the end of the round;
+    # the concurrent pass above gives the throughput.
+    if clock:
+        ids = {u.user_id for u in users}
+        known = await _wait_known(h, ids, timeout=10)
+        await clock.stop()
+        props = []
+        for service_known in known.values():
+            for uid in ids:
+                if uid in service_known and uid in clock.times:
+                    since = datetime.fromisoformat(service_known[uid]["known_since"])
+                    props.append((since - clock.times[uid]).total_seconds() * 1000)
+        samples.propagation.append(props)
+    await h.login(users, concurrency=sizes.concurrency)
+    first = []
+    for user in users:
+        t0 = time.perf_counter()
+        await h.call("profiles", user)
+        first.append((time.perf_counter() - t0) * 1000)
+    samples.first_call.append(first)
+    await _steady(h, users[0], sizes, samples)
+    samples.registration.append(await _timed_registrations(h, sizes))
+    samples.login.append(await _timed_logins(h, users, sizes))
+
+
+async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
+    from bench.harness import PASSWORD
+    from bench.loadgen import json_request
+
+    tag = f"lat2-{time.monotonic_ns()}"
+    result = await closed_loop(
+        h.host, h.gateway_port,
+        lambda i: json_request("POST", "/auth/register",
+                               {"username": f"{tag}-{i}", "password": PASSWORD}),
+        total=max(2, sizes.registrations // 2), concurrency=1,
+    )
+    return result.latencies
+
+
+async def _timed_logins(h: Harness, users: list[User], sizes: Sizes) -> list[float]:
+    from bench.harness import PASSWORD
+    from bench.loadgen import json_request
+
+    result = await closed_loop(
+        h.host, h.gateway_port,
+        lambda i: json_request("POST", "/auth/login",
+                               {"username": users[i % len(users)].name, "password": PASSWORD}),
+        total=max(2, sizes.registrations // 2), concurrency=1,
+    )
+    return result.latencies
+
+
+async def _steady(h: Harness, user: User, sizes: Sizes, samples: Samples) -> None:
+    """Steady-state /whoami against /verify, alternating blocks to share the same noise."""
+    whoami = get_request("/profiles/whoami", user.token)
+    verify = get_request("/profiles/verify", user.token)
+    await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=50)  # warm up
+    steady: list[float] = []
+    plain: list[float] = []
+    block = 50
+    for _ in range(max(1, sizes.steady_calls // block)):
+        steady += (await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=block)).latencies
+        plain += (await closed_loop(h.host, h.gateway_port, lambda i: verify, total=block)).latencies
+    samples.steady.append(steady)
+    samples.verify_only.append(plain)
+    half = sizes.throughput_s / 2
+    for _ in range(2):
+        tp = await closed_loop(h.host, h.gateway_port, lambda i: whoami, duration=half,
+                               concurrency=sizes.load_concurrency)
+        samples.steady_tp.append((len(tp.latencies), tp.elapsed_s))
+        tp = await closed_loop(h.host, h.gateway_port, lambda i: verify, duration=half,
+                               concurrency=sizes.load_concurrency)
+        samples.verify_tp.append((len(tp.latencies), tp.elapsed_s))
+
+
+def _throughput(parts: list[tuple[int, float]], concurrency: int) -> Throughput:
+    count = sum(n for n, _ in parts)
+    elapsed = sum(t for _, t in parts)
+    return Throughput(concurrency=concurrency, rps=round(count / elapsed, 3) if elapsed else 0.0,
+                      duration_s=round(elapsed, 3), requests=count)
+
+
+def _stats(rounds: list[list[float]]) -> Stats:
+    return Stats.of([x for r in rounds for x in r], rounds)
+
+
+def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
+    """Turn the rounds of one mode into its ModeLatency."""
+    return ModeLatency(
+        registration=_stats(s.registration),
+        login=_stats(s.login),
+        first_call=_stats(s.first_call),
+        steady=_stats(s.steady),
+        verify_only=_stats(s.verify_only),
+        propagation=_stats(s.propagation) if variant.mode is not Mode.LAZY else None,
+        registration_throughput=_throughput(s.reg_tp, sizes.concurrency),
+        steady_throughput=_throughput(s.steady_tp, sizes.load_concurrency),
+        verify_throughput=_throughput(s.verify_tp, sizes.load_concurrency),
+    )
+
+
+async def measure_all(h: Harness, variants: list[Variant], sizes: Sizes, rounds: int,
+                      progress: Progress) -> dict[str, ModeLatency]:
+    """Interleave the modes in rounds, so that machine noise lands on every mode alike."""
+    samples = {v.label: Samples() for v in variants}
+    for r in range(rounds):
+        for v in variants:
+            progress(f"latency round {r + 1}/{rounds}: {v.label}")
+            await measure_round(h, v, sizes, samples[v.label])
+    return {v.label: summarise(v, samples[v.label], sizes) for v in variants}
