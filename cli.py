@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import typer
@@ -371,6 +372,50 @@ def demo(
         run_flow(_client(stack), on_step=show, pause=wait if pause else None)
     except ClientError as exc:
         fail(str(exc))
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="a reduced run (under 3 minutes)")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="output dir; default reports/<timestamp>/")
+    ] = None,
+    modes: Annotated[
+        str | None, typer.Option(help="comma-separated subset of lazy,pubsub,streams,hybrid")
+    ] = None,
+) -> None:
+    """Run the benchmark on its own stack; write results.json, report.md and report.html."""
+    from bench.run import default_out_dir, run_bench
+
+    target = out or default_out_dir()
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim] {line}", highlight=False)
+
+    try:
+        done = run_bench(
+            target, quick=quick, modes=modes.split(",") if modes else None, progress=progress
+        )
+    except (ValueError, StackError) as exc:
+        fail(str(exc))
+    console.print(
+        f"[green]done[/green] in {time.perf_counter() - started:.0f}s: {done / 'report.html'}"
+    )
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(help="a bench output dir")]) -> None:
+    """Render report.md and report.html again from DIR/results.json."""
+    from bench.run import render_reports
+
+    if not (directory / "results.json").exists():
+        fail(f"no results.json in {directory}")
+    try:
+        md, html = render_reports(directory)
+    except Exception as exc:
+        fail(f"cannot render {directory / 'results.json'}: {exc}")
+    console.print(f"wrote {md} and {html}")
 
 
 @app.command()

@@ -20,5 +20,6 @@ def create_app() -> FastAPI:
 
 
 if __name__ == "__main__":
-    uvicorn.run(create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
-                access_log=False)
+    uvicorn.run(
+        create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False
+    )

@@ -1,4 +1,4 @@
-"""Reference lines measured in the same run: Valkey delivery, a DB insert, JWT verify, HTTP, argon2."""
+"""Reference lines measured in the same run: Valkey, a DB insert, JWT verify, HTTP, argon2."""
 
 from __future__ import annotations
 
@@ -19,8 +19,14 @@ from bench.loadgen import closed_loop, get_request
 from bench.results import Stats, Throughput
 from common.db import make_engine
 from common.net import free_port
-from common.tokens import SigningKey, generate_private_key, keys_from_jwks, mint_access_token
-from common.tokens import public_jwk, verify_token
+from common.tokens import (
+    SigningKey,
+    generate_private_key,
+    keys_from_jwks,
+    mint_access_token,
+    public_jwk,
+    verify_token,
+)
 from consumers import store
 from consumers.profiles import ProfilesSpec
 
@@ -109,8 +115,11 @@ def jwt_verify(n: int) -> list[float]:
 async def bare_fastapi(n: int) -> list[float]:
     """GET on an empty FastAPI endpoint in its own uvicorn process, over a kept-alive connection."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bare", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measuring
+        [sys.executable, "-m", "bench.bare", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         async with httpx.AsyncClient() as client:
@@ -159,8 +168,12 @@ def argon2_throughput(concurrency: int, duration: float) -> Throughput:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return Throughput(concurrency=concurrency, rps=round(count / elapsed, 3),
-                      duration_s=round(elapsed, 3), requests=count)
+    return Throughput(
+        concurrency=concurrency,
+        rps=round(count / elapsed, 3),
+        duration_s=round(elapsed, 3),
+        requests=count,
+    )
 
 
 def stats(samples: list[float]) -> Stats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import shutil
 import time
@@ -13,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from bench.loadgen import Connection, closed_loop, get_request, json_request
+from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
 from common.net import free_port, port_in_use
 from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 
-PASSWORD = "bench password 1234"
+PASSWORD = "bench password 1234"  # noqa: S105 - for throwaway benchmark users
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class Variant:
 
     @property
     def label(self) -> str:
-        return self.mode.value if self.publish is None else f"{self.mode.value}+{self.publish.value}"
+        return (
+            self.mode.value if self.publish is None else f"{self.mode.value}+{self.publish.value}"
+        )
 
     @classmethod
     def parse(cls, label: str) -> Variant:
@@ -137,9 +140,13 @@ class Harness:
         await asyncio.to_thread(self.stack.stop, name)
 
     async def restart_auth(self, **env: str) -> None:
-        """Restart auth with extra settings (fault switch, token lifetime)."""
+        """Restart auth with changed settings (fault switch, token lifetime); "" unsets one."""
         await self.stop("auth")
-        self.stack.env.update(env)
+        for key, value in env.items():
+            if value:
+                self.stack.env[key] = value
+            else:
+                self.stack.env.pop(key, None)
         await self.start("auth")
 
     def wipe_service(self, service: str) -> None:
@@ -156,10 +163,14 @@ class Harness:
         tag = secrets.token_hex(3)
         names = [f"{prefix}-{tag}-{i}" for i in range(count)]
         result = await closed_loop(
-            self.host, self.gateway_port,
-            lambda i: json_request("POST", "/auth/register",
-                                   {"username": names[i], "password": PASSWORD}),
-            total=count, concurrency=concurrency, keep_replies=True,
+            self.host,
+            self.gateway_port,
+            lambda i: json_request(
+                "POST", "/auth/register", {"username": names[i], "password": PASSWORD}
+            ),
+            total=count,
+            concurrency=concurrency,
+            keep_replies=True,
         )
         users = []
         for index, reply in result.replies:
@@ -170,8 +181,10 @@ class Harness:
     async def register_one(self, name: str | None = None) -> tuple[int, User | None]:
         """Register one user; (status, user or None)."""
         name = name or f"u-{secrets.token_hex(4)}"
-        r = await self.http.post(f"http://{self.host}:{self.gateway_port}/auth/register",
-                                 json={"username": name, "password": PASSWORD})
+        r = await self.http.post(
+            f"http://{self.host}:{self.gateway_port}/auth/register",
+            json={"username": name, "password": PASSWORD},
+        )
         if r.status_code != 201:
             return r.status_code, None
         return 201, User(int(r.json()["user_id"]), name)
@@ -180,10 +193,14 @@ class Harness:
         """Log users in and keep their tokens."""
         todo = list(users)
         result = await closed_loop(
-            self.host, self.gateway_port,
-            lambda i: json_request("POST", "/auth/login",
-                                   {"username": todo[i].name, "password": PASSWORD}),
-            total=len(todo), concurrency=concurrency, keep_replies=True,
+            self.host,
+            self.gateway_port,
+            lambda i: json_request(
+                "POST", "/auth/login", {"username": todo[i].name, "password": PASSWORD}
+            ),
+            total=len(todo),
+            concurrency=concurrency,
+            keep_replies=True,
         )
         for index, reply in result.replies:
             if reply.status == 200:
@@ -200,18 +217,25 @@ class Harness:
             await conn.close()
         return reply.status
 
-    async def call_all(self, users: list[User], services: Iterable[str] = CONSUMER_SERVICES,
-                       concurrency: int = 4) -> dict[str, list[int]]:
+    async def call_all(
+        self, users: list[User], services: Iterable[str] = CONSUMER_SERVICES, concurrency: int = 4
+    ) -> dict[str, list[int]]:
         """Every user calls each service once; statuses per service."""
         out: dict[str, list[int]] = {}
         for service in services:
             result = await closed_loop(
-                self.host, self.gateway_port,
-                lambda i, s=service: get_request(f"/{s}/whoami", users[i].token),
-                total=len(users), concurrency=concurrency,
+                self.host,
+                self.gateway_port,
+                functools.partial(_whoami_of, service, users),
+                total=len(users),
+                concurrency=concurrency,
             )
             out[service] = result.statuses
         return out
+
+
+def _whoami_of(service: str, users: list[User], i: int) -> Request:
+    return get_request(f"/{service}/whoami", users[i].token)
 
 
 def _get(path: str, token: str | None) -> tuple[str, str, dict[str, str], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -69,10 +70,8 @@ class EventClock:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         else:
             entries = await self._client.xrange(names.STREAM, min=f"({self._stream_from}")
@@ -152,10 +151,13 @@ async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
 
     tag = f"lat2-{time.monotonic_ns()}"
     result = await closed_loop(
-        h.host, h.gateway_port,
-        lambda i: json_request("POST", "/auth/register",
-                               {"username": f"{tag}-{i}", "password": PASSWORD}),
-        total=max(2, sizes.registrations // 2), concurrency=1,
+        h.host,
+        h.gateway_port,
+        lambda i: json_request(
+            "POST", "/auth/register", {"username": f"{tag}-{i}", "password": PASSWORD}
+        ),
+        total=max(2, sizes.registrations // 2),
+        concurrency=1,
     )
     return result.latencies
 
@@ -165,10 +167,13 @@ async def _timed_logins(h: Harness, users: list[User], sizes: Sizes) -> list[flo
     from bench.loadgen import json_request
 
     result = await closed_loop(
-        h.host, h.gateway_port,
-        lambda i: json_request("POST", "/auth/login",
-                               {"username": users[i % len(users)].name, "password": PASSWORD}),
-        total=max(2, sizes.registrations // 2), concurrency=1,
+        h.host,
+        h.gateway_port,
+        lambda i: json_request(
+            "POST", "/auth/login", {"username": users[i % len(users)].name, "password": PASSWORD}
+        ),
+        total=max(2, sizes.registrations // 2),
+        concurrency=1,
     )
     return result.latencies
 
@@ -182,25 +187,43 @@ async def _steady(h: Harness, user: User, sizes: Sizes, samples: Samples) -> Non
     plain: list[float] = []
     block = 50
     for _ in range(max(1, sizes.steady_calls // block)):
-        steady += (await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=block)).latencies
-        plain += (await closed_loop(h.host, h.gateway_port, lambda i: verify, total=block)).latencies
+        steady += (
+            await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=block)
+        ).latencies
+        plain += (
+            await closed_loop(h.host, h.gateway_port, lambda i: verify, total=block)
+        ).latencies
     samples.steady.append(steady)
     samples.verify_only.append(plain)
     half = sizes.throughput_s / 2
     for _ in range(2):
-        tp = await closed_loop(h.host, h.gateway_port, lambda i: whoami, duration=half,
-                               concurrency=sizes.load_concurrency)
+        tp = await closed_loop(
+            h.host,
+            h.gateway_port,
+            lambda i: whoami,
+            duration=half,
+            concurrency=sizes.load_concurrency,
+        )
         samples.steady_tp.append((len(tp.latencies), tp.elapsed_s))
-        tp = await closed_loop(h.host, h.gateway_port, lambda i: verify, duration=half,
-                               concurrency=sizes.load_concurrency)
+        tp = await closed_loop(
+            h.host,
+            h.gateway_port,
+            lambda i: verify,
+            duration=half,
+            concurrency=sizes.load_concurrency,
+        )
         samples.verify_tp.append((len(tp.latencies), tp.elapsed_s))
 
 
 def _throughput(parts: list[tuple[int, float]], concurrency: int) -> Throughput:
     count = sum(n for n, _ in parts)
     elapsed = sum(t for _, t in parts)
-    return Throughput(concurrency=concurrency, rps=round(count / elapsed, 3) if elapsed else 0.0,
-                      duration_s=round(elapsed, 3), requests=count)
+    return Throughput(
+        concurrency=concurrency,
+        rps=round(count / elapsed, 3) if elapsed else 0.0,
+        duration_s=round(elapsed, 3),
+        requests=count,
+    )
 
 
 def _stats(rounds: list[list[float]]) -> Stats:
@@ -222,8 +245,9 @@ def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
     )
 
 
-async def measure_all(h: Harness, variants: list[Variant], sizes: Sizes, rounds: int,
-                      progress: Progress) -> dict[str, ModeLatency]:
+async def measure_all(
+    h: Harness, variants: list[Variant], sizes: Sizes, rounds: int, progress: Progress
+) -> dict[str, ModeLatency]:
     """Interleave the modes in rounds, so that machine noise lands on every mode alike."""
     samples = {v.label: Samples() for v in variants}
     for r in range(rounds):

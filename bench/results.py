@@ -35,9 +35,15 @@ class Stats(BaseModel):
 
         spread = [pct(50, sorted(r)) for r in rounds or [] if r]
         return cls(
-            n=len(data), p50=pct(50, data), p95=pct(95, data), p99=pct(99, data),
-            mean=round(sum(data) / len(data), 4), min=round(data[0], 4), max=round(data[-1], 4),
-            spread_p50=spread, samples=[round(x, 4) for x in samples],
+            n=len(data),
+            p50=pct(50, data),
+            p95=pct(95, data),
+            p99=pct(99, data),
+            mean=round(sum(data) / len(data), 4),
+            min=round(data[0], 4),
+            max=round(data[-1], 4),
+            spread_p50=spread,
+            samples=[round(x, 4) for x in samples],
         )
 
 

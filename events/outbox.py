@@ -8,12 +8,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, DateTime, Engine, func, insert, select, update
 from sqlmodel import Field, SQLModel
 
-from events.model import CloudEvent
+from events.aio import raise_if_cancelling
+from events.model import CloudEvent, InvalidEvent
 
 log = logging.getLogger("discovery_lab.events.outbox")
+
+FIRST_BACKOFF = 0.05
 
 
 def _now() -> datetime:
@@ -29,8 +32,8 @@ class OutboxRow(SQLModel, table=True):
     event_id: str = Field(unique=True, max_length=200)
     type: str = Field(max_length=64)
     payload: str
-    created_at: datetime = Field(default_factory=_now)
-    sent_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
     attempts: int = 0
 
 
@@ -107,6 +110,7 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self.published = 0
         self.failures = 0
+        self.passes = 0
         self.last_error: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -123,20 +127,22 @@ class OutboxRelay:
         if running is loop:
             event.set()
         else:
-            loop.call_soon_threadsafe(event.set)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
 
     async def run(self) -> None:
         """Loop until cancelled: drain pending rows, then wait for a wake-up or the poll timer."""
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        backoff = 0.05
+        backoff = FIRST_BACKOFF
         while True:
+            raise_if_cancelling()
             self._wakeup.clear()
             try:
                 drained = await self._drain()
             except Exception as exc:  # database trouble: retry after a pause
                 self.failures += 1
-                self.last_error = f"database: {exc.__class__.__name__}"
+                self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
                 log.warning("outbox relay: %s", self.last_error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -145,9 +151,11 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            backoff = 0.05
+            backoff = FIRST_BACKOFF
+            self.passes += 1  # every pending row is published: sleep until woken or polled
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_interval)
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
 
     async def _drain(self) -> bool:
         """Publish every pending row in order; False if a publish failed (rows stay pending)."""
@@ -156,7 +164,11 @@ class OutboxRelay:
             if not rows:
                 return True
             for row_id, payload in rows:
-                event = CloudEvent.parse(payload)
+                raise_if_cancelling()
+                try:
+                    event = CloudEvent.parse(payload)
+                except InvalidEvent as exc:  # never skipped: someone must look at this row
+                    raise RuntimeError(f"outbox row {row_id} holds an invalid event") from exc
                 try:
                     await self.publish(event)
                 except Exception as exc:

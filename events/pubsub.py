@@ -12,6 +12,7 @@ import valkey.asyncio as avalkey
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
 from events import names
+from events.aio import raise_if_cancelling
 from events.model import CloudEvent, InvalidEvent
 
 log = logging.getLogger("discovery_lab.events.pubsub")
@@ -57,6 +58,7 @@ class PubSubSubscriber:
         """Loop until cancelled: subscribe, read, and on any connection failure start over."""
         self._backoff = FIRST_BACKOFF
         while True:
+            raise_if_cancelling()
             timeout = max(2 * self.health_check_interval, 1.0)
             client = avalkey.Valkey.from_url(
                 self.url,
@@ -101,6 +103,7 @@ class PubSubSubscriber:
         silence_limit = max(3 * interval, 1.0)
         last_seen = last_ping = loop.time()
         while True:
+            raise_if_cancelling()
             message = await pubsub.get_message(timeout=interval)
             now = loop.time()
             if message is None:

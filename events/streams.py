@@ -13,6 +13,7 @@ import valkey.asyncio as avalkey
 from valkey.exceptions import ResponseError
 
 from events import names
+from events.aio import raise_if_cancelling
 from events.model import CloudEvent, InvalidEvent
 
 log = logging.getLogger("discovery_lab.events.streams")
@@ -109,6 +110,7 @@ class StreamConsumer:
         backoff = FIRST_BACKOFF
         first = True
         while True:
+            raise_if_cancelling()
             client = avalkey.Valkey.from_url(
                 self.url,
                 socket_connect_timeout=1.0,
@@ -151,6 +153,7 @@ class StreamConsumer:
         claim_every = max(self.claim_idle_ms / 2000, 0.05)
         last_claim = -claim_every
         while True:
+            raise_if_cancelling()
             try:
                 if time.monotonic() - last_claim >= claim_every:
                     await self._reclaim(client)
@@ -177,6 +180,7 @@ class StreamConsumer:
         """Finish what this consumer name had been delivered before a restart."""
         start = "0"
         while True:
+            raise_if_cancelling()
             reply = await client.xreadgroup(
                 self.group, self.consumer, {names.STREAM: start}, count=self.batch
             )
@@ -190,6 +194,7 @@ class StreamConsumer:
         """XAUTOCLAIM entries idle too long (a dead consumer's, or our own failed ones)."""
         start = "0-0"
         while True:
+            raise_if_cancelling()
             reply = await client.xautoclaim(
                 names.STREAM,
                 self.group,

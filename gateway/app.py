@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -94,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
                         k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE
                     }
                     return Response(content, status_code=upstream.status, headers=out)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return _error(504, "upstream_timeout", f"{service} did not answer in time")
             except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
                 last_error = exc.__class__.__name__

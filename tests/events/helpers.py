@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from events.model import CloudEvent
+
+STOP_TIMEOUT = 3.0
+
+T = TypeVar("T")
+
+
+def probe(check: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    """Wrap a sync predicate as the awaitable check that await_for polls."""
+
+    async def run_check() -> T:
+        return check()
+
+    return run_check
 
 
 @contextlib.asynccontextmanager
 async def running(coro: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
-    """Run coro as a task for the block; cancel it after, re-raising anything but the cancel."""
+    """Run coro as a task for the block; cancel it after and insist that it stops promptly."""
     task = asyncio.create_task(coro)
     try:
         yield task
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        assert done, f"task did not stop within {STOP_TIMEOUT}s of cancel()"
+        assert task.cancelled(), f"task ended with {task.exception()!r} instead of cancelling"
 
 
 class Collector:

@@ -9,6 +9,8 @@ import pytest
 from events import names
 from events.model import CloudEvent, InvalidEvent, user_event
 
+pytestmark = pytest.mark.timeout(60)
+
 
 def test_round_trip() -> None:
     event = user_event(names.USER_REGISTERED, 42, "alice")

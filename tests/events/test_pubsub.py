@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
 import valkey.asyncio as avalkey
 
 from events import names
@@ -12,6 +13,8 @@ from events.model import user_event
 from events.pubsub import PubSubSubscriber, publish
 from tests.events.helpers import Collector, running
 from tests.support import ValkeyProc, await_for
+
+pytestmark = pytest.mark.timeout(60)
 
 
 def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:

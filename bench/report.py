@@ -1,0 +1,820 @@
+"""Render results.json into report.md and a self-contained report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from bench.results import (  # noqa: E402
+    CodeSize,
+    Floors,
+    ModeLatency,
+    Results,
+    Scenario,
+    Stats,
+    Target,
+    Throughput,
+)
+from bench.verdict import (  # noqa: E402
+    LAZY,
+    Axis,
+    Claim,
+    Verdict,
+    codesize_of,
+    cost_columns,
+    fmt_num,
+    fmt_s,
+    latency_of,
+    variant_modes,
+    verdict,
+)
+
+AWARENESS_SCENARIOS = (1, 2, 3, 5, 9)
+OPERATIONS = ("registration", "login", "first_call", "steady", "verify_only", "propagation")
+OP_TITLES = {
+    "registration": "Registration",
+    "login": "Login",
+    "first_call": "First call",
+    "steady": "Steady call",
+    "verify_only": "Verify only",
+    "propagation": "Propagation",
+}
+FLOOR_TITLES = {
+    "valkey_pubsub": "Valkey PUBLISH to a subscriber",
+    "valkey_stream": "Valkey XADD to XREADGROUP",
+    "db_insert": "one provisioning insert (SQLite)",
+    "jwt_verify": "PyJWT RS256 verify, in process",
+    "bare_fastapi": "empty FastAPI endpoint over HTTP",
+    "argon2_hash": "one argon2id hash",
+}
+STATUS_MARK = {"supported": "✅", "partly": "🟠", "contradicted": "🔴", "unmeasured": "⚪"}
+
+
+# --- a small document model, rendered to both markdown and HTML ---
+
+
+@dataclass(frozen=True)
+class T:
+    """A piece of text with an optional mark: win, near, miss, met, or a claim status."""
+
+    text: str
+    mark: str = ""
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading."""
+
+    level: int
+    text: str
+    anchor: str = ""
+
+
+@dataclass(frozen=True)
+class Para:
+    """A paragraph."""
+
+    text: str
+    mark: str = ""
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bullet list."""
+
+    items: list[T]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of marked cells."""
+
+    headers: list[str]
+    rows: list[list[T]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A PNG chart; markdown points at report.html instead."""
+
+    title: str
+    png: bytes = field(repr=False)
+
+
+Block = Heading | Para | Bullets | Table | Chart
+
+
+# --- formatting helpers ---
+
+
+def fmt_value(value: Any) -> str:
+    """Any figure as short text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return fmt_num(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(", ", ": "), default=str)
+
+
+def spread_text(stats: Stats) -> str:
+    """The p50 of each round, as a range."""
+    if not stats.spread_p50:
+        return "—"
+    low, high = min(stats.spread_p50), max(stats.spread_p50)
+    return f"{fmt_num(low)}–{fmt_num(high)} ({len(stats.spread_p50)} rounds)"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dicts as dotted keys."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(flatten(value, f"{name}."))
+        else:
+            out.append((name, value))
+    return out
+
+
+# --- charts ---
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _colors(names: Sequence[str]) -> dict[str, Any]:
+    cmap = matplotlib.colormaps["tab10"]
+    return {name: cmap(i % 10) for i, name in enumerate(names)}
+
+
+def latency_chart(results: Results) -> bytes:
+    """Bars of p50 per mode and operation, with p95 and p99 marks, on a log scale."""
+    fig = Figure(figsize=(9, 4))
+    ax = fig.add_subplot()
+    lats = measured_latency(results)
+    colors = _colors(list(lats))
+    width = 0.8 / max(1, len(lats))
+    for j, (column, lat) in enumerate(lats.items()):
+        for i, op in enumerate(OPERATIONS):
+            stats = op_stats(lat, op)
+            if stats is None or stats.n == 0:
+                continue
+            x = i - 0.4 + width * (j + 0.5)
+            ax.bar(x, stats.p50, width, color=colors[column], label=column if i == 0 else None)
+            ax.vlines(x, stats.p50, stats.p99, color="black", linewidth=0.8)
+            ax.plot([x], [stats.p95], marker="o", color="black", markersize=3)
+            ax.plot([x], [stats.p99], marker="_", color="black", markersize=8)
+    ax.set_xticks(range(len(OPERATIONS)), [OP_TITLES[op] for op in OPERATIONS])
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log scale)")
+    ax.set_title("Latency: bar p50, dot p95, tick p99")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    return _png(fig)
+
+
+def codesize_chart(results: Results) -> bytes:
+    """Stacked SLOC bars per mode: auth side and consumer side."""
+    sizes = measured_sizes(results)
+    height = 1.2 + 0.5 * max(1, len(sizes))
+    fig = Figure(figsize=(7, height))
+    ax = fig.add_subplot()
+    names = list(sizes)
+    auth = [sizes[c].auth_sloc for c in names]
+    cons = [sizes[c].consumer_sloc for c in names]
+    ax.barh(names, auth, color="#4c72b0", label="auth side")
+    ax.barh(names, cons, left=auth, color="#dd8452", label="consumer side")
+    for y, size in enumerate(sizes.values()):
+        ax.text(
+            size.total_sloc,
+            y,
+            f" {size.total_sloc} SLOC, {len(size.processes)} processes",
+            va="center",
+            fontsize=8,
+        )
+    ax.invert_yaxis()
+    ax.set_xlabel("source lines (no blanks, comments or docstrings)")
+    ax.set_xlim(0, max((s.total_sloc for s in sizes.values()), default=1) * 1.6)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Code size per mode")
+    widest = max((len(n) for n in names), default=4)
+    fig.subplots_adjust(
+        left=min(0.45, (widest * 7 + 24) / (7 * 96)),
+        right=0.97,
+        bottom=0.55 / height,
+        top=1 - 0.35 / height,
+    )
+    return _png(fig)
+
+
+def measured_sizes(results: Results) -> dict[str, CodeSize]:
+    """Code size of each cost column that has one."""
+    return {c: s for c in cost_columns(results) if (s := codesize_of(results, c))}
+
+
+def measured_latency(results: Results) -> dict[str, ModeLatency]:
+    """Latency of each cost column that has one."""
+    return {c: lat for c in cost_columns(results) if (lat := latency_of(results, c))}
+
+
+def _ordered_labels(scenario: Scenario, order: Sequence[str]) -> list[str]:
+    return [v for v in order if v in scenario.runs] + [v for v in scenario.runs if v not in order]
+
+
+def awareness_chart(scenario: Scenario, order: Sequence[str]) -> bytes:
+    """Users known over time: one small panel per variant, one line per consumer."""
+    labels = _ordered_labels(scenario, order)
+    consumers = sorted({c for run in scenario.runs.values() for c in run.consumers})
+    colors = _colors(consumers)
+    end = max(
+        [run.duration_s for run in scenario.runs.values()]
+        + [
+            p[0]
+            for run in scenario.runs.values()
+            for c in run.consumers.values()
+            for p in c.awareness
+        ]
+        + [1.0]
+    )
+    cols = min(3, max(1, len(labels)))
+    rows = -(-max(1, len(labels)) // cols)
+    fig = Figure(figsize=(3.4 * cols, 2.3 * rows + 0.6))
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(labels):
+            ax.set_visible(False)
+            continue
+        run = scenario.runs[labels[i]]
+        for name in consumers:
+            outcome = run.consumers.get(name)
+            if outcome is None or not outcome.awareness:
+                continue
+            xs = [p[0] for p in outcome.awareness] + [end]
+            ys = [p[1] for p in outcome.awareness]
+            ax.step(xs, [*ys, ys[-1]], where="post", color=colors[name], linewidth=1.6, label=name)
+        ax.axhline(run.users, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(labels[i], fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+    if axes.flat[0].get_legend_handles_labels()[0]:
+        axes.flat[0].legend(fontsize=7, loc="lower right")
+    fig.supxlabel("seconds since the scenario started (dotted: all users)", fontsize=9)
+    fig.supylabel("users known", fontsize=9)
+    fig.suptitle(f"Scenario {scenario.id}: users known over time", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88, wspace=0.08, hspace=0.3)
+    return _png(fig)
+
+
+# --- sections ---
+
+
+def axis_row(axis: Axis, columns: Sequence[str]) -> list[T]:
+    """One summary row with its winners marked."""
+    mark = "near" if axis.within_noise else "win"
+    cells = [T(axis.label), T(f"{axis.better} is better")]
+    for col in columns:
+        cell = axis.cells.get(col)
+        text = cell.text if cell else "n/a"
+        cells.append(T(text, mark if col in axis.winners else ""))
+    return cells
+
+
+def claim_row(claim: Claim) -> list[T]:
+    """One claim with its status, rule and figures."""
+    return [
+        T(f"{claim.title}: “{claim.quote}”"),
+        T(f"{STATUS_MARK[claim.status]} {claim.status}", claim.status),
+        T(claim.rule),
+        T("\n".join(claim.evidence)),
+    ]
+
+
+def target_row(target: Target) -> list[T]:
+    """One target; a missed one is marked on every cell, its detail included."""
+    mark = "met" if target.met else "miss"
+    status = "met" if target.met else "MISSED"
+    cells = [
+        target.name,
+        target.mode or "all",
+        f"{fmt_num(target.measured)} {target.unit}",
+        f"{fmt_num(target.limit)} {target.unit}",
+        status,
+        target.detail,
+    ]
+    return [T(text, mark if (not target.met or i == 4) else "") for i, text in enumerate(cells)]
+
+
+def verdict_section(results: Results, v: Verdict) -> list[Block]:
+    """The one-screen summary the report opens with."""
+    cpu = results.environment.get("cpu_count", "?")
+    run = "quick run" if results.quick else "full run"
+    blocks: list[Block] = [
+        Heading(2, "Verdict", "verdict"),
+        Para(
+            f"One {run} on one machine ({cpu} CPUs), generated {results.generated_at}. "
+            "★ marks the best figure of each row; ☆ marks a lead within the round-to-round "
+            "spread of p50, i.e. no real difference."
+        ),
+        Table(
+            ["cost", "direction", *v.columns],
+            [axis_row(a, list(v.columns)) for a in v.mode_axes],
+            "Cost per mode",
+        ),
+        Table(
+            ["consistency", "direction", *v.variants],
+            [axis_row(a, list(v.variants)) for a in v.variant_axes],
+            "Consistency per variant (scenarios)",
+        ),
+        Heading(3, "The design note's claims, checked"),
+        Table(["claim", "status", "rule", "figures"], [claim_row(c) for c in v.claims]),
+        Heading(3, "Targets"),
+    ]
+    missed = sum(1 for t in v.targets if not t.met)
+    summary = f"{missed} of {len(v.targets)} targets missed." if v.targets else "No targets set."
+    blocks.append(Para(summary, "miss" if missed else ""))
+    if v.targets:
+        blocks.append(
+            Table(
+                ["target", "mode", "measured", "limit", "status", "detail"],
+                [target_row(t) for t in v.targets],
+            )
+        )
+    return blocks
+
+
+def _codesize_row(mode: str, size: CodeSize) -> list[T]:
+    return [
+        T(mode),
+        T(str(size.auth_sloc)),
+        T(str(size.consumer_sloc)),
+        T(str(size.total_sloc)),
+        T(f"{len(size.processes)}: {', '.join(size.processes)}"),
+        T("yes" if size.needs_valkey else "no"),
+        T(f"{len(size.settings)}: {', '.join(size.settings)}"),
+    ]
+
+
+def module_matrix(sizes: dict[str, CodeSize]) -> Table:
+    """Every module against every mode, so what each mode adds shows at a glance."""
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    modes = list(sizes)
+    for mode, size in sizes.items():
+        for side, mods in (("auth", size.auth_modules), ("consumer", size.consumer_modules)):
+            for mod in mods:
+                rows.setdefault((side, mod.module), {})[mode] = mod.sloc
+    body = [
+        [T(side), T(module), *[T(str(per.get(m, "—"))) for m in modes]]
+        for (side, module), per in sorted(rows.items())
+    ]
+    return Table(["side", "module", *modes], body, "SLOC per module")
+
+
+def codesize_section(results: Results, charts: bool) -> list[Block]:
+    """Section 1: code size and moving parts."""
+    sizes = measured_sizes(results)
+    blocks: list[Block] = [
+        Heading(2, "1. Code size and moving parts", "codesize"),
+        Table(
+            [
+                "mode",
+                "auth SLOC",
+                "consumer SLOC",
+                "total SLOC",
+                "processes",
+                "needs Valkey",
+                "settings",
+            ],
+            [_codesize_row(c, s) for c, s in sizes.items()],
+        ),
+    ]
+    if charts and sizes:
+        blocks.append(Chart("Code size per mode", codesize_chart(results)))
+    if sizes:
+        blocks.append(module_matrix(sizes))
+    else:
+        blocks.append(Para("Code size was not measured."))
+    return blocks
+
+
+def op_stats(lat: ModeLatency, op: str) -> Stats | None:
+    """The figures of one operation of one mode."""
+    value = getattr(lat, op)
+    return value if isinstance(value, Stats) else None
+
+
+def floor_parts(op: str, mode: str) -> tuple[str, ...]:
+    """The reference lines an operation cannot beat."""
+    parts: dict[str, tuple[str, ...]] = {
+        "registration": ("bare_fastapi", "argon2_hash"),
+        "login": ("bare_fastapi", "argon2_hash"),
+        "first_call": ("bare_fastapi", "jwt_verify")
+        + (("db_insert",) if mode in (LAZY, "hybrid") else ()),
+        "steady": ("bare_fastapi", "jwt_verify"),
+        "verify_only": ("bare_fastapi", "jwt_verify"),
+        "propagation": (("valkey_pubsub" if mode == "pubsub" else "valkey_stream"), "db_insert"),
+    }
+    return parts[op]
+
+
+def floor_p50(floors: Floors, parts: Iterable[str]) -> float:
+    """Sum of the p50s of some floors."""
+    return sum(getattr(floors, p).p50 for p in parts)
+
+
+def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> list[T] | None:
+    stats = op_stats(lat, op)
+    if stats is None or stats.n == 0:
+        return None
+    parts = floor_parts(op, cost_columns(results)[column])
+    floor = floor_p50(results.floors, parts)
+    ratio = f"{stats.p50 / floor:.1f}×" if floor > 0 else "n/a"
+    return [
+        T(column),
+        T(str(stats.n)),
+        T(fmt_num(stats.p50)),
+        T(fmt_num(stats.p95)),
+        T(fmt_num(stats.p99)),
+        T(fmt_num(stats.max)),
+        T(spread_text(stats)),
+        T(f"{fmt_num(floor)} ({' + '.join(parts)})"),
+        T(ratio),
+    ]
+
+
+def latency_tables(results: Results) -> list[Block]:
+    """One table per operation: percentiles per mode beside their floor."""
+    lats = measured_latency(results)
+    blocks: list[Block] = []
+    for op in OPERATIONS:
+        rows = [r for c, lat in lats.items() if (r := _latency_row(results, c, lat, op))]
+        blocks.append(Heading(3, f"{OP_TITLES[op]} (ms)"))
+        if not rows:
+            blocks.append(
+                Para(
+                    "Not measured in any mode (lazy has no propagation: a user is "
+                    "known at its first call)."
+                    if op == "propagation"
+                    else "Not measured."
+                )
+            )
+            continue
+        blocks.append(
+            Table(
+                [
+                    "mode",
+                    "n",
+                    "p50",
+                    "p95",
+                    "p99",
+                    "max",
+                    "p50 across rounds",
+                    "floor p50",
+                    "p50 / floor",
+                ],
+                rows,
+            )
+        )
+        if op == "propagation" and LAZY in cost_columns(results).values():
+            blocks.append(Para("lazy: n/a, a user is known at its first call."))
+    return blocks
+
+
+def _tp(tp: Throughput) -> str:
+    runs = f"{tp.requests} in {fmt_num(tp.duration_s)} s"
+    return f"{fmt_num(tp.rps)} req/s at concurrency {tp.concurrency} ({runs})"
+
+
+def throughput_table(results: Results) -> Table:
+    """Requests per second per mode, with the hashing ceiling of registration."""
+    rows = [
+        [
+            T(c),
+            T(_tp(lat.registration_throughput)),
+            T(_tp(lat.steady_throughput)),
+            T(_tp(lat.verify_throughput)),
+        ]
+        for c, lat in measured_latency(results).items()
+    ]
+    hashes = results.floors.hash_throughput
+    rows.append([T("floor"), T(f"argon2id ceiling: {_tp(hashes)}"), T("—"), T("—")])
+    return Table(["mode", "registration", "steady call", "verify only"], rows)
+
+
+def floors_table(floors: Floors) -> Table:
+    """The reference lines measured in the same run."""
+    rows = []
+    for name, title in FLOOR_TITLES.items():
+        s: Stats = getattr(floors, name)
+        rows.append(
+            [
+                T(name),
+                T(title),
+                T(str(s.n)),
+                T(fmt_num(s.p50)),
+                T(fmt_num(s.p95)),
+                T(fmt_num(s.p99)),
+                T(spread_text(s)),
+            ]
+        )
+    return Table(
+        ["floor", "what", "n", "p50 (ms)", "p95 (ms)", "p99 (ms)", "p50 across rounds"], rows
+    )
+
+
+def latency_section(results: Results, charts: bool) -> list[Block]:
+    """Section 2: latency and throughput."""
+    blocks: list[Block] = [Heading(2, "2. Latency and throughput", "latency")]
+    if charts and results.latency:
+        blocks.append(Chart("Latency per mode and operation", latency_chart(results)))
+    blocks += latency_tables(results)
+    blocks += [
+        Heading(3, "Throughput"),
+        throughput_table(results),
+        Heading(3, "Floors"),
+        floors_table(results.floors),
+    ]
+    return blocks
+
+
+def _outcome_rows(scenario: Scenario, order: Sequence[str]) -> list[list[T]]:
+    labels = _ordered_labels(scenario, order)
+    rows = []
+    for label in labels:
+        run = scenario.runs[label]
+        for name, c in run.consumers.items():
+            rows.append(
+                [
+                    T(label),
+                    T(name),
+                    T(str(run.users)),
+                    T(str(c.known)),
+                    T(str(c.missed), "miss" if c.missed else ""),
+                    T(fmt_s(c.time_to_consistent_s)),
+                    T(str(c.duplicates), "miss" if c.duplicates else ""),
+                    T(str(c.duplicates_ignored)),
+                    T(str(c.unknown_user_refusals)),
+                    T(str(c.welcome_messages)),
+                ]
+            )
+    return rows
+
+
+def _figures_table(scenario: Scenario, order: Sequence[str]) -> Table | None:
+    keys = list(dict.fromkeys(k for run in scenario.runs.values() for k in run.figures))
+    if not keys:
+        return None
+    labels = _ordered_labels(scenario, order)
+    rows = [[T(v), *[T(fmt_value(scenario.runs[v].figures.get(k))) for k in keys]] for v in labels]
+    return Table(["variant", *keys], rows, "Figures")
+
+
+def scenario_blocks(scenario: Scenario, order: Sequence[str], charts: bool) -> list[Block]:
+    """One scenario: its question, outcomes per variant and consumer, figures and notes."""
+    blocks: list[Block] = [
+        Heading(3, f"Scenario {scenario.id}: {scenario.title}", f"scenario-{scenario.id}"),
+        Para(scenario.question),
+        Table(
+            [
+                "variant",
+                "consumer",
+                "users",
+                "known",
+                "missed",
+                "time to consistent",
+                "duplicates",
+                "duplicates ignored",
+                "unknown_user refusals",
+                "welcome messages",
+            ],
+            _outcome_rows(scenario, order),
+        ),
+    ]
+    if charts and scenario.id in AWARENESS_SCENARIOS and scenario.runs:
+        blocks.append(
+            Chart(
+                f"Scenario {scenario.id}: users known over time", awareness_chart(scenario, order)
+            )
+        )
+    if (figures := _figures_table(scenario, order)) is not None:
+        blocks.append(figures)
+    if notes := grouped_notes(scenario, order):
+        blocks.append(Bullets(notes))
+    return blocks
+
+
+def grouped_notes(scenario: Scenario, order: Sequence[str]) -> list[T]:
+    """Each distinct note once, with the variants that made it."""
+    by_note: dict[str, list[str]] = {}
+    for label in _ordered_labels(scenario, order):
+        for note in scenario.runs[label].notes:
+            by_note.setdefault(note, []).append(label)
+    everyone = len(scenario.runs)
+    return [
+        T(f"{note} ({'all variants' if len(labels) == everyone > 1 else ', '.join(labels)})")
+        for note, labels in by_note.items()
+    ]
+
+
+def consistency_section(results: Results, charts: bool) -> list[Block]:
+    """Section 3: consistency under faults."""
+    order = list(variant_modes(results))
+    blocks: list[Block] = [
+        Heading(2, "3. Consistency under faults", "consistency"),
+        Para(
+            "pubsub and direct publishing lose events by design; their losses are shown, "
+            "not hidden. A miss or a duplicate is marked."
+        ),
+    ]
+    for scenario in sorted(results.scenarios, key=lambda s: s.id):
+        blocks += scenario_blocks(scenario, order, charts)
+    if not results.scenarios:
+        blocks.append(Para("No scenario ran."))
+    return blocks
+
+
+def environment_section(results: Results) -> list[Block]:
+    """The machine, versions, commit and settings of the run."""
+    meta: list[tuple[str, Any]] = [
+        ("generated_at", results.generated_at),
+        ("schema_version", results.schema_version),
+        ("quick", results.quick),
+        ("duration_s", results.duration_s),
+        ("modes", ", ".join(results.modes)),
+    ]
+    rows = [[T(k), T(fmt_value(v))] for k, v in meta + flatten(results.environment)]
+    return [Heading(2, "Environment", "environment"), Table(["item", "value"], rows)]
+
+
+def document(results: Results, charts: bool = True) -> list[Block]:
+    """The whole report, verdict first."""
+    title = Heading(1, "Discovery lab: lazy discovery vs. events, measured")
+    return [
+        title,
+        *verdict_section(results, verdict(results)),
+        *codesize_section(results, charts),
+        *latency_section(results, charts),
+        *consistency_section(results, charts),
+        *environment_section(results),
+    ]
+
+
+# --- markdown ---
+
+MD_MARKS = {"win": "**{}** ★", "near": "{} ☆", "miss": "🔴 **{}**", "met": "✅ {}"}
+
+
+def md_text(text: str) -> str:
+    """Text made safe for a markdown table cell."""
+    escaped = html.escape(text, quote=False).replace("|", "\\|")
+    return escaped.replace("\n", "<br>")
+
+
+def md_cell(cell: T) -> str:
+    """A marked cell as markdown."""
+    return MD_MARKS.get(cell.mark, "{}").format(md_text(cell.text))
+
+
+def md_block(block: Block) -> str:
+    """One block as markdown."""
+    if isinstance(block, Heading):
+        return f"{'#' * block.level} {md_text(block.text)}"
+    if isinstance(block, Para):
+        return md_cell(T(block.text, block.mark))
+    if isinstance(block, Bullets):
+        return "\n".join(f"- {md_cell(item)}" for item in block.items)
+    if isinstance(block, Chart):
+        return f"_Chart “{md_text(block.title)}”: see report.html._"
+    lines = [f"**{md_text(block.caption)}**", ""] if block.caption else []
+    lines.append("| " + " | ".join(md_text(h) for h in block.headers) + " |")
+    lines.append("|" + "---|" * len(block.headers))
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in block.rows]
+    return "\n".join(lines)
+
+
+def to_markdown(blocks: Sequence[Block]) -> str:
+    """The report as markdown, charts replaced by a pointer to report.html."""
+    return "\n\n".join(md_block(b) for b in blocks) + "\n"
+
+
+# --- HTML ---
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
+max-width:1200px;margin:2em auto;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}
+caption{text-align:left;font-weight:600;padding:.2em 0}
+th,td{border:1px solid #d0d0d0;padding:.3em .55em;vertical-align:top;text-align:left}
+th{background:#f3f4f6}tr:nth-child(even) td{background:#fafafa}
+tbody td.win{background:#dff3e4;font-weight:700}tbody td.near{background:#f1f7f2}
+.miss{color:#b00020;font-weight:700}tbody td.miss{background:#fdecee}
+td.met{color:#1b6e2d;font-weight:600}
+td.supported{color:#1b6e2d;font-weight:700}td.partly{color:#a15c00;font-weight:700}
+td.contradicted{color:#b00020;font-weight:700}td.unmeasured{color:#666}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:12px;color:#555}
+section#verdict{background:#fbfbfd;border:1px solid #e3e3ea;padding:0 1em 1em;border-radius:6px}
+"""
+HTML_SUFFIX = {"win": " ★", "near": " ☆"}
+
+
+def h_text(text: str) -> str:
+    """Escaped text with line breaks kept."""
+    return html.escape(text).replace("\n", "<br>")
+
+
+def h_cell(cell: T, tag: str = "td") -> str:
+    """A marked table cell as HTML."""
+    cls = f' class="{cell.mark}"' if cell.mark else ""
+    return f"<{tag}{cls}>{h_text(cell.text)}{HTML_SUFFIX.get(cell.mark, '')}</{tag}>"
+
+
+def h_block(block: Block) -> str:
+    """One block as HTML."""
+    if isinstance(block, Heading):
+        anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
+        return f"<h{block.level}{anchor}>{h_text(block.text)}</h{block.level}>"
+    if isinstance(block, Para):
+        cls = f' class="{block.mark}"' if block.mark else ""
+        return f"<p{cls}>{h_text(block.text)}</p>"
+    if isinstance(block, Bullets):
+        items = "".join(f"<li>{h_text(i.text)}</li>" for i in block.items)
+        return f"<ul>{items}</ul>"
+    if isinstance(block, Chart):
+        data = base64.b64encode(block.png).decode("ascii")
+        title = html.escape(block.title)
+        return (
+            f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{title}</figcaption></figure>"
+        )
+    caption = f"<caption>{h_text(block.caption)}</caption>" if block.caption else ""
+    head = "".join(f"<th>{h_text(h)}</th>" for h in block.headers)
+    body = "".join("<tr>" + "".join(h_cell(c) for c in row) + "</tr>" for row in block.rows)
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def to_html(blocks: Sequence[Block], title: str) -> str:
+    """The report as one self-contained HTML page; the verdict is wrapped in its own section."""
+    parts: list[str] = []
+    in_verdict = False
+    for block in blocks:
+        if isinstance(block, Heading) and block.level <= 2 and in_verdict:
+            parts.append("</section>")
+            in_verdict = False
+        if isinstance(block, Heading) and block.anchor == "verdict":
+            parts.append('<section id="verdict">')
+            in_verdict = True
+            parts.append(h_block(Heading(block.level, block.text)))
+            continue
+        parts.append(h_block(block))
+    if in_verdict:
+        parts.append("</section>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+
+
+# --- entry points ---
+
+
+def render_results(results: Results, out_dir: Path, *, charts: bool = True) -> tuple[Path, Path]:
+    """Write report.md and report.html for these results into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks = document(results, charts)
+    title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    md_path.write_text(to_markdown(blocks), encoding="utf-8")
+    html_path.write_text(to_html(blocks, title), encoding="utf-8")
+    return md_path, html_path
+
+
+def render(results_dir: Path) -> tuple[Path, Path]:
+    """Read results_dir/results.json, validate it, and write the reports beside it."""
+    raw = (results_dir / "results.json").read_text(encoding="utf-8")
+    return render_results(Results.model_validate_json(raw), results_dir)

@@ -1,0 +1,64 @@
+"""Scenario 6: 50 concurrent first calls for one new user, right after registration."""
+
+from __future__ import annotations
+
+import functools
+
+from bench.harness import Harness, Variant
+from bench.loadgen import Request, closed_loop, get_request
+from bench.results import ScenarioRun
+from bench.scenarios.base import Observation, Size, observe
+
+CALLS = 50
+
+
+class ConcurrentFirstCalls:
+    """A new user fires 50 calls at once at each service before anything settled."""
+
+    id = 6
+    title = "50 concurrent first calls"
+    question = (
+        "A user registers, logs in and at once makes 50 concurrent calls to each "
+        "service. How many provisions, welcome messages and refusals result?"
+    )
+
+    def variants(self, base: list[Variant]) -> list[Variant]:
+        return base
+
+    async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
+        async def body(obs: Observation) -> None:
+            users = await h.register(1)
+            await h.login(users)
+            obs.users.extend(users)
+            user = users[0]
+            for service in ("profiles", "notifications"):
+                req = get_request(f"/{service}/whoami", user.token)
+                result = await closed_loop(
+                    h.host,
+                    h.gateway_port,
+                    functools.partial(_same, req),
+                    total=CALLS,
+                    concurrency=CALLS,
+                    keep_replies=True,
+                )
+                firsts = sum(
+                    1
+                    for _, reply in result.replies
+                    if reply.status == 200 and reply.json().get("first_call")
+                )
+                obs.figures[f"{service}_statuses"] = _hist(result.statuses)
+                obs.figures[f"{service}_first_call_true"] = firsts
+            obs.mark("calls")
+
+        return await observe(h, variant, size, body)
+
+
+def _same(request: Request, _index: int) -> Request:
+    return request
+
+
+def _hist(codes: list[int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in codes:
+        out[str(c)] = out.get(str(c), 0) + 1
+    return out

@@ -1,0 +1,66 @@
+"""Scenario 4: auth crashes between the commit and the publish; direct vs outbox."""
+
+from __future__ import annotations
+
+import secrets
+
+import jwt
+
+from bench.harness import PASSWORD, Harness, User, Variant
+from bench.results import ScenarioRun
+from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
+
+
+class CrashAfterCommit:
+    """The fault switch kills auth right after committing a user, before publishing."""
+
+    id = 4
+    title = "Crash between commit and publish"
+    question = (
+        "Auth dies after committing each new user and before publishing its event. "
+        "Which users do the services ever learn?"
+    )
+
+    def variants(self, base: list[Variant]) -> list[Variant]:
+        return with_both_publishings(base)
+
+    async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
+        crashes = 1 if size.quick else 4
+        tag = secrets.token_hex(3)
+        names = [f"crash-{tag}-{i}" for i in range(crashes)]
+
+        async def body(obs: Observation) -> None:
+            statuses = []
+            try:
+                await h.restart_auth(LAB_FAULT_CRASH_AFTER_COMMIT="true")
+                for name in names:
+                    if h.stack.pid("auth") is None:
+                        await h.start("auth")
+                    status, _ = await h.register_one(name)
+                    statuses.append(status)
+            finally:
+                await h.restart_auth(LAB_FAULT_CRASH_AFTER_COMMIT="false")
+            obs.figures["crashes"] = crashes
+            obs.figures["register_statuses"] = statuses
+            await h.wait_subscribers(variant.mode)
+            obs.mark("auth_back")
+            obs.users.extend(await committed(h, names))
+            obs.figures["committed_before_crash"] = len(obs.users)
+            await call_everyone(obs, "calls")
+
+        return await observe(h, variant, size, body)
+
+
+async def committed(h: Harness, names: list[str]) -> list[User]:
+    """The users auth committed before it died: they can log in."""
+    users = []
+    for name in names:
+        r = await h.http.post(
+            f"http://{h.host}:{h.gateway_port}/auth/login",
+            json={"username": name, "password": PASSWORD},
+        )
+        if r.status_code == 200:
+            token = r.json()["token"]
+            user_id = int(jwt.decode(token, options={"verify_signature": False})["user_id"])
+            users.append(User(user_id, name, token))
+    return users

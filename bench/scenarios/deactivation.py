@@ -1,0 +1,73 @@
+"""Scenario 7: a user is deactivated; how long until each service refuses their valid token?"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench.harness import Harness, Variant
+from bench.results import ScenarioRun
+from bench.scenarios.base import Observation, Size, call_everyone, observe
+from common.settings import CONSUMER_SERVICES, Mode
+
+
+class Deactivation:
+    """Deactivate a user who holds a valid token, then keep calling until refused."""
+
+    id = 7
+    title = "Deactivated user"
+    question = (
+        "A user who holds a still-valid token is deactivated. How long until each "
+        "service refuses that token? Lazy discovery has no signal until it expires."
+    )
+
+    def variants(self, base: list[Variant]) -> list[Variant]:
+        return base
+
+    @staticmethod
+    def token_ttl(size: Size) -> int:
+        """The short token lifetime the benchmark runs this scenario with."""
+        return 4 if size.quick else 10
+
+    def auth_env(self, size: Size) -> dict[str, str]:
+        """Auth runs this scenario with a short token lifetime."""
+        return {"LAB_TOKEN_TTL": str(self.token_ttl(size))}
+
+    async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
+        ttl = self.token_ttl(size)
+        cap = ttl + 3.0
+
+        async def body(obs: Observation) -> None:
+            users = await h.register(1)
+            obs.users.extend(users)
+            deadline = time.monotonic() + (0 if variant.mode is Mode.LAZY else 5)
+            while not obs.consistent() and time.monotonic() < deadline:
+                await obs.sample()
+                await asyncio.sleep(0.05)
+            await h.login(users)  # a fresh token: its whole lifetime lies ahead
+            await call_everyone(obs, "calls")
+            user = users[0]
+            r = await h.http.delete(
+                f"http://{h.host}:{h.gateway_port}/auth/users/me",
+                headers={"Authorization": f"Bearer {user.token}"},
+            )
+            obs.figures["deactivate_status"] = r.status_code
+            started = time.monotonic()
+            obs.mark("deactivated")
+            pending = set(CONSUMER_SERVICES)
+            while pending and time.monotonic() - started < cap:
+                for service in sorted(pending):
+                    status = await h.call(service, user)
+                    if status in (401, 403):
+                        obs.figures[f"{service}_refused_after_s"] = round(
+                            time.monotonic() - started, 3
+                        )
+                        obs.figures[f"{service}_refusal_status"] = status
+                        pending.discard(service)
+                await asyncio.sleep(0.05)
+            for service in pending:
+                obs.figures[f"{service}_refused_after_s"] = None
+                obs.notes.append(f"{service} still served the token after {cap:.0f}s")
+            obs.figures["token_ttl_s"] = ttl
+
+        return await observe(h, variant, size, body)

@@ -1,0 +1,27 @@
+"""Scenario 8: users register and never call a service; who gets a welcome message?"""
+
+from __future__ import annotations
+
+from bench.harness import Harness, Variant
+from bench.results import ScenarioRun
+from bench.scenarios.base import Observation, Size, observe
+
+
+class NeverCall:
+    """Registration only: the welcome message is what lazy discovery cannot send."""
+
+    id = 8
+    title = "Users who never call"
+    question = (
+        "Users register and never call any service. Does notifications send them a welcome message?"
+    )
+
+    def variants(self, base: list[Variant]) -> list[Variant]:
+        return base
+
+    async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
+        async def body(obs: Observation) -> None:
+            obs.users.extend(await h.register(size.users))
+            obs.mark("registered")
+
+        return await observe(h, variant, size, body)

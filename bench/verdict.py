@@ -1,0 +1,644 @@
+"""The verdict: winners per measured axis and the design note's claims, computed from Results."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench.results import (
+    CodeSize,
+    ConsumerOutcome,
+    ModeLatency,
+    Results,
+    Scenario,
+    ScenarioRun,
+    Stats,
+    Target,
+)
+
+Better = Literal["lower", "higher"]
+Status = Literal["supported", "partly", "contradicted", "unmeasured"]
+
+LAZY = "lazy"
+WELCOME_SERVICE = "notifications"  # the consumer that sends welcome messages
+# Scenarios with a row of their own in the summary; the others are the fault scenarios.
+CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE = 6, 7, 8, 9
+DEDICATED = (CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE)
+# Keys read from scenario figures (run.figures, or a consumer's extra).
+REFUSE_KEY = "time_to_refuse_s"  # s7: deactivation to refusal everywhere; None = never
+REFUSED_SUFFIX = "_refused_after_s"  # s7: "<service>_refused_after_s", one per service
+TTL_KEY = "token_ttl_s"  # s7: how long a token stays valid
+LATE_SERVICE_KEY = "late_service"  # s9: the consumer started after the users registered
+AT_ONCE_KEY, AFTER_WAIT_KEY = "known_at_once", "known_after_wait"  # s9: before anyone calls
+# "Radically" less code: every event mode needs at least this many times lazy's SLOC.
+RADICAL_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One figure of the summary; value None means not applicable, inf means never."""
+
+    text: str
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One measured axis across columns, with the columns that win it."""
+
+    label: str
+    better: Better
+    cells: dict[str, Cell]
+    winners: tuple[str, ...]
+    within_noise: bool = False  # the runner-up is within the round-to-round spread of p50
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim of the design note checked against the figures by an explicit rule."""
+
+    title: str
+    quote: str
+    status: Status
+    rule: str
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The one-screen summary of a run."""
+
+    columns: dict[str, str]  # cost column (mode or measured variant) -> mode
+    variants: dict[str, str]  # scenario variant -> mode
+    mode_axes: tuple[Axis, ...]
+    variant_axes: tuple[Axis, ...]
+    claims: tuple[Claim, ...]
+    targets: tuple[Target, ...]  # missed first, then met; none left out
+
+
+def fmt_num(x: float) -> str:
+    """A number with a precision that suits its size."""
+    if math.isinf(x):
+        return "never"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def fmt_s(x: float | None) -> str:
+    """Seconds, or 'never' for None."""
+    return "never" if x is None else f"{fmt_num(x)} s"
+
+
+# --- columns ---
+
+
+def mode_of(results: Results, label: str) -> str:
+    """The mode of a mode name or variant label."""
+    spec = results.variants.get(label) or {}
+    return str(spec.get("mode") or label.split("+")[0])
+
+
+def _ordered(results: Results, found: dict[str, str]) -> dict[str, str]:
+    order = list(dict.fromkeys(results.modes))
+    labels = list(found)
+
+    def rank(label: str) -> tuple[int, int]:
+        mode = found[label]
+        return (order.index(mode) if mode in order else len(order), labels.index(label))
+
+    return {label: found[label] for label in sorted(labels, key=rank)}
+
+
+def cost_columns(results: Results) -> dict[str, str]:
+    """Columns of the cost table (codesize and latency keys, mode names or variants) -> mode."""
+    found = {k: mode_of(results, k) for k in [*results.codesize, *results.latency]}
+    for mode in dict.fromkeys(results.modes):
+        if mode not in found.values():
+            found[mode] = mode
+    by_mode: dict[str, list[str]] = {}
+    for label, mode in found.items():
+        by_mode.setdefault(mode, []).append(label)
+    for mode, labels in by_mode.items():  # a bare mode key beside its variants is one column
+        if mode in labels and len(labels) > 1:
+            del found[mode]
+    return _ordered(results, found)
+
+
+def _lookup_keyed(results: Results, table: dict[str, Any], column: str) -> Any:
+    if column in table:
+        return table[column]
+    mode = mode_of(results, column)
+    if mode in table:
+        return table[mode]
+    return next((v for k, v in table.items() if mode_of(results, k) == mode), None)
+
+
+def codesize_of(results: Results, column: str) -> CodeSize | None:
+    """The code size of a cost column, whether keyed by mode or by variant."""
+    found: CodeSize | None = _lookup_keyed(results, results.codesize, column)
+    return found
+
+
+def latency_of(results: Results, column: str) -> ModeLatency | None:
+    """The latency of a cost column, whether keyed by mode or by variant."""
+    found: ModeLatency | None = _lookup_keyed(results, results.latency, column)
+    return found
+
+
+def variant_modes(results: Results) -> dict[str, str]:
+    """Scenario variant label -> mode (run.mode wins), ordered by mode then appearance."""
+    found = {label: mode_of(results, label) for label in results.variants}
+    for scenario in results.scenarios:
+        for label, run in scenario.runs.items():
+            found[label] = run.mode
+    return _ordered(results, found)
+
+
+def scenario_by_id(results: Results, sid: int) -> Scenario | None:
+    """The scenario with this id, if it ran."""
+    return next((s for s in results.scenarios if s.id == sid), None)
+
+
+# --- winners ---
+
+
+def pick_winners(cells: dict[str, Cell], better: Better) -> tuple[str, ...]:
+    """Columns holding the best value; none when fewer than two values differ."""
+    values = {k: c.value for k, c in cells.items() if c.value is not None}
+    if len(values) < 2 or len(set(values.values())) < 2:
+        return ()
+    best = min(values.values()) if better == "lower" else max(values.values())
+    return tuple(k for k, v in values.items() if math.isclose(v, best, rel_tol=1e-9))
+
+
+def make_axis(label: str, better: Better, cells: dict[str, Cell], noise: float = 0.0) -> Axis:
+    """An axis with its winners computed; noise is the spread a lead must exceed to count."""
+    winners = pick_winners(cells, better)
+    rest = sorted(c.value for k, c in cells.items() if c.value is not None and k not in winners)
+    if better == "higher":
+        rest.reverse()
+    best = cells[winners[0]].value if winners else None
+    close = bool(rest) and best is not None and abs(rest[0] - best) <= noise
+    return Axis(label, better, cells, winners, within_noise=close and noise > 0)
+
+
+def spread_width(stats: Stats | None) -> float:
+    """Range of the per-round p50s of one set of figures."""
+    if stats is None or not stats.spread_p50:
+        return 0.0
+    return max(stats.spread_p50) - min(stats.spread_p50)
+
+
+# --- cost axes ---
+
+
+def _size_axis(results: Results, label: str, fn: Callable[[CodeSize], Cell]) -> Axis:
+    cells = {
+        c: fn(size) if (size := codesize_of(results, c)) else Cell("n/a")
+        for c in cost_columns(results)
+    }
+    return make_axis(label, "lower", cells)
+
+
+def _lat_axis(
+    results: Results,
+    label: str,
+    better: Better,
+    fn: Callable[[ModeLatency], Cell],
+    stats: Callable[[ModeLatency], Stats | None] | None = None,
+) -> Axis:
+    lats = {c: lat for c in cost_columns(results) if (lat := latency_of(results, c))}
+    cells = {c: fn(lats[c]) if c in lats else Cell("n/a") for c in cost_columns(results)}
+    noise = max((spread_width(stats(lat)) for lat in lats.values()), default=0.0) if stats else 0
+    return make_axis(label, better, cells, noise)
+
+
+def _num(x: float) -> Cell:
+    return Cell(fmt_num(x), x)
+
+
+def _propagation(lat: ModeLatency, attr: str) -> Cell:
+    if lat.propagation is None or lat.propagation.n == 0:
+        return Cell("n/a (known at its first call)")
+    return _num(float(getattr(lat.propagation, attr)))
+
+
+def _overhead(lat: ModeLatency) -> Cell:
+    if lat.verify_only.p50 <= 0:
+        return Cell("n/a")
+    pct = (lat.steady.p50 / lat.verify_only.p50 - 1) * 100
+    return Cell(f"{pct:+.1f} % ({lat.steady.p50 / lat.verify_only.p50:.3f}×)", pct)
+
+
+def _overhead_axis(results: Results) -> Axis:
+    """Steady call over verify-only at p50; a lead within the steady p50 spread is noise."""
+    lats = {c: lat for c in cost_columns(results) if (lat := latency_of(results, c))}
+    cells = {c: _overhead(lats[c]) if c in lats else Cell("n/a") for c in cost_columns(results)}
+    noise = max(
+        (
+            100 * spread_width(lat.steady) / lat.verify_only.p50
+            for lat in lats.values()
+            if lat.verify_only.p50 > 0
+        ),
+        default=0.0,
+    )
+    return make_axis("Steady p50 over verify-only p50", "lower", cells, noise)
+
+
+def mode_axes(results: Results) -> tuple[Axis, ...]:
+    """The cost rows: code size, moving parts, latency and throughput."""
+    return (
+        _size_axis(results, "Total SLOC", lambda c: _num(c.total_sloc)),
+        _size_axis(results, "Consumer SLOC", lambda c: _num(c.consumer_sloc)),
+        _size_axis(results, "Processes", lambda c: _num(len(c.processes))),
+        _size_axis(
+            results,
+            "Needs Valkey",
+            lambda c: Cell("yes" if c.needs_valkey else "no", int(c.needs_valkey)),
+        ),
+        _lat_axis(
+            results,
+            "Steady call p50 (ms)",
+            "lower",
+            lambda lat: _num(lat.steady.p50),
+            lambda lat: lat.steady,
+        ),
+        _overhead_axis(results),
+        _lat_axis(
+            results,
+            "First call p50 (ms)",
+            "lower",
+            lambda lat: _num(lat.first_call.p50),
+            lambda lat: lat.first_call,
+        ),
+        _lat_axis(
+            results,
+            "Registration p50 (ms)",
+            "lower",
+            lambda lat: _num(lat.registration.p50),
+            lambda lat: lat.registration,
+        ),
+        _lat_axis(
+            results,
+            "Registration throughput (req/s)",
+            "higher",
+            lambda lat: _num(lat.registration_throughput.rps),
+        ),
+        _lat_axis(
+            results,
+            "Propagation p50 (ms)",
+            "lower",
+            lambda lat: _propagation(lat, "p50"),
+            lambda lat: lat.propagation,
+        ),
+        _lat_axis(results, "Propagation p99 (ms)", "lower", lambda lat: _propagation(lat, "p99")),
+    )
+
+
+# --- scenario figures ---
+
+
+def _runs(results: Results, sid: int) -> dict[str, ScenarioRun]:
+    scenario = scenario_by_id(results, sid)
+    return dict(scenario.runs) if scenario else {}
+
+
+def _slowest(values: list[Any]) -> float | None:
+    return None if any(v is None for v in values) else max(float(v) for v in values)
+
+
+def _lookup(run: ScenarioRun, key: str) -> tuple[bool, Any]:
+    """(found, value) of a key in the consumers' extra (slowest wins) or the run's figures."""
+    per_consumer = [c.extra[key] for c in run.consumers.values() if key in c.extra]
+    if per_consumer:
+        return True, _slowest(per_consumer)
+    if key in run.figures:
+        return True, run.figures[key]
+    return False, None
+
+
+def token_ttl(results: Results, run: ScenarioRun) -> float | None:
+    """Token lifetime in seconds, from the run's figures or the recorded settings."""
+    found, ttl = _lookup(run, TTL_KEY)
+    if found and ttl is not None:
+        return float(ttl)
+    settings = results.environment.get("settings")
+    if isinstance(settings, dict) and settings.get("LAB_TOKEN_TTL") is not None:
+        return float(settings["LAB_TOKEN_TTL"])
+    return None
+
+
+def refused_after(run: ScenarioRun) -> tuple[bool, float | None]:
+    """(found, seconds) until every service refused the deactivated user; None = never."""
+    found, value = _lookup(run, REFUSE_KEY)
+    if found:
+        return True, None if value is None else float(value)
+    per_service = [v for k, v in run.figures.items() if k.endswith(REFUSED_SUFFIX)]
+    if per_service:
+        return True, _slowest(per_service)
+    return False, None
+
+
+def refuse_time(results: Results, run: ScenarioRun) -> Cell:
+    """Time to refuse a deactivated user everywhere; inf when it was still served at the end."""
+    found, value = refused_after(run)
+    if not found:
+        return Cell("n/a")
+    ttl = token_ttl(results, run)
+    if value is None:
+        until = f" (token valid {fmt_num(ttl)} s)" if ttl is not None else ""
+        return Cell(f"still served at the end{until}", math.inf)
+    expiry = ttl is not None and value >= 0.9 * ttl
+    note = f" (≈ token expiry, {fmt_num(ttl)} s)" if expiry and ttl is not None else ""
+    return Cell(f"{fmt_num(value)} s{note}", value)
+
+
+def welcome_sent(run: ScenarioRun) -> int:
+    """Welcome messages sent: by the notifications consumer, else by all consumers."""
+    sender = run.consumers.get(WELCOME_SERVICE)
+    if sender is not None:
+        return sender.welcome_messages
+    return sum(c.welcome_messages for c in run.consumers.values())
+
+
+def welcome_cell(run: ScenarioRun) -> Cell:
+    """Welcome messages sent to users who never call, as a share of the users."""
+    sent = welcome_sent(run)
+    share = sent / run.users if run.users else 0.0
+    return Cell(f"{sent} of {run.users}", share)
+
+
+def _drop(outcome: ConsumerOutcome) -> int:
+    peak, drop = 0, 0
+    for _, known in outcome.awareness:
+        peak = max(peak, known)
+        drop = max(drop, peak - known)
+    return drop
+
+
+def late_consumer(run: ScenarioRun) -> tuple[str, ConsumerOutcome] | None:
+    """The consumer started after the users: named in figures, else the one that lost most."""
+    if not run.consumers:
+        return None
+    name = run.figures.get(LATE_SERVICE_KEY)
+    if isinstance(name, str) and name in run.consumers:
+        return name, run.consumers[name]
+    return max(run.consumers.items(), key=lambda kv: (_drop(kv[1]), -kv[1].known))
+
+
+def late_cell(run: ScenarioRun) -> Cell:
+    """What a service added later knows before anyone calls, as a share of the users."""
+    late = late_consumer(run)
+    if late is None:
+        return Cell("n/a")
+    name, outcome = late
+    wait = run.figures.get(AFTER_WAIT_KEY)
+    before = int(wait) if isinstance(wait, int | float) else outcome.known
+    share = before / run.users if run.users else 0.0
+    parts = [f"{before} of {run.users} ({name})"]
+    if isinstance(wait, int | float):
+        parts.append(f"{outcome.known} once users called")
+    return Cell("; ".join(parts), share)
+
+
+def _duplicates(run: ScenarioRun) -> Cell:
+    total = sum(c.duplicates for c in run.consumers.values())
+    return Cell(str(total), total)
+
+
+# --- consistency axes ---
+
+
+def _variant_axis(
+    results: Results, label: str, better: Better, sid: int, fn: Callable[[ScenarioRun], Cell]
+) -> Axis:
+    runs = _runs(results, sid)
+    cells = {v: fn(runs[v]) if v in runs else Cell("n/a") for v in variant_modes(results)}
+    return make_axis(label, better, cells)
+
+
+def fault_scenarios(results: Results) -> list[Scenario]:
+    """Scenarios whose misses are summed: all but those with a row of their own."""
+    return sorted((s for s in results.scenarios if s.id not in DEDICATED), key=lambda s: s.id)
+
+
+def _missed_axis(results: Results) -> Axis:
+    faults = fault_scenarios(results)
+    ids = ", ".join(str(s.id) for s in faults) or "none ran"
+    cells: dict[str, Cell] = {}
+    for variant in variant_modes(results):
+        ran = [s.runs[variant] for s in faults if variant in s.runs]
+        if not ran:
+            cells[variant] = Cell("n/a")
+            continue
+        total = sum(c.missed for run in ran for c in run.consumers.values())
+        suffix = "" if len(ran) == len(faults) else f" ({len(ran)} of {len(faults)} scenarios)"
+        cells[variant] = Cell(f"{total}{suffix}", total)
+    return make_axis(f"Users missed for good, scenarios {ids}", "lower", cells)
+
+
+def _refusals_axis(results: Results) -> Axis:
+    cells: dict[str, Cell] = {}
+    for variant in variant_modes(results):
+        ran = [s.runs[variant] for s in results.scenarios if variant in s.runs]
+        total = sum(c.unknown_user_refusals for run in ran for c in run.consumers.values())
+        cells[variant] = Cell(str(total), total) if ran else Cell("n/a")
+    return make_axis("unknown_user refusals, all scenarios", "lower", cells)
+
+
+def variant_axes(results: Results) -> tuple[Axis, ...]:
+    """The consistency rows: what each variant keeps consistent under faults."""
+    return (
+        _missed_axis(results),
+        _variant_axis(
+            results,
+            "Welcome messages to users who never call (s8)",
+            "higher",
+            NEVER_CALL,
+            welcome_cell,
+        ),
+        _variant_axis(
+            results,
+            "Time to refuse a deactivated user everywhere (s7)",
+            "lower",
+            DEACTIVATION,
+            lambda run: refuse_time(results, run),
+        ),
+        _variant_axis(
+            results,
+            "Users a service added later knows before they call (s9)",
+            "higher",
+            LATE_SERVICE,
+            late_cell,
+        ),
+        _variant_axis(
+            results,
+            "Duplicates under concurrent first calls (s6)",
+            "lower",
+            CONCURRENT_FIRST_CALLS,
+            _duplicates,
+        ),
+        _refusals_axis(results),
+    )
+
+
+# --- claims ---
+
+
+def _ratio_text(base: float, other: float) -> str:
+    return f"{other / base:.2f}×" if base > 0 else "n/a"
+
+
+def _sizes(results: Results) -> tuple[CodeSize | None, list[tuple[str, CodeSize]]]:
+    """Lazy's code size and each event column's."""
+    columns = cost_columns(results)
+    lazy = next(
+        (s for c, m in columns.items() if m == LAZY if (s := codesize_of(results, c))), None
+    )
+    others = [(c, s) for c, m in columns.items() if m != LAZY if (s := codesize_of(results, c))]
+    return lazy, others
+
+
+def claim_less_code(results: Results) -> Claim:
+    """Check 'radically less code' against each mode's SLOC."""
+    title, quote = "Less code", "Radically less code. A few lined extra to extract the id."
+    rule = (
+        f"supported if every event mode needs ≥ {RADICAL_RATIO}× lazy's total SLOC; "
+        "contradicted if lazy is smaller than no event mode; partly otherwise"
+    )
+    lazy, others = _sizes(results)
+    if lazy is None or not others:
+        return Claim(title, quote, "unmeasured", rule, ("lazy or every event mode not measured",))
+    evidence = [f"lazy: {lazy.total_sloc} SLOC ({lazy.consumer_sloc} on the consumer side)"]
+    for column, size in others:
+        evidence.append(
+            f"{column}: {size.total_sloc} SLOC, {_ratio_text(lazy.total_sloc, size.total_sloc)} "
+            f"lazy ({size.total_sloc - lazy.total_sloc:+d}); consumer side {size.consumer_sloc}, "
+            f"{_ratio_text(lazy.consumer_sloc, size.consumer_sloc)}"
+        )
+    smaller = [size.total_sloc > lazy.total_sloc for _, size in others]
+    radical = [size.total_sloc >= RADICAL_RATIO * lazy.total_sloc for _, size in others]
+    status: Status = "supported" if all(radical) else "partly" if any(smaller) else "contradicted"
+    return Claim(title, quote, status, rule, tuple(evidence))
+
+
+def _procs(size: CodeSize) -> str:
+    valkey = "needs Valkey" if size.needs_valkey else "no Valkey"
+    return f"{len(size.processes)} processes ({', '.join(size.processes)}), {valkey}"
+
+
+def claim_fewer_processes(results: Results) -> Claim:
+    """Check 'one less microservice running' against processes and Valkey."""
+    title, quote = "Fewer moving parts", "One less microservice running in the system."
+    rule = (
+        "supported if lazy runs fewer processes than every event mode and only the event "
+        "modes need Valkey; contradicted if lazy runs no fewer processes than any event mode "
+        "and no event mode adds Valkey; partly otherwise"
+    )
+    lazy, others = _sizes(results)
+    if lazy is None or not others:
+        return Claim(title, quote, "unmeasured", rule, ("lazy or every event mode not measured",))
+    evidence = [f"lazy: {_procs(lazy)}"]
+    for column, size in others:
+        extra = sorted(set(size.processes) - set(lazy.processes))
+        diff = len(size.processes) - len(lazy.processes)
+        added = f"; adds {', '.join(extra)}" if extra else ""
+        evidence.append(f"{column}: {_procs(size)}, {diff:+d} vs lazy{added}")
+    fewer = [len(s.processes) > len(lazy.processes) for _, s in others]
+    valkey = [s.needs_valkey and not lazy.needs_valkey for _, s in others]
+    if all(fewer) and all(valkey):
+        status: Status = "supported"
+    elif not any(fewer) and not any(valkey):
+        status = "contradicted"
+    else:
+        status = "partly"
+    return Claim(title, quote, status, rule, tuple(evidence))
+
+
+def _split_runs(results: Results, sid: int) -> tuple[ScenarioRun | None, dict[str, ScenarioRun]]:
+    runs = _runs(results, sid)
+    lazy = next((r for r in runs.values() if r.mode == LAZY), None)
+    return lazy, {v: r for v, r in runs.items() if r.mode != LAZY}
+
+
+def _check_deactivation(results: Results) -> tuple[bool, str] | None:
+    """(passes, evidence): lazy refuses a deactivated user no later than the slowest event run."""
+    lazy, events = _split_runs(results, DEACTIVATION)
+    if lazy is None or (cell := refuse_time(results, lazy)).value is None:
+        return None
+    others = {v: refuse_time(results, r) for v, r in events.items()}
+    times = [c.value for c in others.values() if c.value is not None]
+    ttl = token_ttl(results, lazy)
+    slowest = max(times) if times else (ttl if ttl is not None else math.inf)
+    passes = not math.isinf(cell.value) and cell.value <= slowest
+    shown = "; ".join(f"{v} {c.text}" for v, c in others.items() if c.value is not None)
+    text = f"s7: time to refuse a deactivated user: lazy {cell.text}"
+    return passes, text + (f"; {shown}" if shown else "")
+
+
+def _check_welcome(results: Results) -> tuple[bool, str] | None:
+    """(passes, evidence): lazy welcomes every user who never calls."""
+    lazy, events = _split_runs(results, NEVER_CALL)
+    if lazy is None:
+        return None
+    cell = welcome_cell(lazy)
+    others = "; ".join(f"{v} {welcome_cell(r).text}" for v, r in events.items())
+    text = f"s8: welcome messages to users who never call: lazy {cell.text}"
+    return (cell.value or 0.0) >= 1.0, text + (f"; {others}" if others else "")
+
+
+def claim_jwt_enough(results: Results) -> Claim:
+    """Check 'we trust the JWT, so we know for sure the user exists' (lazy is enough)."""
+    title = "The JWT is enough"
+    quote = (
+        "We trust the jwt, so that implies we trust the payload, "
+        "so we know for sure the user exists."
+    )
+    rule = (
+        "two checks: s7 lazy refuses a deactivated user no later than the slowest event "
+        "variant; s8 lazy sends a welcome message to every user who never calls. "
+        "Supported if both pass; contradicted if every measured check fails; partly otherwise"
+    )
+    checks = [c for c in (_check_deactivation(results), _check_welcome(results)) if c]
+    if not checks:
+        return Claim(title, quote, "unmeasured", rule, ("scenarios 7 and 8 not measured in lazy",))
+    passed = [ok for ok, _ in checks]
+    if len(checks) == 2 and all(passed):
+        status: Status = "supported"
+    elif not any(passed):
+        status = "contradicted"
+    else:
+        status = "partly"
+    evidence = tuple(f"{'pass' if ok else 'fail'}: {text}" for ok, text in checks)
+    return Claim(title, quote, status, rule, evidence)
+
+
+def ordered_targets(targets: Iterable[Target]) -> tuple[Target, ...]:
+    """Every target, the missed ones first."""
+    items = list(targets)
+    return tuple([t for t in items if not t.met] + [t for t in items if t.met])
+
+
+def verdict(results: Results) -> Verdict:
+    """Everything the summary shows, derived from the figures alone."""
+    return Verdict(
+        columns=cost_columns(results),
+        variants=variant_modes(results),
+        mode_axes=mode_axes(results),
+        variant_axes=variant_axes(results),
+        claims=(
+            claim_less_code(results),
+            claim_fewer_processes(results),
+            claim_jwt_enough(results),
+        ),
+        targets=ordered_targets(results.targets),
+    )

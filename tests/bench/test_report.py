@@ -1,0 +1,185 @@
+"""The report: rendered from a stored results.json, verdict first, self-contained, honest."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.report import render, render_results
+from bench.results import Results
+from bench.verdict import Axis, Claim, mode_axes, variant_axes, verdict
+
+FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
+
+
+@pytest.fixture(scope="module")
+def results() -> Results:
+    """The stored fixture, validated against the schema."""
+    return Results.model_validate_json(FIXTURE.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """report.md and report.html rendered once from the fixture."""
+    out = tmp_path_factory.mktemp("report")
+    shutil.copy(FIXTURE, out / "results.json")
+    md_path, html_path = render(out)
+    return md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
+
+
+def _axis(axes: tuple[Axis, ...], prefix: str) -> Axis:
+    return next(a for a in axes if a.label.startswith(prefix))
+
+
+def _claim(results: Results, title: str) -> Claim:
+    return next(c for c in verdict(results).claims if c.title == title)
+
+
+def test_fixture_is_small_and_complete(results: Results) -> None:
+    assert FIXTURE.stat().st_size < 200_000
+    assert set(results.modes) == {"lazy", "pubsub", "streams", "hybrid"}
+    assert sorted(s.id for s in results.scenarios) == list(range(1, 10))
+    assert any(t.met for t in results.targets) and any(not t.met for t in results.targets)
+
+
+def test_both_files_written(tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "results.json")
+    started = time.monotonic()
+    md_path, html_path = render(tmp_path)
+    assert time.monotonic() - started < 10
+    assert md_path == tmp_path / "report.md" and md_path.stat().st_size > 0
+    assert html_path == tmp_path / "report.html" and html_path.stat().st_size > 0
+
+
+def test_html_is_self_contained(rendered: tuple[str, str]) -> None:
+    _, html = rendered
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.I)
+    assert "<script" not in html.lower()
+    assert html.count("data:image/png;base64,") >= 3
+
+
+def test_verdict_comes_first(rendered: tuple[str, str]) -> None:
+    md, html = rendered
+    assert re.findall(r"^## (.+)$", md, re.M)[0] == "Verdict"
+    h2 = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
+    assert h2[0] == "Verdict"
+    assert html.index("Verdict") < html.index("1. Code size") < html.index("data:image/png")
+
+
+def test_every_mode_and_variant_appears(results: Results, rendered: tuple[str, str]) -> None:
+    md, html = rendered
+    for name in [*results.modes, *results.variants]:
+        assert name in md and name in html, name
+    first_table = html[: html.index("</table>")]
+    for mode in results.modes:
+        assert mode in first_table, mode
+
+
+def test_missed_targets_are_marked(results: Results, rendered: tuple[str, str]) -> None:
+    md, html = rendered
+    for target in results.targets:
+        name = re.escape(target.name)
+        if target.met:
+            continue
+        assert re.search(rf'<td class="miss">{name}</td>', html)
+        assert re.search(rf"🔴 \*\*{name}\*\*", md)
+    missed = sum(1 for t in results.targets if not t.met)
+    assert html.count('<td class="miss">MISSED</td>') == missed
+    assert html.count('<td class="met">met</td>') == len(results.targets) - missed
+
+
+def test_winners_follow_the_figures(results: Results) -> None:
+    assert _axis(mode_axes(results), "Total SLOC").winners == ("lazy",)
+    bigger = results.model_copy(deep=True)
+    bigger.codesize["lazy"].total_sloc = 10_000
+    assert _axis(mode_axes(bigger), "Total SLOC").winners == ("pubsub+direct",)
+
+    before = _axis(mode_axes(results), "Propagation p50").winners
+    assert "streams+outbox" not in before
+    faster = results.model_copy(deep=True)
+    prop = faster.latency["streams+outbox"].propagation
+    assert prop is not None
+    prop.p50 = 0.01
+    assert _axis(mode_axes(faster), "Propagation p50").winners == ("streams+outbox",)
+
+
+def test_consistency_winners_follow_the_figures(results: Results) -> None:
+    axis = _axis(variant_axes(results), "Users missed for good")
+    assert "lazy" in axis.winners and "pubsub+direct" not in axis.winners
+    lossy = results.model_copy(deep=True)
+    scenario = next(s for s in lossy.scenarios if s.id == 2)
+    scenario.runs["lazy"].consumers["profiles"].missed = 99
+    axis = _axis(variant_axes(lossy), "Users missed for good")
+    assert "lazy" not in axis.winners and axis.cells["lazy"].value == 99
+
+
+def test_winners_are_marked_in_the_html(results: Results, tmp_path: Path) -> None:
+    _, html_path = render_results(results, tmp_path, charts=False)
+    html = html_path.read_text(encoding="utf-8")
+    row = re.search(r"<tr><td>Total SLOC</td>.*?</tr>", html)
+    assert row and re.search(r'<td class="win">\d+ ★</td>', row.group(0))
+
+
+def test_less_code_claim_follows_sloc(results: Results) -> None:
+    assert _claim(results, "Less code").status in ("supported", "partly")
+    same = results.model_copy(deep=True)
+    same.codesize["lazy"].total_sloc = max(s.total_sloc for s in same.codesize.values())
+    assert _claim(same, "Less code").status == "contradicted"
+    radical = results.model_copy(deep=True)
+    radical.codesize["lazy"].total_sloc = 100
+    assert _claim(radical, "Less code").status == "supported"
+
+
+def test_fewer_processes_claim_follows_processes(results: Results) -> None:
+    assert _claim(results, "Fewer moving parts").status == "supported"
+    heavy = results.model_copy(deep=True)
+    lazy = heavy.codesize["lazy"]
+    lazy.processes = [*lazy.processes, "valkey"]
+    lazy.needs_valkey = True
+    assert _claim(heavy, "Fewer moving parts").status == "contradicted"
+
+
+def test_jwt_claim_follows_scenarios_7_and_8(results: Results) -> None:
+    claim = _claim(results, "The JWT is enough")
+    assert claim.status == "contradicted"
+    assert any("s7" in e for e in claim.evidence) and any("s8" in e for e in claim.evidence)
+    better = results.model_copy(deep=True)
+    s8 = next(s for s in better.scenarios if s.id == 8).runs["lazy"]
+    s8.consumers["notifications"].welcome_messages = s8.users
+    assert _claim(better, "The JWT is enough").status == "partly"
+    s7 = next(s for s in better.scenarios if s.id == 7).runs["lazy"]
+    for key in [k for k in s7.figures if k.endswith("_refused_after_s")]:
+        s7.figures[key] = 0.01
+    assert _claim(better, "The JWT is enough").status == "supported"
+
+
+def test_mode_keyed_results_render(results: Results, tmp_path: Path) -> None:
+    keyed = results.model_copy(deep=True)
+    keyed.codesize = {k.split("+")[0]: v for k, v in keyed.codesize.items()}
+    keyed.latency = {k.split("+")[0]: v for k, v in keyed.latency.items()}
+    v = verdict(keyed)
+    assert list(v.columns) == ["lazy", "pubsub", "streams", "hybrid"]
+    assert _axis(v.mode_axes, "Total SLOC").winners == ("lazy",)
+    md_path, _ = render_results(keyed, tmp_path, charts=False)
+    assert "| Total SLOC |" in md_path.read_text(encoding="utf-8")
+
+
+def test_strings_are_escaped(results: Results, tmp_path: Path) -> None:
+    hostile = results.model_copy(deep=True)
+    hostile.scenarios[0].runs["lazy"].notes.append("<script>alert(1)</script> | x")
+    md_path, html_path = render_results(hostile, tmp_path, charts=False)
+    html = html_path.read_text(encoding="utf-8")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" not in md_path.read_text(encoding="utf-8")
+
+
+def test_a_run_without_scenarios_renders(results: Results, tmp_path: Path) -> None:
+    bare = results.model_copy(deep=True)
+    bare.scenarios = []
+    assert _claim(bare, "The JWT is enough").status == "unmeasured"
+    md_path, _ = render_results(bare, tmp_path, charts=False)
+    assert "No scenario ran." in md_path.read_text(encoding="utf-8")

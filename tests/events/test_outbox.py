@@ -1,0 +1,166 @@
+"""The transactional outbox on SQLite and PostgreSQL, with a relay to a real valkey-server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import valkey.asyncio as avalkey
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from common.db import make_engine
+from events import names, streams
+from events.model import CloudEvent, user_event
+from events.outbox import OutboxRelay, add_to_outbox, create_outbox_table, outbox, pending_count
+from tests.events.helpers import probe, running
+from tests.support import ValkeyProc, await_for
+
+pytestmark = pytest.mark.timeout(60)
+
+users = Table(
+    "users", MetaData(), Column("id", Integer, primary_key=True), Column("name", String(64))
+)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    create_outbox_table(engine)
+    users.create(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _register(engine: Engine, user_id: int) -> CloudEvent:
+    """What auth does: the user row and its event row in one transaction."""
+    event = user_event(names.USER_REGISTERED, user_id, f"u{user_id}")
+    with engine.begin() as conn:
+        conn.execute(insert(users).values(id=user_id, name=f"u{user_id}"))
+        add_to_outbox(conn, event)
+    return event
+
+
+def _rows(engine: Engine) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(outbox).order_by(outbox.c.id)).all())
+
+
+def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
+    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
+
+
+def _relay(engine: Engine, client: avalkey.Valkey, **kw: Any) -> OutboxRelay:
+    async def to_stream(event: CloudEvent) -> object:
+        return await streams.append(client, event, maxlen=10_000)
+
+    return OutboxRelay(engine, to_stream, **kw)
+
+
+async def _streamed_ids(client: avalkey.Valkey) -> list[str]:
+    entries = await client.xrange(names.STREAM)
+    return [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
+
+
+def _nothing_pending(engine: Engine) -> Any:
+    async def check() -> bool:
+        return await asyncio.to_thread(pending_count, engine) == 0
+
+    return check
+
+
+def test_event_row_commits_or_rolls_back_with_the_user_row(engine: Engine) -> None:
+    event = user_event(names.USER_REGISTERED, 1, "ann")
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.execute(insert(users).values(id=1, name="ann"))
+        add_to_outbox(conn, event)
+        raise RuntimeError("the request failed after both inserts")
+    assert pending_count(engine) == 0
+    assert _rows(engine) == []
+
+    _register(engine, 2)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 1
+    assert pending_count(engine) == 1
+    (row,) = _rows(engine)
+    assert row.type == names.USER_REGISTERED
+    assert CloudEvent.parse(row.payload).data.user_id == 2
+    assert row.sent_at is None and row.attempts == 0 and row.created_at is not None
+
+    again = CloudEvent.parse(row.payload)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        add_to_outbox(conn, again)  # the event id is unique
+
+
+def test_relay_publishes_in_order_and_marks_sent(engine: Engine, valkey_proc: ValkeyProc) -> None:
+    events = [_register(engine, uid) for uid in range(1, 6)]
+
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client)
+        async with running(relay.run()):
+            await await_for(_nothing_pending(engine), what="outbox drained")
+        assert await _streamed_ids(client) == [e.id for e in events]
+        assert (relay.published, relay.failures, relay.last_error) == (5, 0, None)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    rows = _rows(engine)
+    assert [r.event_id for r in rows] == [e.id for e in events]
+    assert all(r.sent_at is not None and r.attempts == 0 for r in rows)
+
+
+def test_relay_keeps_rows_while_valkey_is_down(engine: Engine, valkey_proc: ValkeyProc) -> None:
+    valkey_proc.stop()
+    events = [_register(engine, uid) for uid in (1, 2, 3)]
+
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client, max_backoff=0.2)
+        async with running(relay.run()):
+            await await_for(probe(lambda: relay.failures >= 3), what="failed publishes")
+            assert await asyncio.to_thread(pending_count, engine) == 3
+            assert relay.published == 0
+            assert relay.last_error is not None and "Error" in relay.last_error
+            await asyncio.to_thread(valkey_proc.start)
+            await await_for(_nothing_pending(engine), timeout=5, what="outbox drained")
+            assert relay.last_error is None
+        assert await _streamed_ids(client) == [e.id for e in events]
+        await client.aclose()
+
+    asyncio.run(scenario())
+    attempts = [r.attempts for r in _rows(engine)]
+    assert attempts[0] >= 3 and attempts[1:] == [0, 0]  # the first row is retried, none skipped
+
+
+def test_wake_publishes_long_before_the_poll_interval(
+    engine: Engine,
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client, poll_interval=30)
+        relay.wake()  # before run(): harmless
+        _register(engine, 1)
+        async with running(relay.run()):
+            await await_for(
+                probe(lambda: relay.passes == 1 and relay.published == 1), what="first pass"
+            )
+            await asyncio.to_thread(_register, engine, 2)
+            started = time.monotonic()
+            waker = threading.Thread(target=relay.wake)
+            waker.start()
+            waker.join()
+            await await_for(probe(lambda: relay.published == 2), timeout=2, what="woken relay")
+            assert time.monotonic() - started < 2
+            await await_for(probe(lambda: relay.passes == 2), what="second pass")
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert pending_count(engine) == 0
