@@ -146,7 +146,7 @@ class OutboxPublisher:
         add_to_outbox(conn, event)
 
     async def after_commit(self, event: CloudEvent) -> None:
-        self.relay.wake()
+        self.relay.wake(event)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.relay.run(), name="outbox-relay")

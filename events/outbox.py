@@ -17,6 +17,7 @@ from events.model import CloudEvent, InvalidEvent
 log = logging.getLogger("discovery_lab.events.outbox")
 
 FIRST_BACKOFF = 0.05
+MARK_DELAY = 0.05  # how long the fast path waits for more events before recording them as sent
 
 
 def _now() -> datetime:
@@ -79,6 +80,15 @@ def _pending(engine: Engine, limit: int) -> list[tuple[int, str]]:
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
+def _mark_sent_by_events(engine: Engine, event_ids: list[str]) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.event_id.in_(event_ids), outbox.c.sent_at.is_(None))
+            .values(sent_at=_now())
+        )
+
+
 def _mark_sent(engine: Engine, row_id: int) -> None:
     with engine.begin() as conn:
         conn.execute(update(outbox).where(outbox.c.id == row_id).values(sent_at=_now()))
@@ -92,7 +102,14 @@ def _mark_failed(engine: Engine, row_id: int) -> None:
 
 
 class OutboxRelay:
-    """Publishes pending rows in order and marks them sent; retries while Valkey is down."""
+    """Publishes pending rows in order and marks them sent; retries while Valkey is down.
+
+    Fast path: `wake(event)` hands over the event just committed. While the relay is caught up
+    (its last drain found nothing left and nothing failed since), it publishes that event at
+    once, without reading the table, and marks such rows sent in one batch when it goes idle.
+    Anything else (a failure, a poll, rows left by a crash) goes through the ordered drain of
+    the table, which first records the batch, so nothing is read back as pending by mistake.
+    """
 
     def __init__(
         self,
@@ -112,23 +129,36 @@ class OutboxRelay:
         self.failures = 0
         self.passes = 0
         self.last_error: str | None = None
+        self.fast_published = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
+        self._handed: list[CloudEvent] = []
+        self._unmarked: list[str] = []
+        self._caught_up = False
 
-    def wake(self) -> None:
-        """Ask the relay to look for rows now; safe from any thread, and before run()."""
-        loop, event = self._loop, self._wakeup
-        if loop is None or event is None or loop.is_closed():
+    def wake(self, committed: CloudEvent | None = None) -> None:
+        """Ask the relay to publish now, optionally handing over the event just committed.
+
+        Safe from any thread, and before run() (the row is then found by the first drain).
+        """
+        loop, wakeup = self._loop, self._wakeup
+        if loop is None or wakeup is None or loop.is_closed():
             return
+
+        def deliver() -> None:
+            if committed is not None:
+                self._handed.append(committed)
+            wakeup.set()
+
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
-            event.set()
+            deliver()
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(deliver)
 
     async def run(self) -> None:
         """Loop until cancelled: drain pending rows, then wait for a wake-up or the poll timer."""
@@ -138,8 +168,14 @@ class OutboxRelay:
         while True:
             raise_if_cancelling()
             self._wakeup.clear()
+            if self._caught_up and self._handed and await self._publish_handed():
+                await self._sleep()
+                continue
+            self._handed.clear()  # the drain below finds those rows in the table
+            published: set[str] = set()
             try:
-                drained = await self._drain()
+                await self._flush_marks()
+                drained = await self._drain(published)
             except Exception as exc:  # database trouble: retry after a pause
                 self.failures += 1
                 self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
@@ -147,17 +183,58 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
+            self._caught_up = drained
+            # Events handed over while the drain ran were published by it if it read their row.
+            self._handed = [e for e in self._handed if e.id not in published]
             if not drained:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = FIRST_BACKOFF
             self.passes += 1  # every pending row is published: sleep until woken or polled
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wakeup.wait()
+            await self._sleep()
 
-    async def _drain(self) -> bool:
+    async def _sleep(self) -> None:
+        """Wait for a wake-up or the poll interval; record a batch of sent rows when idle."""
+        assert self._wakeup is not None
+        while True:
+            idle = min(self.poll_interval, MARK_DELAY) if self._unmarked else self.poll_interval
+            try:
+                async with asyncio.timeout(idle):
+                    await self._wakeup.wait()
+                return
+            except TimeoutError:
+                if not self._unmarked:
+                    return
+                await self._flush_marks()
+
+    async def _flush_marks(self) -> None:
+        """Mark the rows published by the fast path as sent, in one transaction."""
+        if self._unmarked:
+            batch, self._unmarked = self._unmarked, []
+            try:
+                await asyncio.to_thread(_mark_sent_by_events, self.engine, batch)
+            except Exception:
+                self._unmarked = batch + self._unmarked
+                raise
+
+    async def _publish_handed(self) -> bool:
+        """Publish handed-over events without reading the table; False on the first failure."""
+        while self._handed:
+            event = self._handed.pop(0)
+            try:
+                await self.publish(event)
+            except Exception as exc:
+                self.failures += 1
+                self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
+                self._caught_up = False
+                return False
+            self.published += 1
+            self.fast_published += 1
+            self._unmarked.append(event.id)
+        return True
+
+    async def _drain(self, published: set[str]) -> bool:
         """Publish every pending row in order; False if a publish failed (rows stay pending)."""
         while True:
             rows = await asyncio.to_thread(_pending, self.engine, self.batch)
@@ -176,6 +253,7 @@ class OutboxRelay:
                     self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                     await asyncio.to_thread(_mark_failed, self.engine, row_id)
                     return False
+                published.add(event.id)
                 await asyncio.to_thread(_mark_sent, self.engine, row_id)
                 self.published += 1
                 self.last_error = None

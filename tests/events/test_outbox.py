@@ -164,3 +164,55 @@ def test_wake_publishes_long_before_the_poll_interval(
 
     asyncio.run(scenario())
     assert pending_count(engine) == 0
+
+
+def test_handed_over_events_skip_the_table_and_are_marked_in_a_batch(
+    engine: Engine,
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client, poll_interval=30)
+        async with running(relay.run()):
+            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+            events = [await asyncio.to_thread(_register, engine, i) for i in (1, 2, 3)]
+            for event in events:
+                relay.wake(event)
+            await await_for(probe(lambda: relay.fast_published == 3), timeout=2, what="fast path")
+            assert relay.passes == 1  # no drain ran: the table was not read
+            await await_for(
+                probe(lambda: pending_count(engine) == 0), timeout=2, what="batch marked sent"
+            )
+        entries = await client.xrange(names.STREAM)
+        ids = [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
+        assert ids == [e.id for e in events]  # each once, in commit order
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_fast_publish_falls_back_to_the_ordered_drain(
+    engine: Engine,
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client, poll_interval=30, max_backoff=0.2)
+        async with running(relay.run()):
+            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+            valkey_proc.stop()
+            first = await asyncio.to_thread(_register, engine, 1)
+            relay.wake(first)
+            await await_for(probe(lambda: relay.failures >= 1), what="a failed publish")
+            second = await asyncio.to_thread(_register, engine, 2)
+            relay.wake(second)
+            valkey_proc.start()
+            await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
+        check = _client(valkey_proc)
+        entries = await check.xrange(names.STREAM)
+        ids = [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
+        assert ids == [first.id, second.id]
+        await check.aclose()
+        await client.aclose()
+
+    asyncio.run(scenario())
