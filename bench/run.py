@@ -41,14 +41,14 @@ class Plan:
             return cls(
                 True,
                 2,
-                Sizes(registrations=6, steady_calls=300, throughput_s=1.0),
-                Size(users=6, settle_s=2.0, quick=True),
+                Sizes(registrations=6, steady_calls=200, throughput_s=0.6, hash_s=1.5),
+                Size(users=5, settle_s=1.5, quick=True),
                 floor_samples=200,
             )
         return cls(
             False,
             5,
-            Sizes(registrations=16, steady_calls=1500, throughput_s=3.0),
+            Sizes(registrations=16, steady_calls=1500, throughput_s=3.0, hash_s=5.0),
             Size(users=24, settle_s=5.0, quick=False),
             floor_samples=1000,
         )
@@ -98,7 +98,6 @@ async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Pro
     jwt_samples = fl.jwt_verify(n * 2)
     insert_samples = fl.db_insert(n)
     hashes = fl.argon2_hashes(4 if plan.quick else 12)
-    hash_tp = fl.argon2_throughput(plan.latency.concurrency, 2.0 if plan.quick else 6.0)
     bare = await fl.bare_fastapi(n * 2)
     state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
     stack = make_stack(state)
@@ -109,16 +108,18 @@ async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Pro
     try:
         url = stack.settings.effective_valkey_url
         progress("floors: Valkey PUBLISH→receive and XADD→XREADGROUP")
+        pubsub_floor = fl.stats(await fl.valkey_pubsub(url, n))
+        stream_floor = fl.stats(await fl.valkey_stream(url, n))
+        latency, hash_tp = await measure_all(h, variants, plan.latency, plan.rounds, progress)
         floors = Floors(
-            valkey_pubsub=fl.stats(await fl.valkey_pubsub(url, n)),
-            valkey_stream=fl.stats(await fl.valkey_stream(url, n)),
+            valkey_pubsub=pubsub_floor,
+            valkey_stream=stream_floor,
             db_insert=fl.stats(insert_samples),
             jwt_verify=fl.stats(jwt_samples),
             bare_fastapi=fl.stats(bare),
             argon2_hash=fl.stats(hashes),
             hash_throughput=hash_tp,
         )
-        latency = await measure_all(h, variants, plan.latency, plan.rounds, progress)
         scenarios = []
         for spec in SCENARIOS:
             runs = {}
@@ -168,17 +169,24 @@ async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Pro
     )
 
 
-def run_bench(out_dir: Path, *, quick: bool, modes: list[str] | None, progress: Progress) -> Path:
+def run_bench(
+    out_dir: Path,
+    *,
+    quick: bool,
+    modes: list[str] | None,
+    progress: Progress,
+    plan: Plan | None = None,
+) -> Path:
     """Run everything, write results.json and the reports into out_dir; return out_dir."""
-    plan = Plan.make(quick)
+    plan = plan or Plan.make(quick)
     variants = variants_for(modes)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         import uvloop
-
-        results = uvloop.run(_run(out_dir, plan, variants, progress))
     except ImportError:
         results = asyncio.run(_run(out_dir, plan, variants, progress))
+    else:
+        results = uvloop.run(_run(out_dir, plan, variants, progress))
     (out_dir / "results.json").write_text(results.model_dump_json(indent=1))
     progress(f"wrote {out_dir / 'results.json'}")
     render_reports(out_dir)

@@ -36,7 +36,7 @@ class SlowSubscriber:
         return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
-        burst = max(size.users, 12)
+        burst = max(size.users, 8)
 
         async def body(obs: Observation) -> None:
             client = avalkey.Valkey.from_url(h.stack.settings.effective_valkey_url)

@@ -1,0 +1,98 @@
+"""The benchmark end to end on a reduced size: every section for every mode, and the facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.latency import Sizes
+from bench.results import Results
+from bench.run import DEFAULT_VARIANTS, Plan, run_bench
+from bench.scenarios.base import Size
+
+pytestmark = pytest.mark.timeout(900)
+
+TINY = Plan(
+    quick=True,
+    rounds=1,
+    latency=Sizes(registrations=4, steady_calls=100, throughput_s=0.3, hash_s=0.5),
+    scenario=Size(users=3, settle_s=1.5, quick=True),
+    floor_samples=50,
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
+    out = tmp_path_factory.mktemp("bench")
+    lines: list[str] = []
+    run_bench(out, quick=True, modes=None, progress=lines.append, plan=TINY)
+    assert any("scenario 9" in line for line in lines)  # progress is reported as it goes
+    return Results.model_validate_json((out / "results.json").read_text()), out
+
+
+def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
+    res, out = results
+    assert (out / "report.md").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
+    assert res.modes == ["lazy", "pubsub", "streams", "hybrid"]
+    for label in DEFAULT_VARIANTS:
+        assert res.codesize[label].total_sloc > 0
+        lat = res.latency[label]
+        for stats in (lat.registration, lat.login, lat.first_call, lat.steady, lat.verify_only):
+            assert stats.n > 0 and stats.p50 > 0 and stats.p99 >= stats.p50
+        assert (lat.propagation is None) == (label == "lazy")
+    assert [s.id for s in res.scenarios] == list(range(1, 10))
+    for scenario in res.scenarios:
+        assert set(DEFAULT_VARIANTS) <= set(scenario.runs), scenario.title
+        for run in scenario.runs.values():
+            assert set(run.consumers) == {"profiles", "notifications"}
+    assert res.floors.valkey_pubsub.n and res.floors.jwt_verify.n and res.floors.bare_fastapi.n
+    assert res.environment["cpu_count"] and res.environment["settings"]
+    assert {t.mode for t in res.targets} >= set(DEFAULT_VARIANTS)
+
+
+def _runs(res: Results, scenario_id: int) -> dict[str, object]:
+    return dict(next(s for s in res.scenarios if s.id == scenario_id).runs)
+
+
+def test_pubsub_misses_users_registered_while_a_consumer_is_down(
+    results: tuple[Results, Path],
+) -> None:
+    runs = _runs(results[0], 2)
+    pubsub = runs["pubsub+direct"].consumers["notifications"]  # type: ignore[attr-defined]
+    assert pubsub.missed == runs["pubsub+direct"].users > 0  # type: ignore[attr-defined]
+    for label in ("lazy", "streams+outbox", "hybrid+outbox"):
+        for outcome in runs[label].consumers.values():  # type: ignore[attr-defined]
+            assert outcome.missed == 0, label
+
+
+def test_outbox_loses_nothing_when_auth_crashes_after_commit(
+    results: tuple[Results, Path],
+) -> None:
+    runs = _runs(results[0], 4)
+    for label in ("streams+outbox", "hybrid+outbox", "lazy"):
+        run = runs[label]
+        assert run.users > 0  # type: ignore[attr-defined]
+        for outcome in run.consumers.values():  # type: ignore[attr-defined]
+            assert outcome.missed == 0, label
+    for label in ("streams+direct", "pubsub+direct"):
+        for outcome in runs[label].consumers.values():  # type: ignore[attr-defined]
+            assert outcome.missed > 0, label  # direct publishing loses the event by design
+
+
+def test_concurrent_first_calls_provision_exactly_once(results: tuple[Results, Path]) -> None:
+    for label, run in _runs(results[0], 6).items():
+        for service, outcome in run.consumers.items():  # type: ignore[attr-defined]
+            assert outcome.welcome_messages == 1, (label, service)
+            assert outcome.duplicates == 0, (label, service)
+        figures = run.figures  # type: ignore[attr-defined]
+        assert figures["profiles_first_call_true"] <= 1
+        assert figures["notifications_first_call_true"] <= 1
+
+
+def test_lazy_sends_no_welcome_to_users_who_never_call(results: tuple[Results, Path]) -> None:
+    runs = _runs(results[0], 8)
+    assert runs["lazy"].consumers["notifications"].welcome_messages == 0  # type: ignore[attr-defined]
+    for label in ("pubsub+direct", "streams+outbox", "hybrid+outbox"):
+        run = runs[label]
+        assert run.consumers["notifications"].welcome_messages == run.users  # type: ignore[attr-defined]
