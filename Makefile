@@ -1,18 +1,24 @@
 # Two commands do all the set-up on a machine that has only python3:
-#   make demo   start the stack on the embedded defaults and run the seed's flow once
+#   make bench  the benchmark on the embedded defaults; the report lands in reports/latest/
 #   make test   the tests, plus ruff and mypy
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: bench bench-quick demo test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+bench: $(STAMP)
+	$(PY) cli.py bench
+
+bench-quick: $(STAMP)
+	$(PY) cli.py bench --quick
 
 demo: $(STAMP)
 	$(PY) cli.py demo

@@ -14,7 +14,6 @@ from common.settings import CONSUMER_SERVICES, Settings, parse_replica
 FACTORIES = {
     "auth": "auth.app:create_app",
     "gateway": "gateway.app:create_app",
-    "dashboard": "dashboard.app:create_app",
 }
 
 
