@@ -147,6 +147,7 @@ class OutboxPublisher:
 
     async def after_commit(self, event: CloudEvent) -> None:
         self.relay.wake(event)
+        await asyncio.sleep(0)  # let the relay send the event before this response is built
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.relay.run(), name="outbox-relay")

@@ -322,7 +322,9 @@ def target_row(target: Target) -> list[T]:
         f"{fmt_num(target.measured)} {target.unit}",
         f"{fmt_num(target.limit)} {target.unit}",
         status,
-        target.detail,
+        f"{target.detail}. Why: {target.reason}"
+        if target.reason and not target.met
+        else target.detail,
     ]
     return [T(text, mark if (not target.met or i == 4) else "") for i, text in enumerate(cells)]
 

@@ -147,6 +147,7 @@ class Target(BaseModel):
     unit: str
     met: bool
     detail: str
+    reason: str = ""  # for a missed target: what the figures of this run say about why
 
 
 class Results(BaseModel):

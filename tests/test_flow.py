@@ -282,3 +282,44 @@ def test_down_service_gives_json_502(stack_factory: Any) -> None:
         for p in pids
         if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
     ]
+
+
+def test_key_revocation_removes_the_key_from_the_jwks(stack_factory: Any) -> None:
+    from auth.keys import revoke
+
+    stack = stack_factory()
+    token = login_new(stack)
+    kid = jwt.get_unverified_header(token)["kid"]
+    settings = stack.settings
+    new_kid = revoke(settings.keys_dir, kid, settings.lab_jwt_alg.value)
+    assert new_kid and new_kid != kid
+    jwks = httpx.get(f"{settings.auth_url}/.well-known/jwks.json").json()
+    assert kid not in {k["kid"] for k in jwks["keys"]}
+    assert jwt.get_unverified_header(login_new(stack))["kid"] == new_kid
+
+
+def test_replicas_share_one_database_and_one_consumer_group(stack_factory: Any) -> None:
+    stack = stack_factory(replicas=2, LAB_MODE="streams")
+    names = {p["name"] for p in stack.status() if p["healthy"]}
+    assert {"profiles", "profiles-2", "notifications", "notifications-2"} <= names
+    users = [(register(stack, n).json()["user_id"], n) for n in (fresh() for _ in range(6))]
+    ids = {uid for uid, _ in users}
+
+    def everyone_known() -> bool:
+        return all(
+            ids <= {u["user_id"] for u in internal(stack, s, "known-users")["users"]}
+            for s in ("profiles", "notifications-2")
+        )
+
+    from tests.support import wait_for
+
+    wait_for(everyone_known, timeout=10, what="both services to know every user")
+    for service in ("profiles", "notifications"):
+        one = internal(stack, service, "status")
+        two = internal(stack, f"{service}-2", "status")
+        assert one["provisioned_records"] == one["known_users"] == two["known_users"] == 6
+        assert one["event_provisions"] + two["event_provisions"] == 6
+    token = login(stack, users[0][1])
+    assert {whoami(stack, "profiles", token).status_code for _ in range(4)} == {200}
+    stack.stop("profiles")  # the gateway falls back to the other replica
+    assert whoami(stack, "profiles", token).status_code == 200
