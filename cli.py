@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +25,7 @@ keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_he
 events_app = typer.Typer(help="Watch events as they flow.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(events_app, name="events")
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=120)
 err = Console(stderr=True)
 
 
@@ -94,6 +95,9 @@ def up(
     started = time.perf_counter()
     try:
         stack.up(progress=lambda line: console.print(f"  {line}"))
+        if mode is not None or publish is not None:  # processes that already ran switch now
+            s = stack.settings
+            stack.set_mode(s.mode, Publish(stack.env["LAB_PUBLISH"]) if publish else None)
     except StackError as exc:
         fail(str(exc))
     s = stack.settings
@@ -117,9 +121,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
     if as_json:
         print(json.dumps({"processes": rows}, indent=2))
         return
-    table = Table(
-        "name", "pid", "port", "healthy", "mode", "publish", "subscriber", "outbox", "lag", "known"
-    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in (
+        "name",
+        "pid",
+        "port",
+        "ok",
+        "mode",
+        "publish",
+        "subscriber",
+        "outbox",
+        "lag",
+        "known",
+    ):
+        table.add_column(column, no_wrap=True)
     for r in rows:
         table.add_row(
             r["name"],

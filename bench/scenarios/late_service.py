@@ -49,6 +49,7 @@ class LateService:
             at_once = obs.curves.get(SERVICE, [(0, 0)])[-1][1]
             await asyncio.sleep(size.settle_s / 2)
             await obs.sample()
+            obs.figures["late_service"] = SERVICE
             obs.figures["known_at_once"] = at_once
             obs.figures["known_after_wait"] = obs.curves.get(SERVICE, [(0, 0)])[-1][1]
             status = await h.status(SERVICE)
