@@ -26,7 +26,7 @@ events_app = typer.Typer(help="Watch events as they flow.", no_args_is_help=True
 app.add_typer(keys_app, name="keys")
 app.add_typer(events_app, name="events")
 console = Console() if sys.stdout.isatty() else Console(width=120)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -161,6 +161,8 @@ def mode_cmd(
         results = _stack().set_mode(mode, publish)
     except Exception as exc:
         fail(f"switching failed: {exc}")
+    if all(r.get("note") == "not running" for r in results):
+        fail(f"the stack is not running; `up` will start it in mode {mode}")
     for r in results:
         extra = f", publish {r['publish']}" if r.get("publish") else ""
         sub = f", subscriber {r['subscriber']}" if r.get("subscriber") else ""
