@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from auth.service import AuthService
-from common.tokens import Claims, TokenError
-from common.web import bearer_token, unauthorized
+from common.tokens import Claims
+from common.web import bearer_token, verified_claims
 
 
 def get_service(request: Request) -> AuthService:
@@ -22,10 +22,7 @@ ServiceDep = Annotated[AuthService, Depends(get_service)]
 
 async def get_claims(service: ServiceDep, token: Annotated[str, Depends(bearer_token)]) -> Claims:
     """Verified claims of the bearer token, or 401."""
-    try:
-        return await service.verifier.verify(token)
-    except TokenError as exc:
-        raise unauthorized(exc.reason) from exc
+    return await verified_claims(service.verifier, token)
 
 
 ClaimsDep = Annotated[Claims, Depends(get_claims)]

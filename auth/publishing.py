@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from common.settings import Mode, Publish
 from events import pubsub, streams
+from events.aio import stop_task
 from events.model import CloudEvent
 from events.outbox import OutboxRelay, add_to_outbox, pending_count
 
@@ -153,11 +153,8 @@ class OutboxPublisher:
         self._task = asyncio.create_task(self.relay.run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def status(self) -> dict[str, Any]:
         return {"relay_last_error": self.relay.last_error}

@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
-from common.net import free_port, port_in_use
-from common.processes import Stack
+from common.processes import Stack, isolated_env
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 
 PASSWORD = "bench password 1234"  # noqa: S105 - for throwaway benchmark users
@@ -39,36 +38,6 @@ class Variant:
     def parse(cls, label: str) -> Variant:
         mode, _, publish = label.partition("+")
         return cls(Mode(mode), Publish(publish) if publish else None)
-
-
-def bench_env(state_dir: Path, **extra: str) -> dict[str, str]:
-    """Settings for a benchmark stack in its own state dir, on free ports."""
-
-    def spaced() -> int:
-        while True:
-            base = free_port()
-            if not port_in_use(base + 10):
-                return base
-
-    gateway = free_port()
-    env = {
-        "LAB_STATE_DIR": str(state_dir),
-        "VALKEY_PORT": str(free_port()),
-        "LAB_AUTH_PORT": str(free_port()),
-        "LAB_GATEWAY_PORT": str(gateway),
-        "LAB_PROFILES_PORT": str(spaced()),
-        "LAB_NOTIFICATIONS_PORT": str(spaced()),
-        "LAB_ISSUER": f"http://127.0.0.1:{gateway}/auth",
-        "LAB_REPLICAS": "1",
-        "VALKEY_URL": "",
-        "AUTH_DATABASE_URL": "",
-        "PROFILES_DATABASE_URL": "",
-        "NOTIFICATIONS_DATABASE_URL": "",
-        "LAB_INTERNAL_TOKEN": "",
-        "LAB_FAULT_CRASH_AFTER_COMMIT": "false",
-    }
-    env.update(extra)
-    return env
 
 
 @dataclass
@@ -246,4 +215,4 @@ def make_stack(state_dir: Path, **env: str) -> Stack:
     """A stack in a fresh state dir (removed first) with free ports."""
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    return Stack(env=bench_env(state_dir, **env))
+    return Stack(env=isolated_env(state_dir, 1, **env))

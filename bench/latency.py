@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from bench.loadgen import Connection, closed_loop, get_request
 from bench.results import ModeLatency, Stats, Throughput
 from common.settings import CONSUMER_SERVICES, Mode
 from events import names
+from events.aio import stop_task
 
 Progress = Callable[[str], None]
 
@@ -71,9 +71,7 @@ class EventClock:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         else:
             entries = await self._client.xrange(names.STREAM, min=f"({self._stream_from}")

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.tokens import Claims, TokenError, Verifier
+
 MAX_BODY_BYTES = 64 * 1024
 log = logging.getLogger("discovery_lab")
 
@@ -178,6 +180,14 @@ async def bearer_token(authorization: str | None = Header(default=None)) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("malformed_authorization")
     return token.strip()
+
+
+async def verified_claims(verifier: Verifier, token: str) -> Claims:
+    """The token's verified claims, or a 401 that names the reason."""
+    try:
+        return await verifier.verify(token)
+    except TokenError as exc:
+        raise unauthorized(exc.reason) from exc
 
 
 def install_http_errors(app: FastAPI) -> None:

@@ -132,31 +132,7 @@ def drop_pg_database(name: str) -> None:
 
 
 def stack_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
-    """Settings for a stack in state_dir with every port free (replica ports spaced by 10)."""
-    from common.net import port_in_use
+    """Settings for a test stack in state_dir with every port free."""
+    from common.processes import isolated_env
 
-    def spaced() -> int:
-        while True:
-            base = free_port()
-            if all(not port_in_use(base + 10 * k) for k in range(replicas)):
-                return base
-
-    gateway = free_port()
-    env = {
-        "LAB_STATE_DIR": str(state_dir),
-        "VALKEY_PORT": str(free_port()),
-        "LAB_AUTH_PORT": str(free_port()),
-        "LAB_GATEWAY_PORT": str(gateway),
-        "LAB_PROFILES_PORT": str(spaced()),
-        "LAB_NOTIFICATIONS_PORT": str(spaced()),
-        "LAB_REPLICAS": str(replicas),
-        "LAB_ISSUER": f"http://127.0.0.1:{gateway}/auth",
-        "VALKEY_URL": "",
-        "AUTH_DATABASE_URL": "",
-        "PROFILES_DATABASE_URL": "",
-        "NOTIFICATIONS_DATABASE_URL": "",
-        "LAB_INTERNAL_TOKEN": "",
-        "LAB_FAULT_CRASH_AFTER_COMMIT": "false",
-    }
-    env.update(extra)
-    return env
+    return isolated_env(state_dir, replicas, **extra)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from consumers import store
 from consumers.models import KnownUser
 from consumers.spec import ServiceSpec
 from events import names
+from events.aio import stop_task
 from events.model import CloudEvent
 
 log = logging.getLogger("discovery_lab.consumers")
@@ -45,10 +47,15 @@ class Stats:
 
 @dataclass
 class KnownCache:
-    """Recently confirmed active users, so the steady-state call skips the database."""
+    """Recently confirmed active users, so the steady-state call skips the database.
+
+    A user blocked here (deactivated by an event this process applied) is never cached as
+    active again, even by a lookup that read the database before the deactivation committed.
+    """
 
     ttl: float
     _entries: dict[int, tuple[KnownUser, float]] = field(default_factory=dict)
+    _blocked: set[int] = field(default_factory=set)
 
     def get(self, user_id: int) -> KnownUser | None:
         hit = self._entries.get(user_id)
@@ -57,10 +64,18 @@ class KnownCache:
         return hit[0]
 
     def put(self, user: KnownUser) -> None:
-        if self.ttl > 0 and user.active:
+        if self.ttl > 0 and user.active and user.user_id not in self._blocked:
             if len(self._entries) > 100_000:
                 self._entries.clear()
             self._entries[user.user_id] = (user, time.monotonic())
+
+    def block(self, user_id: int) -> None:
+        """Forget a user and refuse to cache them as active from now on."""
+        self._blocked.add(user_id)
+        self._entries.pop(user_id, None)
+
+    def blocked(self, user_id: int) -> bool:
+        return user_id in self._blocked
 
     def drop(self, user_id: int) -> None:
         self._entries.pop(user_id, None)
@@ -109,6 +124,8 @@ class Discovery(Protocol):
 
 async def known_or_none(ctx: Context, user_id: int) -> Resolution | None:
     """Cache, then database; raises UserDeactivated for a blocked user."""
+    if ctx.cache.blocked(user_id):
+        raise UserDeactivated(user_id)
     cached = ctx.cache.get(user_id)
     if cached is not None:
         return Resolution(cached, first_call=False)
@@ -131,6 +148,8 @@ async def _settle(ctx: Context, user: KnownUser) -> Resolution:
 
 async def provision_lazily(ctx: Context, user_id: int) -> Resolution:
     """Just-in-time provisioning on a verified call; idempotent across processes."""
+    if ctx.cache.blocked(user_id):
+        raise UserDeactivated(user_id)
     cached = ctx.cache.get(user_id)
     if cached is not None:
         return Resolution(cached, first_call=False)
@@ -167,7 +186,7 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
         else:
             ctx.stats.duplicates_ignored += 1
     elif event.type == names.USER_DEACTIVATED:
-        ctx.cache.drop(data.user_id)
+        ctx.cache.block(data.user_id)  # before the write: no call may cache them as active
         changed = await asyncio.to_thread(
             store.deactivate, ctx.engine, data.user_id, data.username, "event"
         )
@@ -181,3 +200,31 @@ async def count_invalid(ctx: Context, raw: bytes, reason: str) -> None:
     """A message that is not a valid event: counted and logged, never applied."""
     ctx.stats.invalid_events += 1
     log.warning("invalid event ignored (%s): %r", reason, raw[:200])
+
+
+class EventDiscovery:
+    """What the event modes share: a background reader task, and refusing unknown users."""
+
+    mode: Mode
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._task: asyncio.Task[None] | None = None
+
+    def reader(self) -> Coroutine[Any, Any, None]:
+        """The long-running coroutine that receives events."""
+        raise NotImplementedError
+
+    async def on_event(self, event: CloudEvent) -> None:
+        await handle_event(self.ctx, event)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.reader(), name=f"{self.mode}-reader")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+
+    async def resolve(self, user_id: int) -> Resolution:
+        found = await known_or_none(self.ctx, user_id)
+        return found if found is not None else await refuse_unknown(self.ctx, user_id)
