@@ -43,8 +43,8 @@ class Plan:
             return cls(
                 True,
                 2,
-                Sizes(registrations=6, steady_calls=200, throughput_s=0.6, hash_s=1.5),
-                Size(users=5, settle_s=1.5, quick=True),
+                Sizes(registrations=6, steady_calls=200, throughput_s=0.4, hash_s=1.0),
+                Size(users=5, settle_s=1.2, quick=True),
                 floor_samples=200,
             )
         return cls(

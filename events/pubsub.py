@@ -38,7 +38,7 @@ class PubSubSubscriber:
         *,
         on_invalid: InvalidHandler | None = None,
         health_check_interval: float = 1.0,
-        max_backoff: float = 2.0,
+        max_backoff: float = 1.0,
     ) -> None:
         self.url = url
         self.handler = handler

@@ -58,7 +58,7 @@ class StreamConsumer:
         claim_idle_ms: int = 5000,
         batch: int = 100,
         on_dead: DeadHandler | None = None,
-        max_backoff: float = 2.0,
+        max_backoff: float = 1.0,
     ) -> None:
         self.url = url
         self.group = group
