@@ -328,12 +328,12 @@ def keys_rotate() -> None:
 @keys_app.command("revoke")
 def keys_revoke(kid: str) -> None:
     """Remove a key from the JWKS at once; services refuse its tokens once their cache expires."""
-    from auth.keys import KeyError_, revoke
+    from auth.keys import UnknownKey, revoke
 
     s = _stack().settings
     try:
         new_kid = revoke(s.keys_dir, kid, s.lab_jwt_alg.value)
-    except KeyError_ as exc:
+    except UnknownKey as exc:
         fail(str(exc))
     console.print(
         f"revoked {kid}; services refuse its tokens within {s.lab_jwks_cache_ttl:.0f}s "

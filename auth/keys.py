@@ -20,7 +20,7 @@ from common.tokens import SigningKey, generate_private_key, public_jwk
 INDEX = "keys.json"
 
 
-class KeyError_(LookupError):
+class UnknownKey(LookupError):
     """A key id that is not in the key store."""
 
 
@@ -108,7 +108,7 @@ def revoke(keys_dir: Path, kid: str, alg: str) -> str | None:
         records = _read_index(keys_dir)
         match = [r for r in records if r.kid == kid]
         if not match:
-            raise KeyError_(f"no key with kid {kid!r}")
+            raise UnknownKey(f"no key with kid {kid!r}")
         record = match[0]
         was_active = record.retired_at is None and not record.revoked
         record.revoked = True
@@ -136,8 +136,7 @@ class KeyStore:
         self.token_ttl = token_ttl
         self._mtime = -1.0
         self._active: SigningKey | None = None
-        self._jwks: dict[str, Any] = {"keys": []}
-        self._expires_check = 0.0
+        self._public: list[tuple[KeyRecord, dict[str, Any]]] = []
         ensure_key(keys_dir, alg)
         self.reload()
 
@@ -146,26 +145,15 @@ class KeyStore:
         mtime = (self.keys_dir / INDEX).stat().st_mtime
         if mtime == self._mtime:
             return
-        records = _read_index(self.keys_dir)
-        now = time.time()
-        published = []
-        active = None
-        for r in records:
-            if r.revoked:
-                continue
-            if r.retired_at is None and r.alg == self.alg:
-                active = self._load(r)
-            if r.retired_at is None or r.retired_at + self.token_ttl > now:
-                published.append(public_jwk(self._load(r)))
-        if active is None:
+        records = [r for r in _read_index(self.keys_dir) if not r.revoked]
+        current = [r for r in records if r.retired_at is None and r.alg == self.alg]
+        if not current:  # the active key was revoked by hand: make a new one
             ensure_key(self.keys_dir, self.alg)
-            self._mtime = -1.0
             self.reload()
             return
-        self._active = active
-        self._jwks = {"keys": published}
+        self._active = self._load(current[-1])
+        self._public = [(r, public_jwk(self._load(r))) for r in records]
         self._mtime = mtime
-        self._expires_check = now
 
     def _load(self, record: KeyRecord) -> SigningKey:
         pem = (self.keys_dir / f"{record.kid}.pem").read_bytes()
@@ -181,6 +169,11 @@ class KeyStore:
 
     def jwks(self) -> dict[str, Any]:
         """The public JWKS: the active key and retired keys whose tokens may still be valid."""
-        self._mtime = -1.0 if time.time() - self._expires_check > 5 else self._mtime
         self.reload()
-        return self._jwks
+        now = time.time()
+        keys = [
+            jwk
+            for r, jwk in self._public
+            if r.retired_at is None or r.retired_at + self.token_ttl > now
+        ]
+        return {"keys": keys}
