@@ -244,6 +244,7 @@ class Stack:
     def up(self, progress: Progress | None = None) -> None:
         """Start every process in order and return once all are healthy."""
         self.save()
+        self.settings.internal_token()  # generated once here, before processes race for it
         for spec in self.specs():
             self.start(spec.name, progress)
 
