@@ -20,6 +20,7 @@ from events.outbox import OutboxRelay, add_to_outbox, pending_count
 log = logging.getLogger("discovery_lab.auth.publishing")
 
 Transport = Callable[[CloudEvent], Awaitable[object]]
+HANDOVER_WAIT = 0.1  # seconds a registration waits for its outbox event to be published
 
 
 @dataclass
@@ -146,8 +147,9 @@ class OutboxPublisher:
         add_to_outbox(conn, event)
 
     async def after_commit(self, event: CloudEvent) -> None:
-        self.relay.wake(event)
-        await asyncio.sleep(0)  # let the relay send the event before this response is built
+        # Like direct publishing, answer once the event is out, but never wait long for it:
+        # if Valkey is slow or down the row stays pending and the relay keeps trying.
+        await self.relay.handover(event, wait=HANDOVER_WAIT)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.relay.run(), name="outbox-relay")

@@ -134,6 +134,7 @@ class OutboxRelay:
         self._wakeup: asyncio.Event | None = None
         self._handed: list[CloudEvent] = []
         self._unmarked: list[str] = []
+        self._waiters: dict[str, asyncio.Future[None]] = {}
         self._caught_up = False
 
     def wake(self, committed: CloudEvent | None = None) -> None:
@@ -159,6 +160,33 @@ class OutboxRelay:
         else:
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(deliver)
+
+    async def handover(self, committed: CloudEvent, wait: float) -> bool:
+        """Hand over the event just committed and wait up to `wait` s until it is published.
+
+        Called on the relay's own loop; True once published, False if it is still pending
+        (Valkey down or slow): the relay keeps trying, and nothing is lost either way.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self.wake(committed)
+            return False
+        done = loop.create_future()
+        self._waiters[committed.id] = done
+        self.wake(committed)
+        try:
+            async with asyncio.timeout(wait):
+                await asyncio.shield(done)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.pop(committed.id, None)
+
+    def _settle(self, event_id: str) -> None:
+        waiter = self._waiters.pop(event_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def run(self) -> None:
         """Loop until cancelled: drain pending rows, then wait for a wake-up or the poll timer."""
@@ -232,6 +260,7 @@ class OutboxRelay:
             self.published += 1
             self.fast_published += 1
             self._unmarked.append(event.id)
+            self._settle(event.id)
         return True
 
     async def _drain(self, published: set[str]) -> bool:
@@ -254,6 +283,7 @@ class OutboxRelay:
                     await asyncio.to_thread(_mark_failed, self.engine, row_id)
                     return False
                 published.add(event.id)
+                self._settle(event.id)
                 await asyncio.to_thread(_mark_sent, self.engine, row_id)
                 self.published += 1
                 self.last_error = None

@@ -216,3 +216,27 @@ def test_a_failed_fast_publish_falls_back_to_the_ordered_drain(
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_handover_waits_until_published_but_not_while_valkey_is_down(
+    engine: Engine,
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        relay = _relay(engine, client, poll_interval=30, max_backoff=0.2)
+        async with running(relay.run()):
+            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+            event = await asyncio.to_thread(_register, engine, 1)
+            assert await relay.handover(event, wait=2.0) is True
+            assert relay.fast_published == 1
+            valkey_proc.stop()
+            late = await asyncio.to_thread(_register, engine, 2)
+            started = time.monotonic()
+            assert await relay.handover(late, wait=0.2) is False
+            assert time.monotonic() - started < 1.0
+            valkey_proc.start()
+            await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
+        await client.aclose()
+
+    asyncio.run(scenario())
