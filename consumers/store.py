@@ -75,13 +75,22 @@ def provision(
     return _known(row), created
 
 
-def lookup_or_provision(engine: Engine, spec: ServiceSpec, user_id: int) -> tuple[KnownUser, str]:
-    """Lazy discovery in one worker-thread hop: ("known" | "created" | "raced", row)."""
-    found = lookup(engine, user_id)
-    if found is not None:
-        return found, "known"
+def lookup_or_provision(
+    engine: Engine, spec: ServiceSpec, user_id: int, likely_new: bool = False
+) -> tuple[KnownUser, str]:
+    """Lazy discovery in one worker-thread hop: ("known" | "created" | "raced", row).
+
+    For a user this process has never seen, the insert goes first and a conflict falls back to
+    the existing row, which saves the read on the path every new user takes.
+    """
+    if not likely_new:
+        found = lookup(engine, user_id)
+        if found is not None:
+            return found, "known"
     user, created = provision(engine, spec, user_id, None, "lazy", calling=True)
-    return user, "created" if created else "raced"
+    if created:
+        return user, "created"
+    return user, "known" if likely_new else "raced"
 
 
 def mark_first_call(engine: Engine, user_id: int) -> bool:

@@ -56,6 +56,7 @@ class KnownCache:
     ttl: float
     _entries: dict[int, tuple[KnownUser, float]] = field(default_factory=dict)
     _blocked: set[int] = field(default_factory=set)
+    _seen: set[int] = field(default_factory=set)
 
     def get(self, user_id: int) -> KnownUser | None:
         hit = self._entries.get(user_id)
@@ -63,7 +64,12 @@ class KnownCache:
             return None
         return hit[0]
 
+    def seen(self, user_id: int) -> bool:
+        """True once this process has found the user in its database."""
+        return user_id in self._seen
+
     def put(self, user: KnownUser) -> None:
+        self._seen.add(user.user_id)
         if self.ttl > 0 and user.active and user.user_id not in self._blocked:
             if len(self._entries) > 100_000:
                 self._entries.clear()
@@ -154,7 +160,7 @@ async def provision_lazily(ctx: Context, user_id: int) -> Resolution:
     if cached is not None:
         return Resolution(cached, first_call=False)
     user, outcome = await asyncio.to_thread(
-        store.lookup_or_provision, ctx.engine, ctx.spec, user_id
+        store.lookup_or_provision, ctx.engine, ctx.spec, user_id, not ctx.cache.seen(user_id)
     )
     if outcome != "created":
         if outcome == "raced":  # a concurrent first call, here or in another replica, won
