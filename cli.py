@@ -59,9 +59,12 @@ def _password(password: str | None, confirm: bool = False) -> str:
 
 
 def _show(reply_status: int, body: Any) -> None:
+    """Print a reply; a 4xx or 5xx one ends the command with exit code 1."""
     text = json.dumps(body, indent=2) if not isinstance(body, str) else body
     style = "green" if reply_status < 400 else "red"
     console.print(f"[{style}]{reply_status}[/{style}] {text}", highlight=False)
+    if reply_status >= 400:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -201,8 +204,6 @@ def register(
     except ClientError as exc:
         fail(str(exc))
     _show(reply.status, reply.body)
-    if reply.status >= 400:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -217,7 +218,7 @@ def login(
         fail(str(exc))
     if reply.status != 200:
         _show(reply.status, reply.body)
-        raise typer.Exit(1)
+        raise typer.Exit(1)  # a reply other than 200 that is not an error either
     path = TokenStore(stack.state_dir).save(username, reply.body["token"])
     print(reply.body["token"])
     err.print(f"saved to {path}")
@@ -237,8 +238,6 @@ def call(
     except ClientError as exc:
         fail(str(exc))
     _show(reply.status, reply.body)
-    if reply.status >= 400:
-        raise typer.Exit(1)
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import valkey.asyncio as avalkey
@@ -29,7 +29,6 @@ class PublishStats:
 
     published: int = 0
     lost: int = 0
-    lost_ids: list[str] = field(default_factory=list)
 
 
 class Publisher(Protocol):
@@ -78,26 +77,21 @@ class NoPublisher:
         return {}
 
 
-class DirectPublisher:
+class DirectPublisher(NoPublisher):
     """Publish after commit; if Valkey is unreachable the event is lost, counted and logged."""
 
     publish: Publish | None = Publish.DIRECT
 
     def __init__(self, mode: Mode, transport: Transport, stats: PublishStats) -> None:
-        self.mode = mode
+        super().__init__(mode)
         self.transport = transport
         self.stats = stats
-
-    def stage(self, conn: Connection, event: CloudEvent) -> None:
-        return None
 
     async def after_commit(self, event: CloudEvent) -> None:
         try:
             await self.transport(event)
         except Exception as exc:
             self.stats.lost += 1
-            self.stats.lost_ids.append(event.id)
-            del self.stats.lost_ids[:-100]
             log.warning(
                 "event lost: %s %s user_id=%s (%s)",
                 event.type,
@@ -107,15 +101,6 @@ class DirectPublisher:
             )
             return
         self.stats.published += 1
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def status(self) -> dict[str, Any]:
-        return {}
 
 
 class OutboxPublisher:
