@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 from common.processes import Stack
 from common.settings import Mode, Publish
 from events import names
-from tests.support import stack_env, wait_for
+from tests.support import wait_for
 
 PASSWORD = "correct horse battery"
 CONSUMERS = ("profiles", "notifications")
@@ -26,14 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One stack for the module; each test switches it to the mode it needs."""
-    s = Stack(env=stack_env(tmp_path_factory.mktemp("events") / "state"))
-    try:
-        s.up()
-        yield s
-    finally:
-        s.down()
+def stack(lazy_stack: Stack) -> Stack:
+    """The module's stack (it starts lazy); each test switches it to the mode it needs."""
+    return lazy_stack
 
 
 def gw(stack: Stack) -> str:
