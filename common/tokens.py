@@ -27,6 +27,11 @@ REQUIRED_CLAIMS: tuple[str, ...] = (
 )
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MAX_TOKEN_BYTES = 8192
+MAX_USER_ID = 2**63 - 1  # a signed 64-bit key in every database we use
+MIN_RSA_BITS = 2048
+# Header members a JWS may carry only to change how it is read: compression (RFC 8725 3.6),
+# critical extensions and unencoded payloads (RFC 7797). No token of ours uses them.
+REFUSED_HEADERS: tuple[str, ...] = ("crit", "zip", "b64")
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -118,9 +123,12 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
         if not isinstance(kid, str) or alg not in ALLOWED_ALGS or raw.get("use", "sig") != "sig":
             continue
         try:
-            keys[kid] = jwt.PyJWK(dict(raw), algorithm=alg)
-        except jwt.PyJWTError:
+            key = jwt.PyJWK(dict(raw), algorithm=alg)
+        except (jwt.PyJWTError, ValueError, TypeError):
             continue
+        if isinstance(key.key, rsa.RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+            continue  # a weak key would make every token it signs forgeable
+        keys[kid] = key
     return keys
 
 
@@ -130,14 +138,15 @@ def unverified_kid(token: str) -> str:
         raise TokenError("malformed", "empty or oversized token")
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError) as exc:  # UnicodeError too: lone surrogates
         raise TokenError("malformed", str(exc)) from exc
     if header.get("alg") not in ALLOWED_ALGS:
         raise TokenError("bad_alg", f"alg {header.get('alg')!r} is not allowed")
     if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
         raise TokenError("bad_typ", "typ must be at+jwt")
-    if "crit" in header:
-        raise TokenError("bad_header", "crit is not supported")
+    refused = [name for name in REFUSED_HEADERS if name in header]
+    if refused:
+        raise TokenError("bad_header", f"{refused[0]} is not supported")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise TokenError("no_kid", "kid is required")
@@ -172,15 +181,16 @@ def verify_token(
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("expired", str(exc)) from exc
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+        # PyJWT lets a few claim types through as plain exceptions (an `exp` of Infinity).
         raise TokenError("invalid", str(exc)) from exc
     return _claims(payload, kid, now)
 
 
 def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
     user_id = payload.get("user_id")
-    if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id <= 0:
-        raise TokenError("invalid", "user_id must be a positive integer")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id <= MAX_USER_ID:
+        raise TokenError("invalid", "user_id must be a positive 64-bit integer")
     if payload.get("sub") != str(user_id):
         raise TokenError("invalid", "sub must equal user_id")
     for name in ("client_id", "jti"):

@@ -250,3 +250,242 @@ def test_cached_token_still_expires(rsa_key: SigningKey) -> None:
         assert info.value.reason == "expired"
 
     asyncio.run(scenario())
+
+
+# -- RFC 8725 (JWT best current practices): one named test per attack class that applies ------
+
+
+def _signed(key: SigningKey, claims: dict[str, Any] | None = None, **header: Any) -> str:
+    """A JWS signed by the real key over exactly these claims and header members (None drops
+    one), with no library checking what an attacker could put there."""
+    fields = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt", **header}
+    head = _b64(json.dumps({k: v for k, v in fields.items() if v is not None}).encode())
+    body = _b64(json.dumps(_claims() if claims is None else claims).encode())
+    signature = jwt.get_algorithm_by_name(key.alg).sign(f"{head}.{body}".encode(), key.private_key)
+    return f"{head}.{body}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE", ""])
+def test_rfc8725_2_1_alg_none_in_any_spelling(rsa_key: SigningKey, alg: str) -> None:
+    token = _forge({"alg": alg, "kid": rsa_key.kid, "typ": "at+jwt"}, _claims())
+    assert _reason(token, keys_from_jwks({"keys": [public_jwk(rsa_key)]})) == "bad_alg"
+
+
+def test_rfc8725_3_2_algorithms_outside_the_allow_list(rsa_key: SigningKey) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    public_pem = rsa_key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    head = {"kid": rsa_key.kid, "typ": "at+jwt"}
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    signed_by = {
+        "RS384": rsa_key.private_key,
+        "RS512": rsa_key.private_key,
+        "PS256": rsa_key.private_key,
+        "ES256": ec_key,
+        "HS512": public_pem,  # algorithm confusion with the published key as an HMAC secret
+    }
+    for alg, private in signed_by.items():
+        if alg.startswith("HS"):
+            token = _hmac_token(alg, public_pem, head)
+        else:
+            token = jwt.encode(_claims(), private, algorithm=alg, headers=head)
+        assert _reason(token, keys) == "bad_alg", alg
+
+
+def _hmac_token(alg: str, secret: bytes, head: dict[str, Any]) -> str:
+    import hashlib
+    import hmac
+
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}[alg]
+    signing_input = (
+        f"{_b64(json.dumps({'alg': alg, **head}).encode())}.{_b64(json.dumps(_claims()).encode())}"
+    )
+    return f"{signing_input}.{_b64(hmac.new(secret, signing_input.encode(), digest).digest())}"
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_rfc8725_3_2_weak_rsa_key_in_the_jwks_is_never_used() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = SigningKey("weak", "RS256", rsa.generate_private_key(65537, 1024))  # noqa: S505
+    keys = keys_from_jwks({"keys": [public_jwk(weak)]})
+    assert keys == {}
+    assert _reason(_mint(weak), keys) == "unknown_kid"
+
+
+def test_rfc8725_2_3_an_encrypted_token_is_not_taken_for_a_signed_one(rsa_key: SigningKey) -> None:
+    # Compact JWE has five parts; the verifier accepts only a JWS and never decrypts.
+    header = _b64(
+        json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": rsa_key.kid}).encode()
+    )
+    jwe = ".".join([header, _b64(b"k" * 256), _b64(b"iv" * 6), _b64(b"ct"), _b64(b"t" * 16)])
+    assert _reason(jwe, keys_from_jwks({"keys": [public_jwk(rsa_key)]})) == "malformed"
+
+
+def test_rfc8725_2_6_json_encoding_tricks(rsa_key: SigningKey) -> None:
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    good = _mint(rsa_key)
+    _, payload, sig = good.split(".")
+    duplicate = '{"alg":"RS256","typ":"at+jwt","kid":"KID","alg":"none"}'.replace(
+        "KID", rsa_key.kid
+    )
+    not_utf8 = b'{"alg":"RS256","typ":"at+jwt","kid":"\xff\xfe"}'
+    assert _reason(".".join([_b64(duplicate.encode()), payload, sig]), keys) == "bad_alg"
+    assert _reason(".".join([_b64(not_utf8), payload, sig]), keys) == "malformed"
+    assert _reason(".".join([_b64(b"[1, 2]"), payload, sig]), keys) == "malformed"
+
+
+def test_rfc8725_2_7_substitution_of_header_or_signature(
+    rsa_key: SigningKey, ed_key: SigningKey
+) -> None:
+    other = SigningKey("rsa-2", "RS256", generate_private_key("RS256"))
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key), public_jwk(other)]})
+    mine, theirs = _mint(rsa_key, user_id=1), _mint(other, user_id=2)
+    m, t = mine.split("."), theirs.split(".")
+    assert _reason(".".join([t[0], m[1], m[2]]), keys) == "invalid"  # header names the other key
+    assert _reason(".".join([m[0], t[1], m[2]]), keys) == "invalid"  # someone else's claims
+    assert _reason(".".join([m[0], m[1], t[2]]), keys) == "invalid"  # someone else's signature
+
+
+@pytest.mark.parametrize(
+    "typ", ["JWT", "secevent+jwt", "dpop+jwt", "application/jwt", "at+jwt ", None]
+)
+def test_rfc8725_2_8_cross_jwt_confusion_by_type(rsa_key: SigningKey, typ: str | None) -> None:
+    # Another kind of JWT signed by the very same key (an event, a proof) is not an access token.
+    token = _signed(rsa_key, typ=typ)
+    assert _reason(token, keys_from_jwks({"keys": [public_jwk(rsa_key)]})) == "bad_typ"
+
+
+def test_rfc8725_2_8_cross_jwt_confusion_by_audience(rsa_key: SigningKey) -> None:
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    for aud in (["other-api"], [], "discovery-lab-admin", None):
+        token = _signed(rsa_key, _claims(aud=aud))
+        assert _reason(token, keys) == "invalid", aud
+    accepted = verify_token(
+        _signed(rsa_key, _claims(aud=["x", AUD])), keys, issuer=ISS, audience=AUD
+    )
+    assert accepted.user_id == 42
+
+
+@pytest.mark.parametrize(
+    "kid",
+    [
+        "../../../../dev/null",
+        "' OR '1'='1",
+        "http://127.0.0.1:1/jwks.json",
+        "rsa-1\x00",
+        "k" * 4000,
+        7,
+        ["rsa-1"],
+        {"kid": "rsa-1"},
+    ],
+)
+def test_rfc8725_2_9_kid_injection(rsa_key: SigningKey, kid: Any) -> None:
+    fetched = 0
+
+    async def fetch() -> Mapping[str, Any]:
+        nonlocal fetched
+        fetched += 1
+        return {"keys": [public_jwk(rsa_key)]}
+
+    async def scenario() -> str:
+        verifier = Verifier(fetch, ISS, AUD, min_refresh_interval=60)
+        with pytest.raises(TokenError) as info:
+            await verifier.verify(_signed(rsa_key, kid=kid))
+        for _ in range(5):  # repeated hostile kids never become a fetch storm
+            with pytest.raises(TokenError):
+                await verifier.verify(_signed(rsa_key, kid=kid))
+        return info.value.reason
+
+    reason = asyncio.run(scenario())
+    assert reason in {"unknown_kid", "no_kid", "malformed"}
+    assert fetched == 1
+
+
+@pytest.mark.parametrize("member", ["x5u", "x5c", "jku", "jwk"])
+def test_rfc8725_2_9_keys_and_urls_named_in_a_token_are_never_used(
+    rsa_key: SigningKey, member: str
+) -> None:
+    attacker = SigningKey(rsa_key.kid, "RS256", generate_private_key("RS256"))
+    values: dict[str, Any] = {
+        "x5u": "http://127.0.0.1:1/cert.pem",
+        "x5c": ["MIIB" + "A" * 60],
+        "jku": "http://127.0.0.1:1/jwks.json",
+        "jwk": public_jwk(attacker),
+    }
+    fetched = 0
+
+    async def fetch() -> Mapping[str, Any]:
+        nonlocal fetched
+        fetched += 1
+        return {"keys": [public_jwk(rsa_key)]}
+
+    async def scenario() -> str:
+        verifier = Verifier(fetch, ISS, AUD)
+        with pytest.raises(TokenError) as info:
+            await verifier.verify(_signed(attacker, **{member: values[member]}))
+        return info.value.reason
+
+    assert asyncio.run(scenario()) == "invalid"
+    assert fetched == 1  # only the configured JWKS, once
+
+
+def test_rfc8725_3_10_a_foreign_issuer_is_refused_not_followed(rsa_key: SigningKey) -> None:
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    for iss in ("http://127.0.0.1:1/auth", ISS + "/", ISS.upper(), ["x", ISS], None):
+        assert _reason(_signed(rsa_key, _claims(iss=iss)), keys) == "invalid", iss
+
+
+def test_rfc8725_3_6_compressed_and_oversized_input(rsa_key: SigningKey) -> None:
+    import zlib
+
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    bomb = zlib.compress(json.dumps({**_claims(), "pad": "0" * 1_000_000}).encode(), 9)
+    head = _b64(
+        json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": rsa_key.kid, "zip": "DEF"}).encode()
+    )
+    signature = jwt.get_algorithm_by_name("RS256").sign(
+        f"{head}.{_b64(bomb)}".encode(), rsa_key.private_key
+    )
+    assert _reason(f"{head}.{_b64(bomb)}.{_b64(signature)}", keys) == "bad_header"
+    assert _reason(_signed(rsa_key, zip="DEF"), keys) == "bad_header"
+    for member in ({"crit": ["exp"]}, {"b64": False}):  # PyJWT itself may refuse these first
+        assert _reason(_signed(rsa_key, **member), keys) in {"bad_header", "malformed"}
+    big = _signed(rsa_key, _claims(pad="x" * 9000))  # validly signed, over the size bound
+    assert _reason(big, keys) == "malformed"
+    assert _reason("." * 9000, keys) == "malformed"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"user_id": True, "sub": "True"},
+        {"user_id": 0, "sub": "0"},
+        {"user_id": -1, "sub": "-1"},
+        {"user_id": 2**63, "sub": str(2**63)},
+        {"user_id": 42.0},
+        {"exp": "9999999999"},
+        {"exp": 1e300},
+        {"nbf": 9_999_999_999},
+        {"client_id": 5},
+        {"jti": None},
+    ],
+    ids=lambda c: ",".join(f"{k}={v!r}"[:24] for k, v in c.items()),
+)
+def test_rfc8725_claims_validation(rsa_key: SigningKey, change: dict[str, Any]) -> None:
+    keys = keys_from_jwks({"keys": [public_jwk(rsa_key)]})
+    assert _reason(_signed(rsa_key, _claims(**change)), keys) in {"invalid", "expired"}
+
+
+@pytest.mark.parametrize(
+    "claim", ["iss", "sub", "user_id", "aud", "client_id", "iat", "exp", "jti"]
+)
+def test_rfc8725_every_required_claim_is_required(rsa_key: SigningKey, claim: str) -> None:
+    claims = {k: v for k, v in _claims().items() if k != claim}
+    assert (
+        _reason(_signed(rsa_key, claims), keys_from_jwks({"keys": [public_jwk(rsa_key)]}))
+        == "invalid"
+    )

@@ -1,0 +1,209 @@
+"""Property tests: whatever bytes, edits, headers or claims reach the verifier, it answers with
+a clean TokenError (a 401 at the HTTP edge) or, for an untouched valid token, the right claims."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+import pytest
+from fastapi import HTTPException
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.tokens import (
+    REQUIRED_CLAIMS,
+    SigningKey,
+    TokenError,
+    Verifier,
+    generate_private_key,
+    keys_from_jwks,
+    mint_access_token,
+    public_jwk,
+    verify_token,
+)
+from common.web import bearer_token, verified_claims
+
+ISS, AUD = "http://127.0.0.1:8000/auth", "discovery-lab"
+KEY = SigningKey("rsa-fuzz", "RS256", generate_private_key("RS256"))
+KEYS = keys_from_jwks({"keys": [public_jwk(KEY)]})
+GOOD = mint_access_token(KEY, user_id=42, issuer=ISS, audience=AUD, client_id="cli", ttl=600)
+# Derandomised: every run tries the same examples, so a run is repeatable; raise
+# max_examples locally to search further.
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _refused(token: str) -> TokenError:
+    with pytest.raises(TokenError) as info:
+        verify_token(token, KEYS, issuer=ISS, audience=AUD)
+    return info.value
+
+
+def _segments(token: str) -> list[bytes] | None:
+    """The decoded bytes of each segment, or None if the token is not three base64url parts."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        return [base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts]
+    except ValueError:
+        return None
+
+
+# JSON values that are valid, wrong-typed or out of range for any claim or header member.
+JSON_ATOMS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+)
+JSON_VALUES = st.recursive(
+    JSON_ATOMS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_arbitrary_bytes_are_refused(raw: bytes) -> None:
+    # An HTTP header reaches the app decoded as latin-1, so every byte string is a possible token.
+    _refused(raw.decode("latin-1"))
+
+
+@FUZZ
+@given(st.text(max_size=1024))
+def test_arbitrary_text_is_refused(text: str) -> None:
+    _refused(text)
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["replace", "delete", "insert"]),
+            st.integers(min_value=0, max_value=len(GOOD) - 1),
+            st.characters(codec="ascii"),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_edited_tokens_are_refused_unless_their_bytes_are_unchanged(
+    edits: list[tuple[str, int, str]],
+) -> None:
+    token = GOOD
+    for op, at, char in edits:
+        at = min(at, max(len(token) - 1, 0))
+        if op == "replace":
+            token = token[:at] + char + token[at + 1 :]
+        elif op == "delete":
+            token = token[:at] + token[at + 1 :]
+        else:
+            token = token[:at] + char + token[at:]
+    try:
+        claims = verify_token(token, KEYS, issuer=ISS, audience=AUD)
+    except TokenError:
+        return
+    # base64url has spare bits in a segment's last character: an edit there may decode to the
+    # very same bytes, and only then may the token still verify.
+    assert _segments(token) == _segments(GOOD), token
+    assert claims.user_id == 42
+
+
+HEADER_NAMES = st.sampled_from(
+    ["alg", "typ", "kid", "crit", "zip", "jku", "jwk", "x5u", "x5c", "cty", "b64", "enc"]
+)
+
+
+@FUZZ
+@given(st.dictionaries(HEADER_NAMES | st.text(max_size=6), JSON_VALUES, max_size=4))
+def test_signed_tokens_with_edited_headers(changes: dict[str, Any]) -> None:
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid, **changes}
+    claims = jwt.decode(GOOD, options={"verify_signature": False})
+    try:
+        token = _sign_raw(header, claims)
+    except (TypeError, ValueError):
+        return  # not representable as a JWS at all
+    ok = (
+        header.get("alg") == "RS256"
+        and header.get("kid") == KEY.kid
+        and isinstance(header.get("typ"), str)
+        and header["typ"].lower() in ("at+jwt", "application/at+jwt")
+        and "crit" not in header
+        and "zip" not in header
+        and "b64" not in header
+    )
+    if ok:
+        assert verify_token(token, KEYS, issuer=ISS, audience=AUD).user_id == 42
+    else:
+        _refused(token)
+
+
+CLAIM_NAMES = st.sampled_from([*REQUIRED_CLAIMS, "nbf"])
+
+
+@FUZZ
+@given(st.dictionaries(CLAIM_NAMES, JSON_VALUES, max_size=4), st.sets(CLAIM_NAMES, max_size=2))
+def test_signed_tokens_with_edited_claims(changes: dict[str, Any], dropped: set[str]) -> None:
+    # Even a token auth itself signed never gets past the verifier with claims out of contract.
+    claims = {**jwt.decode(GOOD, options={"verify_signature": False}), **changes}
+    for name in dropped:
+        claims.pop(name, None)
+    token = _sign_raw({"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid}, claims)
+    try:
+        verified = verify_token(token, KEYS, issuer=ISS, audience=AUD)
+    except TokenError:
+        return
+    assert all(name in claims for name in REQUIRED_CLAIMS)
+    assert claims["iss"] == ISS and AUD in (
+        [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
+    )
+    assert type(claims["user_id"]) is int and 0 < claims["user_id"] < 2**63
+    assert claims["sub"] == str(claims["user_id"]) == verified.sub
+    assert isinstance(claims["exp"], int) and claims["exp"] > time.time()
+
+
+@FUZZ
+@given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_authorization_header_gets_a_clean_401(value: str) -> None:
+    async def fetch() -> Mapping[str, Any]:
+        return {"keys": [public_jwk(KEY)]}
+
+    async def scenario() -> None:
+        verifier = Verifier(fetch, ISS, AUD, min_refresh_interval=1e9)
+        with pytest.raises(HTTPException) as info:
+            token = await bearer_token(authorization=value)
+            await verified_claims(verifier, token)
+        assert info.value.status_code == 401
+
+    asyncio.run(scenario())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign_raw(header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
+    """A JWS over exactly these header and claims, signed with the real key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    assert isinstance(KEY.private_key, rsa.RSAPrivateKey)
+    signature = KEY.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
