@@ -40,8 +40,7 @@ def _stack() -> Stack:
 
 
 def _client(stack: Stack) -> LabClient:
-    s = stack.settings
-    return LabClient(f"http://{s.lab_host}:{s.lab_gateway_port}")
+    return stack.client()
 
 
 def _password(password: str | None, confirm: bool = False) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
-from common.processes import Stack, isolated_env
+from common.isolated import isolated_env
+from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 
 PASSWORD = "bench password 1234"  # noqa: S105 - for throwaway benchmark users
@@ -67,12 +68,8 @@ class Harness:
     # -- control ------------------------------------------------------------------------
 
     async def internal(self, name: str, method: str, path: str, body: Any = None) -> Any:
-        spec = self.stack.spec(name)
-        url = f"http://{self.host}:{spec.port}/internal/{path}"
-        headers = {"X-Internal-Token": self.stack.settings.internal_token()}
-        r = await self.http.request(method, url, json=body, headers=headers)
-        r.raise_for_status()
-        return r.json()
+        port = self.stack.spec(name).port
+        return await self.stack.client().ainternal(self.http, port, method, path, body)
 
     async def switch(self, variant: Variant) -> None:
         """Switch the running stack and wait until event subscribers are connected."""

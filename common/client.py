@@ -1,4 +1,5 @@
-"""A small client of the stack through the gateway, and the tokens saved by `cli.py login`."""
+"""The one client of the stack: the gateway as users reach it, each process's /internal endpoints
+as its operator reaches them, and the tokens saved by `cli.py login`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from common.settings import Settings
 
 
 class ClientError(RuntimeError):
@@ -26,10 +29,15 @@ class Reply:
 
 @dataclass
 class LabClient:
-    """Talks to the gateway the way a browser or script would."""
+    """Talks to the gateway the way a browser or script would, and to /internal endpoints with
+    the internal token (synchronously for the CLI, asynchronously for the benchmark)."""
 
-    base_url: str
+    settings: Settings
     timeout: float = 15.0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.lab_host}:{self.settings.lab_gateway_port}"
 
     def request(
         self, method: str, path: str, *, json_body: Any = None, token: str | None = None
@@ -70,6 +78,34 @@ class LabClient:
 
     def deactivate(self, token: str) -> Reply:
         return self.request("DELETE", "/auth/users/me", token=token)
+
+    def internal(
+        self, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        """Call a process's /internal endpoint; an HTTP error status raises httpx.HTTPError."""
+        with httpx.Client(timeout=timeout) as http:
+            return _internal_reply(http.request(**self._internal_call(port, method, path, body)))
+
+    async def ainternal(
+        self, http: httpx.AsyncClient, port: int, method: str, path: str, body: Any = None
+    ) -> dict[str, Any]:
+        """The same call on an open async client, whose connections are kept alive."""
+        call = self._internal_call(port, method, path, body)
+        return _internal_reply(await http.request(**call))
+
+    def _internal_call(self, port: int, method: str, path: str, body: Any) -> dict[str, Any]:
+        return {
+            "method": method,
+            "url": f"http://{self.settings.lab_host}:{port}/internal/{path}",
+            "json": body,
+            "headers": {"X-Internal-Token": self.settings.internal_token()},
+        }
+
+
+def _internal_reply(response: httpx.Response) -> dict[str, Any]:
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Process control for the stack: start, stop, health and status of every process."""
+"""The stack's supervisor: its recorded settings; starting, stopping and probing processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ import httpx
 import psutil
 import valkey
 
-from common.net import free_port, port_in_use
+from common.client import LabClient
+from common.net import port_in_use
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, replica_name
 from common.valkey_server import ValkeyConfig, spawn
 
@@ -221,6 +222,10 @@ class Stack:
     def stop(self, name: str, timeout: float = 10.0, kill: bool = False) -> bool:
         """Stop one process (SIGTERM, then SIGKILL); True if it was running."""
         self.spec(name)
+        return self._terminate(name, timeout, kill)
+
+    def _terminate(self, name: str, timeout: float = 10.0, kill: bool = False) -> bool:
+        """Signal the process group behind a pid file, SIGKILL it if it outlives the timeout."""
         pid = self.pid(name)
         if pid is None:
             return False
@@ -236,8 +241,10 @@ class Stack:
         except psutil.NoSuchProcess:
             pass
         except psutil.TimeoutExpired:
-            os.killpg(pid, signal.SIGKILL)
-            psutil.Process(pid).wait(5)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(pid).wait(5)
         self.pid_file(name).unlink(missing_ok=True)
         return True
 
@@ -259,44 +266,18 @@ class Stack:
             else []
         )
         for name in list(reversed(names)) + extra:
-            if name in extra:
-                pid = self._orphan_stop(name)
-                if pid:
-                    stopped.append(name)
-                continue
-            if self.stop(name):
+            # a process left from a larger --replicas has no spec any more: stop it by pid file
+            if self._terminate(name):
                 stopped.append(name)
-                if progress:
+                if progress and name not in extra:
                     progress(f"stopped {name}")
         return stopped
 
-    def _orphan_stop(self, name: str) -> bool:
-        pid = self.pid(name)
-        if pid is None:
-            return False
-        os.killpg(pid, signal.SIGTERM)
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-            psutil.Process(pid).wait(10)
-        self.pid_file(name).unlink(missing_ok=True)
-        return True
-
     # -- introspection and control --------------------------------------
 
-    def internal(
-        self,
-        spec: ProcSpec,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        timeout: float = 5.0,
-    ) -> dict[str, Any]:
-        """Call a process's /internal endpoint with the internal token."""
-        url = f"http://{self.settings.lab_host}:{spec.port}/internal/{path}"
-        headers = {"X-Internal-Token": self.settings.internal_token()}
-        response = httpx.request(method, url, json=body, headers=headers, timeout=timeout)
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
-        return data
+    def client(self) -> LabClient:
+        """A client of this stack's gateway and /internal endpoints."""
+        return LabClient(self.settings)
 
     def status(self) -> list[dict[str, Any]]:
         """Each process's pid, port, health and, for services, mode and backlog."""
@@ -311,7 +292,7 @@ class Stack:
             }
             if row["healthy"] and spec.kind == "http" and spec.name != "gateway":
                 try:
-                    st = self.internal(spec, "GET", "status", timeout=2.0)
+                    st = self.client().internal(spec.port, "GET", "status", timeout=2.0)
                 except Exception:
                     st = {}
                 for key in (
@@ -344,7 +325,7 @@ class Stack:
             if not self.pid(spec.name):
                 results.append({"name": spec.name, "mode": None, "note": "not running"})
                 continue
-            st = self.internal(spec, "PUT", "mode", body)
+            st = self.client().internal(spec.port, "PUT", "mode", body)
             results.append(
                 {
                     "name": spec.name,
@@ -355,33 +336,3 @@ class Stack:
             )
         return results
 
-
-def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
-    """Settings for a stack in its own state dir with every port free, so it never collides
-    with a stack someone is running (replica ports are spaced by 10, as `up` places them)."""
-
-    def spaced() -> int:
-        while True:
-            base = free_port()
-            if all(not port_in_use(base + 10 * k) for k in range(replicas)):
-                return base
-
-    gateway = free_port()
-    env = {
-        "LAB_STATE_DIR": str(state_dir),
-        "VALKEY_PORT": str(free_port()),
-        "LAB_AUTH_PORT": str(free_port()),
-        "LAB_GATEWAY_PORT": str(gateway),
-        "LAB_PROFILES_PORT": str(spaced()),
-        "LAB_NOTIFICATIONS_PORT": str(spaced()),
-        "LAB_REPLICAS": str(replicas),
-        "LAB_ISSUER": f"http://127.0.0.1:{gateway}/auth",
-        "VALKEY_URL": "",
-        "AUTH_DATABASE_URL": "",
-        "PROFILES_DATABASE_URL": "",
-        "NOTIFICATIONS_DATABASE_URL": "",
-        "LAB_INTERNAL_TOKEN": "",
-        "LAB_FAULT_CRASH_AFTER_COMMIT": "false",
-    }
-    env.update(extra)
-    return env

@@ -133,6 +133,6 @@ def drop_pg_database(name: str) -> None:
 
 def stack_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
     """Settings for a test stack in state_dir with every port free."""
-    from common.processes import isolated_env
+    from common.isolated import isolated_env
 
     return isolated_env(state_dir, replicas, **extra)

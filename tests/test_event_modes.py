@@ -63,12 +63,12 @@ def whoami(stack: Stack, service: str, token: str) -> httpx.Response:
 
 
 def known(stack: Stack, service: str) -> dict[int, dict[str, Any]]:
-    users = stack.internal(stack.spec(service), "GET", "known-users")["users"]
+    users = stack.client().internal(stack.spec(service).port, "GET", "known-users")["users"]
     return {u["user_id"]: u for u in users}
 
 
 def status(stack: Stack, name: str) -> dict[str, Any]:
-    return stack.internal(stack.spec(name), "GET", "status")
+    return stack.client().internal(stack.spec(name).port, "GET", "status")
 
 
 def switch(stack: Stack, mode: Mode, publish: Publish | None = None) -> None:

@@ -42,7 +42,7 @@ def whoami(stack: Stack, service: str, token: str) -> httpx.Response:
 
 
 def internal(stack: Stack, name: str, path: str) -> Any:
-    return stack.internal(stack.spec(name), "GET", path)
+    return stack.client().internal(stack.spec(name).port, "GET", path)
 
 
 def fresh() -> str:

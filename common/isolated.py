@@ -1,0 +1,38 @@
+"""Settings for a stack in its own state dir on free ports, for the tests and the benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.net import free_port, port_in_use
+
+
+def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
+    """Settings for a stack in its own state dir with every port free, so it never collides
+    with a stack someone is running (replica ports are spaced by 10, as `up` places them)."""
+
+    def spaced() -> int:
+        while True:
+            base = free_port()
+            if all(not port_in_use(base + 10 * k) for k in range(replicas)):
+                return base
+
+    gateway = free_port()
+    env = {
+        "LAB_STATE_DIR": str(state_dir),
+        "VALKEY_PORT": str(free_port()),
+        "LAB_AUTH_PORT": str(free_port()),
+        "LAB_GATEWAY_PORT": str(gateway),
+        "LAB_PROFILES_PORT": str(spaced()),
+        "LAB_NOTIFICATIONS_PORT": str(spaced()),
+        "LAB_REPLICAS": str(replicas),
+        "LAB_ISSUER": f"http://127.0.0.1:{gateway}/auth",
+        "VALKEY_URL": "",
+        "AUTH_DATABASE_URL": "",
+        "PROFILES_DATABASE_URL": "",
+        "NOTIFICATIONS_DATABASE_URL": "",
+        "LAB_INTERNAL_TOKEN": "",
+        "LAB_FAULT_CRASH_AFTER_COMMIT": "false",
+    }
+    env.update(extra)
+    return env
