@@ -312,14 +312,16 @@ def events_tail(
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Make a new active signing key; the old one stays in the JWKS until its tokens expire."""
+    """Schedule the published next key to sign, and publish a new next key."""
     from auth.keys import rotate
 
     s = _stack().settings
-    kid = rotate(s.keys_dir, s.lab_jwt_alg.value)
+    r = rotate(s.keys_dir, s.lab_jwt_alg.value, lead=s.key_publish_lead)
+    wait = max(0.0, r.activates_at - time.time())
+    when = "now" if wait < 0.5 else f"in {wait:.0f}s, once every service's JWKS cache has it"
     console.print(
-        f"new active key {kid}; the previous key stays published for "
-        f"{s.lab_token_ttl}s (the token lifetime)"
+        f"key {r.kid} signs from {_clock(r.activates_at)} ({when}); new next key {r.next_kid} "
+        f"is published; the previous key stays published for {s.lab_token_ttl}s after that"
     )
 
 
@@ -338,22 +340,30 @@ def keys_revoke(kid: str) -> None:
         "(their JWKS cache lifetime)"
     )
     if new_kid:
-        console.print(f"it was the active key: new active key {new_kid}")
+        console.print(f"it was signing: the published next key {new_kid} signs from now on")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List signing keys and their state."""
+    """List signing keys and their state (next, pending, active, retired, expired, revoked)."""
     from auth.keys import list_keys
 
     s = _stack().settings
-    table = Table("kid", "alg", "created", "state")
-    for r in list_keys(s.keys_dir):
-        state = "revoked" if r.revoked else ("retired" if r.retired_at else "active")
+    table = Table("kid", "alg", "created", "signs from", "state")
+    for view in list_keys(s.keys_dir, s.lab_token_ttl):
+        r = view.record
         table.add_row(
-            r.kid, r.alg, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)), state
+            r.kid,
+            r.alg,
+            _clock(r.created_at),
+            _clock(r.activates_at) if r.activates_at else "-",
+            view.state.value,
         )
     console.print(table)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 @app.command()

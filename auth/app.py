@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
             local_jwks,
             settings.lab_issuer,
             settings.lab_audience,
-            jwks_ttl=5.0,
+            jwks_ttl=min(5.0, settings.lab_jwks_cache_ttl),
             min_refresh_interval=0.0,
         )
         service = AuthService(

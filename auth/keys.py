@@ -1,4 +1,11 @@
-"""Signing keys persisted under <state>/keys: create, rotate, revoke, publish."""
+"""Signing keys persisted under <state>/keys: pre-publish, rotate, revoke, publish.
+
+Every key is published in the JWKS before it signs anything. The index always holds a *next* key:
+published, not yet signing. `rotate` schedules that key to start signing once every verifier can
+know it (it has been published for at least `lead` seconds, the verifiers' JWKS cache lifetime),
+and publishes a new next key. Until then the current key keeps signing, so a rotation refuses no
+valid token. A key that stopped signing stays published until the tokens it signed expire.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +32,44 @@ class UnknownKey(LookupError):
     """A key id that is not in the key store."""
 
 
+class KeyState(StrEnum):
+    """Where a key is in its life, at a given time."""
+
+    NEXT = "next"  # published, not scheduled to sign yet
+    PENDING = "pending"  # published, signs from activates_at on
+    ACTIVE = "active"  # signs new tokens
+    RETIRED = "retired"  # no longer signs; published until its tokens expire
+    EXPIRED = "expired"  # retired, and every token it signed has expired
+    REVOKED = "revoked"  # withdrawn from the JWKS at once
+
+
 @dataclass
 class KeyRecord:
-    """One key's metadata in the index."""
+    """One key's metadata in the index; activates_at None means not scheduled to sign."""
 
     kid: str
     alg: str
     created_at: float
-    retired_at: float | None = None
+    activates_at: float | None = None
     revoked: bool = False
+
+
+@dataclass(frozen=True)
+class KeyView:
+    """A key's record with its state and, once a successor signs, when it stopped signing."""
+
+    record: KeyRecord
+    state: KeyState
+    retired_at: float | None
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What a rotation scheduled: the key that will sign, from when, and the new next key."""
+
+    kid: str
+    activates_at: float
+    next_kid: str
 
 
 @contextmanager
@@ -46,21 +83,33 @@ def _locked(keys_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _record(item: dict[str, Any]) -> KeyRecord:
+    # An index written before keys were pre-published has no activates_at: those keys signed
+    # from their creation on.
+    return KeyRecord(
+        kid=item["kid"],
+        alg=item["alg"],
+        created_at=item["created_at"],
+        activates_at=item.get("activates_at", item["created_at"]),
+        revoked=item.get("revoked", False),
+    )
+
+
 def _read_index(keys_dir: Path) -> list[KeyRecord]:
     path = keys_dir / INDEX
     if not path.exists():
         return []
     data: dict[str, Any] = json.loads(path.read_text())
-    return [KeyRecord(**item) for item in data.get("keys", [])]
+    return [_record(item) for item in data.get("keys", [])]
 
 
 def _write_index(keys_dir: Path, records: list[KeyRecord]) -> None:
     tmp = keys_dir / (INDEX + ".tmp")
-    tmp.write_text(json.dumps({"keys": [r.__dict__ for r in records]}, indent=2))
+    tmp.write_text(json.dumps({"keys": [asdict(r) for r in records]}, indent=2))
     os.replace(tmp, keys_dir / INDEX)
 
 
-def _new_key(keys_dir: Path, alg: str) -> KeyRecord:
+def _new_key(keys_dir: Path, alg: str, activates_at: float | None = None) -> KeyRecord:
     kid = f"{time.strftime('%Y%m%d')}-{uuid.uuid4().hex[:8]}"
     private = generate_private_key(alg)
     pem = private.private_bytes(
@@ -71,60 +120,115 @@ def _new_key(keys_dir: Path, alg: str) -> KeyRecord:
     fd = os.open(keys_dir / f"{kid}.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
-    return KeyRecord(kid=kid, alg=alg, created_at=time.time())
+    return KeyRecord(kid=kid, alg=alg, created_at=time.time(), activates_at=activates_at)
+
+
+def key_states(records: list[KeyRecord], token_ttl: float, now: float) -> list[KeyView]:
+    """Each key's state at `now`: the signing keys form one timeline ordered by activates_at."""
+    timeline = sorted(
+        (r for r in records if r.activates_at is not None and not r.revoked),
+        key=lambda r: r.activates_at or 0.0,
+    )
+    successor = {a.kid: b.activates_at for a, b in zip(timeline, timeline[1:], strict=False)}
+    views = []
+    for r in records:
+        retired_at = successor.get(r.kid)
+        if r.revoked:
+            state = KeyState.REVOKED
+        elif r.activates_at is None:
+            state = KeyState.NEXT
+        elif r.activates_at > now:
+            state = KeyState.PENDING
+        elif retired_at is None or retired_at > now:
+            state = KeyState.ACTIVE
+        elif retired_at + token_ttl > now:
+            state = KeyState.RETIRED
+        else:
+            state = KeyState.EXPIRED
+        views.append(KeyView(r, state, retired_at if state is not KeyState.ACTIVE else None))
+    return views
+
+
+def _signing(records: list[KeyRecord], now: float) -> KeyRecord | None:
+    views = key_states(records, token_ttl=0, now=now)
+    active = [v.record for v in views if v.state is KeyState.ACTIVE]
+    return active[-1] if active else None
+
+
+def _ensure_next(keys_dir: Path, records: list[KeyRecord], alg: str) -> KeyRecord:
+    for r in records:
+        if r.activates_at is None and not r.revoked and r.alg == alg:
+            return r
+    fresh = _new_key(keys_dir, alg)
+    records.append(fresh)
+    return fresh
 
 
 def ensure_key(keys_dir: Path, alg: str) -> None:
-    """Create a first active key if there is none usable for alg."""
+    """Make sure a key of alg signs now and a next key of alg is published."""
     with _locked(keys_dir):
         records = _read_index(keys_dir)
-        if any(r.alg == alg and r.retired_at is None and not r.revoked for r in records):
-            return
+        before = [asdict(r) for r in records]
         now = time.time()
-        for r in records:
-            if r.retired_at is None:
-                r.retired_at = now
-        records.append(_new_key(keys_dir, alg))
-        _write_index(keys_dir, records)
+        current = _signing(records, now)
+        if current is None or current.alg != alg:
+            # First start, or the algorithm changed: nobody holds a token of this key yet, and
+            # verifiers fetch the JWKS again when they meet its unknown kid.
+            for r in records:  # a key of another algorithm must never start signing
+                if r.alg != alg and (r.activates_at is None or r.activates_at > now):
+                    r.revoked = True
+            records.append(_new_key(keys_dir, alg, activates_at=now))
+        _ensure_next(keys_dir, records, alg)
+        if [asdict(r) for r in records] != before:
+            _write_index(keys_dir, records)
 
 
-def rotate(keys_dir: Path, alg: str) -> str:
-    """Make a new active key; the old one stays published until its tokens expire."""
+def rotate(keys_dir: Path, alg: str, lead: float) -> Rotation:
+    """Schedule the published next key to sign once it has been published for `lead` seconds,
+    and publish a new next key; the current key signs until then."""
     with _locked(keys_dir):
         records = _read_index(keys_dir)
         now = time.time()
-        for r in records:
-            if r.retired_at is None:
-                r.retired_at = now
-        record = _new_key(keys_dir, alg)
-        records.append(record)
+        promoted = _ensure_next(keys_dir, records, alg)
+        latest = max((r.activates_at or 0.0 for r in records if not r.revoked), default=now)
+        promoted.activates_at = max(now, promoted.created_at + lead, latest)
+        fresh = _new_key(keys_dir, alg)
+        records.append(fresh)
         _write_index(keys_dir, records)
-        return record.kid
+        return Rotation(promoted.kid, promoted.activates_at, fresh.kid)
 
 
 def revoke(keys_dir: Path, kid: str, alg: str) -> str | None:
-    """Withdraw a key from the JWKS at once; returns the new active kid if it was active."""
+    """Withdraw a key from the JWKS at once; if it was signing, the next key signs at once.
+
+    Returns the kid that signs from now on if the revoked key was signing. That key was
+    published before, so verifiers that refreshed since know it; the others fetch the JWKS
+    again when they meet its kid.
+    """
     with _locked(keys_dir):
         records = _read_index(keys_dir)
         match = [r for r in records if r.kid == kid]
         if not match:
             raise UnknownKey(f"no key with kid {kid!r}")
-        record = match[0]
-        was_active = record.retired_at is None and not record.revoked
-        record.revoked = True
-        record.retired_at = record.retired_at or time.time()
+        now = time.time()
+        was_signing = _signing(records, now) is match[0]
+        match[0].revoked = True
         new_kid = None
-        if was_active:
-            fresh = _new_key(keys_dir, alg)
-            records.append(fresh)
-            new_kid = fresh.kid
+        if was_signing:
+            for r in records:  # a scheduled key would otherwise hand signing back later
+                if r.activates_at and r.activates_at > now and not r.revoked:
+                    r.activates_at = None
+            promoted = _ensure_next(keys_dir, records, alg)
+            promoted.activates_at = now
+            new_kid = promoted.kid
+        _ensure_next(keys_dir, records, alg)
         _write_index(keys_dir, records)
         return new_kid
 
 
-def list_keys(keys_dir: Path) -> list[KeyRecord]:
-    """Every key in the index, oldest first."""
-    return _read_index(keys_dir)
+def list_keys(keys_dir: Path, token_ttl: float) -> list[KeyView]:
+    """Every key in the index with its state now, oldest first."""
+    return key_states(_read_index(keys_dir), token_ttl, time.time())
 
 
 class KeyStore:
@@ -135,8 +239,9 @@ class KeyStore:
         self.alg = alg
         self.token_ttl = token_ttl
         self._mtime = -1.0
-        self._active: SigningKey | None = None
-        self._public: list[tuple[KeyRecord, dict[str, Any]]] = []
+        self._records: list[KeyRecord] = []
+        self._keys: dict[str, SigningKey] = {}
+        self._jwks: dict[str, dict[str, Any]] = {}
         ensure_key(keys_dir, alg)
         self.reload()
 
@@ -146,13 +251,13 @@ class KeyStore:
         if mtime == self._mtime:
             return
         records = [r for r in _read_index(self.keys_dir) if not r.revoked]
-        current = [r for r in records if r.retired_at is None and r.alg == self.alg]
-        if not current:  # the active key was revoked by hand: make a new one
-            ensure_key(self.keys_dir, self.alg)
+        if not any(r.activates_at is None for r in records):
+            ensure_key(self.keys_dir, self.alg)  # the next key was revoked by hand
             self.reload()
             return
-        self._active = self._load(current[-1])
-        self._public = [(r, public_jwk(self._load(r))) for r in records]
+        self._keys = {r.kid: self._keys.get(r.kid) or self._load(r) for r in records}
+        self._jwks = {kid: public_jwk(key) for kid, key in self._keys.items()}
+        self._records = records
         self._mtime = mtime
 
     def _load(self, record: KeyRecord) -> SigningKey:
@@ -162,18 +267,20 @@ class KeyStore:
 
     @property
     def active(self) -> SigningKey:
-        """The key new tokens are signed with."""
+        """The key new tokens are signed with now."""
         self.reload()
-        assert self._active is not None
-        return self._active
+        record = _signing(self._records, time.time())
+        if record is None:  # every signing key was revoked by hand
+            ensure_key(self.keys_dir, self.alg)
+            self.reload()
+            record = _signing(self._records, time.time())
+        assert record is not None
+        return self._keys[record.kid]
 
     def jwks(self) -> dict[str, Any]:
-        """The public JWKS: the active key and retired keys whose tokens may still be valid."""
+        """The public JWKS: next and pending keys, the active key, and retired keys whose
+        tokens may still be valid."""
         self.reload()
-        now = time.time()
-        keys = [
-            jwk
-            for r, jwk in self._public
-            if r.retired_at is None or r.retired_at + self.token_ttl > now
-        ]
-        return {"keys": keys}
+        published = {KeyState.NEXT, KeyState.PENDING, KeyState.ACTIVE, KeyState.RETIRED}
+        views = key_states(self._records, self.token_ttl, time.time())
+        return {"keys": [self._jwks[v.record.kid] for v in views if v.state in published]}

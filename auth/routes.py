@@ -47,8 +47,12 @@ async def deactivate(claims: ClaimsDep, service: ServiceDep) -> Response:
 
 @router.get("/.well-known/jwks.json")
 async def jwks(service: ServiceDep) -> Response:
-    """The public signing keys."""
-    return JSONResponse(service.keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
+    """The public signing keys, the next one included; caches may keep them for the lifetime
+    that the key publication lead allows for."""
+    max_age = int(service.settings.lab_jwks_cache_ttl)
+    return JSONResponse(
+        service.keys.jwks(), headers={"Cache-Control": f"public, max-age={max_age}"}
+    )
 
 
 @router.get("/.well-known/openid-configuration")

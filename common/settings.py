@@ -106,6 +106,12 @@ class Settings(BaseSettings):
         return self.valkey_url or f"redis://{self.lab_host}:{self.valkey_port}/0"
 
     @property
+    def key_publish_lead(self) -> float:
+        """Seconds a new signing key is published before it signs: by then every verifier's
+        JWKS cache (LAB_JWKS_CACHE_TTL) has been refreshed, with a second to spare."""
+        return self.lab_jwks_cache_ttl + 1.0
+
+    @property
     def auth_url(self) -> str:
         return f"http://{self.lab_host}:{self.lab_auth_port}"
 

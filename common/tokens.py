@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import OrderedDict
@@ -32,6 +33,8 @@ MIN_RSA_BITS = 2048
 # Header members a JWS may carry only to change how it is read: compression (RFC 8725 3.6),
 # critical extensions and unencoded payloads (RFC 7797). No token of ours uses them.
 REFUSED_HEADERS: tuple[str, ...] = ("crit", "zip", "b64")
+
+log = logging.getLogger(__name__)
 
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -229,6 +232,7 @@ class Verifier:
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
     _fetched_at: float = float("-inf")
     _attempted_at: float = float("-inf")
+    _failed: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _verified: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
     refreshes: int = 0
@@ -259,15 +263,23 @@ class Verifier:
 
     async def _refresh(self, now: float, *, force: bool) -> None:
         async with self._lock:
-            if now - self._attempted_at < self.min_refresh_interval:
-                return
             if not force and now - self._fetched_at <= self.jwks_ttl:
+                return  # another call refreshed while this one waited for the lock
+            # An unknown kid may be an attacker's, and a failed fetch would be retried by every
+            # call: both are throttled. A refresh because the cache aged is not, so a key is
+            # known everywhere within jwks_ttl of being published (keys are published that
+            # long before they sign).
+            throttled = force or self._failed
+            if throttled and now - self._attempted_at < self.min_refresh_interval:
                 return
             self._attempted_at = now
             try:
                 jwks = await self.fetch_jwks()
-            except Exception:  # auth unreachable: keep the keys we have until it answers
+            except Exception as exc:  # auth unreachable: keep the keys we have until it answers
+                self._failed = True
+                log.warning("JWKS refresh failed, keeping %d cached keys: %r", len(self._keys), exc)
                 return
+            self._failed = False
             self._keys = keys_from_jwks(jwks)
             self._fetched_at = now
             self.refreshes += 1

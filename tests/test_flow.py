@@ -246,23 +246,6 @@ def stack_health(stack: Stack, name: str) -> bool:
     return stack.healthy(stack.spec(name))
 
 
-def test_key_rotation_keeps_old_tokens_valid(lazy_stack: Stack) -> None:
-    from auth.keys import rotate
-
-    old = login_new(lazy_stack)
-    old_kid = jwt.get_unverified_header(old)["kid"]
-    settings = lazy_stack.settings
-    new_kid = rotate(settings.keys_dir, settings.lab_jwt_alg.value)
-    new = login_new(lazy_stack)
-    assert jwt.get_unverified_header(new)["kid"] == new_kid != old_kid
-    kids = {
-        k["kid"] for k in httpx.get(f"{settings.auth_url}/.well-known/jwks.json").json()["keys"]
-    }
-    assert {old_kid, new_kid} <= kids
-    assert whoami(lazy_stack, "profiles", old).status_code == 200
-    assert whoami(lazy_stack, "profiles", new).status_code == 200
-
-
 def test_down_service_gives_json_502(stack_factory: Any) -> None:
     stack = stack_factory()
     token = login_new(stack)
@@ -282,20 +265,6 @@ def test_down_service_gives_json_502(stack_factory: Any) -> None:
         for p in pids
         if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
     ]
-
-
-def test_key_revocation_removes_the_key_from_the_jwks(stack_factory: Any) -> None:
-    from auth.keys import revoke
-
-    stack = stack_factory()
-    token = login_new(stack)
-    kid = jwt.get_unverified_header(token)["kid"]
-    settings = stack.settings
-    new_kid = revoke(settings.keys_dir, kid, settings.lab_jwt_alg.value)
-    assert new_kid and new_kid != kid
-    jwks = httpx.get(f"{settings.auth_url}/.well-known/jwks.json").json()
-    assert kid not in {k["kid"] for k in jwks["keys"]}
-    assert jwt.get_unverified_header(login_new(stack))["kid"] == new_kid
 
 
 def test_replicas_share_one_database_and_one_consumer_group(stack_factory: Any) -> None:

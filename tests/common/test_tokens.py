@@ -489,3 +489,60 @@ def test_rfc8725_every_required_claim_is_required(rsa_key: SigningKey, claim: st
         _reason(_signed(rsa_key, claims), keys_from_jwks({"keys": [public_jwk(rsa_key)]}))
         == "invalid"
     )
+def test_an_aged_cache_refreshes_even_inside_the_unknown_kid_throttle(
+    rsa_key: SigningKey,
+) -> None:
+    """A key published jwks_ttl before it signs is known by then, whatever the throttle."""
+    now = [1000.0]
+    next_key = SigningKey("rsa-next", "RS256", generate_private_key("RS256"))
+    published = {"keys": [public_jwk(rsa_key)]}
+    fetches = 0
+
+    async def fetch() -> Mapping[str, Any]:
+        nonlocal fetches
+        fetches += 1
+        return {"keys": list(published["keys"])}
+
+    async def scenario() -> None:
+        verifier = Verifier(
+            fetch, ISS, AUD, jwks_ttl=2, min_refresh_interval=30, clock=lambda: now[0]
+        )
+        await verifier.verify(_mint(rsa_key))
+        published["keys"].append(public_jwk(next_key))  # pre-published, not yet signing
+        now[0] += 2.5  # the cache has aged past jwks_ttl, well inside the 30 s throttle
+        await verifier.verify(_mint(rsa_key))
+        assert fetches == 2
+        assert (await verifier.verify(_mint(next_key))).kid == "rsa-next"
+        assert fetches == 2  # known already: no refresh for the new kid
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_refresh_is_retried_only_after_the_throttle(rsa_key: SigningKey) -> None:
+    now = [1000.0]
+    fetches = 0
+    down = [False]
+
+    async def fetch() -> Mapping[str, Any]:
+        nonlocal fetches
+        fetches += 1
+        if down[0]:
+            raise OSError("auth is down")
+        return {"keys": [public_jwk(rsa_key)]}
+
+    async def scenario() -> None:
+        verifier = Verifier(
+            fetch, ISS, AUD, jwks_ttl=2, min_refresh_interval=5, clock=lambda: now[0]
+        )
+        token = _mint(rsa_key)
+        await verifier.verify(token)
+        down[0] = True
+        now[0] += 3
+        for _ in range(10):  # the cached keys keep serving while auth is away
+            assert (await verifier.verify(token)).user_id == 42
+        assert fetches == 2
+        now[0] += 5
+        await verifier.verify(token)
+        assert fetches == 3
+
+    asyncio.run(scenario())
