@@ -287,6 +287,7 @@ def events_tail(
     """Print events live from whichever transport the running mode uses (Ctrl-C to stop)."""
     import asyncio
 
+    from common.valkey_server import redact
     from events.tail import tail
 
     stack = _stack()
@@ -299,15 +300,32 @@ def events_tail(
         )
     transport: Literal["pubsub", "stream"] = "pubsub" if mode is Mode.PUBSUB else "stream"
     where = "channel users.events" if transport == "pubsub" else "stream users.events.stream"
-    err.print(f"mode {mode}: tailing the {where} on {s.effective_valkey_url} (Ctrl-C to stop)")
+    shown = redact(s.effective_valkey_url)
+    err.print(f"mode {mode}: tailing the {where} on {shown} (Ctrl-C to stop)")
     try:
         asyncio.run(tail(s.effective_valkey_url, transport, print, limit, from_start))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        fail(f"cannot reach Valkey at {s.effective_valkey_url}: {exc}")
+        fail(f"cannot reach Valkey at {shown}: {exc}")
     except Exception as exc:
         fail(f"{exc.__class__.__name__}: {exc}")
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def valkey(
+    args: Annotated[list[str] | None, typer.Argument(help="valkey-cli arguments")] = None,
+) -> None:
+    """Run the bundled valkey-cli against the stack's Valkey as its admin user."""
+    from common.valkey_server import ValkeyBinaryMissing, cli_invocation
+
+    try:
+        argv, env = cli_invocation(_stack().settings.effective_valkey_url, args or [])
+    except ValkeyBinaryMissing as exc:
+        fail(str(exc))
+    raise typer.Exit(subprocess.run(argv, env=env).returncode)
 
 
 @keys_app.command("rotate")

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-import valkey.asyncio as avalkey
 from fastapi import FastAPI
 
 from auth import store
 from auth.keys import KeyStore
-from auth.publishing import NoPublisher
+from auth.publishing import NoPublisher, connect
 from auth.routes import internal_router, router
 from auth.service import AuthService
 from common.db import make_engine
@@ -29,11 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url("auth"))
         await asyncio.to_thread(store.create_schema, engine)
         keys = KeyStore(settings.keys_dir, settings.lab_jwt_alg.value, settings.lab_token_ttl)
-        client = avalkey.Valkey.from_url(
-            settings.effective_valkey_url,
-            socket_timeout=1.0,
-            socket_connect_timeout=0.5,
-        )
+        client = connect(settings)
 
         async def local_jwks() -> Mapping[str, Any]:
             return keys.jwks()

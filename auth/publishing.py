@@ -11,8 +11,9 @@ from typing import Any, Protocol
 import valkey.asyncio as avalkey
 from sqlalchemy import Connection, Engine
 
-from common.settings import Mode, Publish
-from events import pubsub, streams
+from common.settings import Mode, Publish, Settings
+from common.tokens import SigningKey
+from events import acl, pubsub, signing, streams
 from events.aio import stop_task
 from events.model import CloudEvent
 from events.outbox import OutboxRelay, add_to_outbox, pending_count
@@ -147,6 +148,13 @@ class OutboxPublisher:
         return {"relay_last_error": self.relay.last_error}
 
 
+def connect(settings: Settings) -> avalkey.Valkey:
+    """auth's Valkey client, as the ACL user that may only publish and append."""
+    return avalkey.Valkey.from_url(
+        settings.valkey_url_as(acl.PUBLISHER), socket_timeout=1.0, socket_connect_timeout=0.5
+    )
+
+
 def build_publisher(
     mode: Mode,
     publish: Publish,
@@ -156,16 +164,18 @@ def build_publisher(
     stream_maxlen: int,
     poll_interval: float,
     stats: PublishStats,
+    active_key: Callable[[], SigningKey],
 ) -> Publisher:
-    """The one place that turns (mode, publish) into a publisher."""
+    """The one place that turns (mode, publish) into a publisher; events leave signed."""
     if mode is Mode.LAZY:
         return NoPublisher(mode)
+    sign = signing.signer(active_key)
 
     async def to_channel(event: CloudEvent) -> object:
-        return await pubsub.publish(client, event)
+        return await pubsub.publish(client, sign(event))
 
     async def to_stream(event: CloudEvent) -> object:
-        return await streams.append(client, event, maxlen=stream_maxlen)
+        return await streams.append(client, sign(event), maxlen=stream_maxlen)
 
     transport: Transport = to_channel if mode is Mode.PUBSUB else to_stream
     if publish is Publish.OUTBOX:

@@ -142,6 +142,7 @@ class AuthService:
             stream_maxlen=self.settings.lab_stream_maxlen,
             poll_interval=self.settings.lab_outbox_poll_interval,
             stats=self.stats,
+            active_key=lambda: self.keys.active,
         )
 
     def _event(self, type_: EventType, user_id: int, username: str) -> CloudEvent:

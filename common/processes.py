@@ -22,6 +22,7 @@ from common.client import LabClient
 from common.net import port_in_use
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, replica_name
 from common.valkey_server import ValkeyConfig, spawn
+from events import acl
 
 ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[str], None]
@@ -148,6 +149,7 @@ class Stack:
                     host=s.lab_host,
                     appendfsync=s.valkey_appendfsync,
                     pubsub_buffer_limit=s.valkey_pubsub_buffer_limit,
+                    acl=acl.acl_file({user: s.valkey_password(user) for user in acl.users()}),
                 ),
                 log,
             )
@@ -200,8 +202,10 @@ class Stack:
         host = self.settings.lab_host
         try:
             if spec.kind == "valkey":
-                client = valkey.Valkey(
-                    host=host, port=spec.port, socket_timeout=0.5, socket_connect_timeout=0.5
+                client = valkey.Valkey.from_url(
+                    self.settings.effective_valkey_url,
+                    socket_timeout=0.5,
+                    socket_connect_timeout=0.5,
                 )
                 try:
                     return bool(client.ping())

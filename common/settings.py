@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from enum import StrEnum
@@ -103,7 +104,20 @@ class Settings(BaseSettings):
 
     @property
     def effective_valkey_url(self) -> str:
-        return self.valkey_url or f"redis://{self.lab_host}:{self.valkey_port}/0"
+        """The admin user's URL: for the CLI, the benchmark and fault injection."""
+        return self.valkey_url_as("admin")
+
+    def valkey_url_as(self, user: str) -> str:
+        """How a Valkey ACL user connects: to the embedded Valkey with the password generated
+        into the state dir; an external VALKEY_URL is used as given, credentials and all."""
+        if self.valkey_url:
+            return self.valkey_url
+        password = self.valkey_password(user)
+        return f"redis://{user}:{password}@{self.lab_host}:{self.valkey_port}/0"
+
+    def valkey_password(self, user: str) -> str:
+        """A Valkey user's password, generated into <state>/valkey-USER-password."""
+        return self.secret(f"valkey-{user}-password")
 
     @property
     def key_publish_lead(self) -> float:
@@ -133,19 +147,32 @@ class Settings(BaseSettings):
 
     def internal_token(self) -> str:
         """The secret for /internal/*, generated into the state dir on first use."""
-        if self.lab_internal_token:
-            return self.lab_internal_token
-        path = self.state_dir / "internal-token"
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32))
+        return self.lab_internal_token or self.secret("internal-token")
+
+    def secret(self, name: str) -> str:
+        """A random secret in the state dir (mode 0600), generated on first use."""
+        path = self.state_dir / name
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(32), replace=False)
         return path.read_text().strip()
+
+
+def write_private(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write a file only its owner can read, atomically: readers never see it half-written.
+    With replace=False an existing file wins (processes racing to create it agree on one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    try:
+        if replace:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def replica_name(service: str, replica: int) -> str:

@@ -47,6 +47,10 @@ class TokenError(Exception):
         self.reason = reason
 
 
+class KeysUnavailable(Exception):
+    """No JWKS could be fetched yet (auth unreachable): nothing can be verified for now."""
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """A private signing key with its key id and algorithm."""
@@ -135,8 +139,9 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
     return keys
 
 
-def unverified_kid(token: str) -> str:
-    """Read and sanity-check the header; return its kid. Raises TokenError."""
+def unverified_kid(token: str, *, typ: str = TOKEN_TYPE) -> str:
+    """Read and sanity-check the header (typ: at+jwt, or the given one); return its kid.
+    Raises TokenError."""
     if not token or len(token) > MAX_TOKEN_BYTES:
         raise TokenError("malformed", "empty or oversized token")
     try:
@@ -145,8 +150,8 @@ def unverified_kid(token: str) -> str:
         raise TokenError("malformed", str(exc)) from exc
     if header.get("alg") not in ALLOWED_ALGS:
         raise TokenError("bad_alg", f"alg {header.get('alg')!r} is not allowed")
-    if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
-        raise TokenError("bad_typ", "typ must be at+jwt")
+    if str(header.get("typ", "")).lower() not in (typ, "application/" + typ):
+        raise TokenError("bad_typ", f"typ must be {typ}")
     refused = [name for name in REFUSED_HEADERS if name in header]
     if refused:
         raise TokenError("bad_header", f"{refused[0]} is not supported")
@@ -260,6 +265,16 @@ class Verifier:
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
         return claims
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The published key with this kid from the same cached JWKS, refreshed (throttled) when
+        the kid is unknown; raises KeysUnavailable while no JWKS could be fetched at all."""
+        now = self.clock()
+        if kid not in self._keys or now - self._fetched_at > self.jwks_ttl:
+            await self._refresh(now, force=kid not in self._keys)
+        if self._fetched_at == float("-inf"):
+            raise KeysUnavailable("no JWKS fetched yet")
+        return self._keys.get(kid)
 
     async def _refresh(self, now: float, *, force: bool) -> None:
         async with self._lock:

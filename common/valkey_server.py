@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from common.settings import write_private
 
 
 class ValkeyBinaryMissing(RuntimeError):
@@ -48,7 +52,12 @@ class ValkeyConfig:
     host: str = "127.0.0.1"
     appendfsync: str = "everysec"
     pubsub_buffer_limit: str = ""
+    acl: str = ""  # ACL file text; empty: no ACL file (the default user, no password)
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def acl_path(self) -> Path:
+        return self.data_dir / "users.acl"
 
     def argv(self) -> list[str]:
         """The command line: AOF on, RDB snapshots off, loopback only, foreground."""
@@ -73,6 +82,8 @@ class ValkeyConfig:
             "--loglevel",
             "notice",
         ]
+        if self.acl:
+            args += ["--aclfile", str(self.acl_path)]
         if self.pubsub_buffer_limit:
             args += ["--client-output-buffer-limit", f"pubsub {self.pubsub_buffer_limit}"]
         for key, value in self.extra.items():
@@ -83,6 +94,8 @@ class ValkeyConfig:
 def spawn(config: ValkeyConfig, log_path: Path) -> subprocess.Popen[bytes]:
     """Start valkey-server in the foreground of a new session, logging to log_path."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.acl:
+        write_private(config.acl_path, config.acl)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -92,3 +105,28 @@ def spawn(config: ValkeyConfig, log_path: Path) -> subprocess.Popen[bytes]:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{netloc}"))
+
+
+def cli_invocation(url: str, args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """argv and environment to run valkey-cli against url as its user; the password goes
+    through the environment, so it never shows in a process listing."""
+    parts = urlsplit(url)
+    argv = [str(cli_binary()), "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379)]
+    if parts.username:
+        argv += ["--user", parts.username]
+    db = parts.path.strip("/")
+    if db and db != "0":
+        argv += ["-n", db]
+    env = dict(os.environ)
+    if parts.password is not None:
+        env["VALKEYCLI_AUTH"] = env["REDISCLI_AUTH"] = parts.password
+    return argv + list(args), env

@@ -63,6 +63,7 @@ def create_app(
             replica=replica_name,
             stats=Stats(),
             cache=KnownCache(settings.lab_known_cache_ttl),
+            keys=verifier.key,
         )
         svc = ConsumerService(ctx=ctx, verifier=verifier, discovery=LazyDiscovery(ctx))
         await svc.switch(settings.mode)

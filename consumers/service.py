@@ -51,6 +51,7 @@ class ConsumerService:
             "unknown_user_refusals": stats.unknown_user_refusals,
             "events_received": stats.events_received,
             "invalid_events": stats.invalid_events,
+            "events_refused": stats.events_refused,
             "deactivations": stats.deactivations,
             "subscriber": self.discovery.subscriber_state(),
             "last_propagation_ms": stats.last_propagation_ms,

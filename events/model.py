@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -49,6 +49,14 @@ class CloudEvent(BaseModel):
         """Parse a structured-mode JSON body, raising InvalidEvent on anything malformed."""
         try:
             return cls.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidEvent(str(exc.errors(include_url=False)[:3])) from exc
+
+    @classmethod
+    def from_attributes(cls, attributes: dict[str, Any]) -> CloudEvent:
+        """Validate decoded attributes, raising InvalidEvent on anything malformed."""
+        try:
+            return cls.model_validate(attributes)
         except ValidationError as exc:
             raise InvalidEvent(str(exc.errors(include_url=False)[:3])) from exc
 

@@ -14,6 +14,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from events import names
 from events.aio import raise_if_cancelling
 from events.model import CloudEvent, InvalidEvent
+from events.signing import Decoder
 
 log = logging.getLogger("discovery_lab.events.pubsub")
 
@@ -23,18 +24,20 @@ InvalidHandler = Callable[[bytes, str], Awaitable[None]]
 FIRST_BACKOFF = 0.05
 
 
-async def publish(client: avalkey.Valkey, event: CloudEvent) -> int:
-    """PUBLISH the event's JSON on the channel; returns how many subscribers got it."""
-    return int(await client.publish(names.CHANNEL, event.to_json()))
+async def publish(client: avalkey.Valkey, message: str) -> int:
+    """PUBLISH a (signed) event's JSON on the channel; returns how many subscribers got it."""
+    return int(await client.publish(names.CHANNEL, message))
 
 
 class PubSubSubscriber:
-    """Subscribes to the channel and hands each event to a handler, reconnecting with backoff."""
+    """Subscribes to the channel and hands each event that `decode` accepts to a handler,
+    reconnecting with backoff."""
 
     def __init__(
         self,
         url: str,
         handler: Handler,
+        decode: Decoder,
         *,
         on_invalid: InvalidHandler | None = None,
         health_check_interval: float = 1.0,
@@ -42,6 +45,7 @@ class PubSubSubscriber:
     ) -> None:
         self.url = url
         self.handler = handler
+        self.decode = decode
         self.on_invalid = on_invalid
         self.health_check_interval = health_check_interval
         self.max_backoff = max_backoff
@@ -121,10 +125,10 @@ class PubSubSubscriber:
             last_seen = loop.time()
 
     async def _dispatch(self, raw: bytes | str) -> None:
-        """Parse one message and hand it on; a failing handler never stops the subscriber."""
+        """Decode one message and hand it on; a failing handler never stops the subscriber."""
         data = raw if isinstance(raw, bytes) else raw.encode()
         try:
-            event = CloudEvent.parse(data)
+            event = await self.decode(data)
         except InvalidEvent as exc:
             self.invalid += 1
             if self.on_invalid is not None:
@@ -132,6 +136,10 @@ class PubSubSubscriber:
                     await self.on_invalid(data, str(exc))
                 except Exception:
                     log.exception("pub/sub on_invalid callback failed")
+            return
+        except Exception:  # keys not available yet: the event cannot be checked, so it is lost
+            self.handler_errors += 1
+            log.exception("pub/sub event could not be verified; it is not redelivered")
             return
         self.received += 1
         try:

@@ -15,6 +15,7 @@ from valkey.exceptions import ResponseError
 from events import names
 from events.aio import raise_if_cancelling
 from events.model import CloudEvent, InvalidEvent
+from events.signing import Decoder
 
 log = logging.getLogger("discovery_lab.events.streams")
 
@@ -25,10 +26,10 @@ FIRST_BACKOFF = 0.05
 LAG_SCAN_LIMIT = 10_000
 
 
-async def append(client: avalkey.Valkey, event: CloudEvent, *, maxlen: int) -> str:
-    """XADD the event with an approximate MAXLEN; returns the entry id."""
+async def append(client: avalkey.Valkey, message: str, *, maxlen: int) -> str:
+    """XADD a (signed) event's JSON with an approximate MAXLEN; returns the entry id."""
     entry = await client.xadd(
-        names.STREAM, {names.STREAM_FIELD: event.to_json()}, maxlen=maxlen, approximate=True
+        names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
     )
     return _text(entry)
 
@@ -53,6 +54,7 @@ class StreamConsumer:
         group: str,
         consumer: str,
         handler: Handler,
+        decode: Decoder,
         dead_letter_after: int = 5,
         block_ms: int = 1000,
         claim_idle_ms: int = 5000,
@@ -64,6 +66,7 @@ class StreamConsumer:
         self.group = group
         self.consumer = consumer
         self.handler = handler
+        self.decode = decode
         self.dead_letter_after = max(1, dead_letter_after)
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
@@ -239,7 +242,8 @@ class StreamConsumer:
     async def _handle(
         self, client: avalkey.Valkey, entry_id: str, fields: Any, deliveries: int
     ) -> None:
-        """Run the handler; ack on success, dead-letter poison or too-often-failed entries."""
+        """Decode and handle; ack on success, dead-letter poison, refused (unsigned or forged)
+        or too-often-failed entries."""
         raw_value = (fields or {}).get(names.STREAM_FIELD.encode())
         if raw_value is None:
             await self._dead_letter(
@@ -248,32 +252,37 @@ class StreamConsumer:
             return
         raw = _text(raw_value)
         try:
-            event = CloudEvent.parse(raw)
+            event = await self.decode(raw)
         except InvalidEvent as exc:
             await self._dead_letter(client, entry_id, raw, f"invalid event: {exc}"[:300])
+            return
+        except Exception as exc:  # keys not available yet: retried like a failed handler
+            await self._failed(entry_id, raw, deliveries, exc, client)
             return
         try:
             await self.handler(event)
         except Exception as exc:
-            self.failures += 1
-            if deliveries >= self.dead_letter_after:
-                await self._dead_letter(
-                    client,
-                    entry_id,
-                    raw,
-                    f"failed {deliveries} times: {exc.__class__.__name__}: {exc}"[:300],
-                )
-            else:
-                log.warning(
-                    "event %s failed (delivery %d of %d): %s",
-                    entry_id,
-                    deliveries,
-                    self.dead_letter_after,
-                    exc,
-                )
+            await self._failed(entry_id, raw, deliveries, exc, client)
             return
         await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
+
+    async def _failed(
+        self, entry_id: str, raw: str, deliveries: int, exc: Exception, client: avalkey.Valkey
+    ) -> None:
+        """Leave a failed entry pending for redelivery, or dead-letter it after too many."""
+        self.failures += 1
+        if deliveries >= self.dead_letter_after:
+            reason = f"failed {deliveries} times: {exc.__class__.__name__}: {exc}"
+            await self._dead_letter(client, entry_id, raw, reason[:300])
+            return
+        log.warning(
+            "event %s failed (delivery %d of %d): %s",
+            entry_id,
+            deliveries,
+            self.dead_letter_after,
+            exc,
+        )
 
     async def _dead_letter(
         self, client: avalkey.Valkey, entry_id: str, raw: str, reason: str, fields: Any = None

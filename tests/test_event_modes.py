@@ -16,7 +16,9 @@ import yaml
 
 from common.processes import Stack
 from common.settings import Mode, Publish
-from events import names
+from common.tokens import SigningKey, generate_private_key
+from events import names, signing
+from events.model import user_event
 from tests.support import wait_for
 
 PASSWORD = "correct horse battery"
@@ -92,7 +94,7 @@ def all_know(stack: Stack, ids: set[int], timeout: float = 5.0) -> None:
 
 
 def vk(stack: Stack) -> Any:
-    return valkey.Valkey(port=stack.settings.valkey_port)
+    return valkey.Valkey.from_url(stack.settings.effective_valkey_url)
 
 
 @pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID])
@@ -315,3 +317,68 @@ def test_mode_round_trip_is_visible_in_status(stack: Stack) -> None:
     user_id, name = register_named(stack)
     body = whoami(stack, "profiles", token_for(stack, name)).json()
     assert body["discovered_by"] == "lazy" and body["user_id"] == user_id
+
+
+def test_valkey_users_hold_only_their_own_rights(stack: Stack) -> None:
+    s = stack.settings
+    anonymous = valkey.Valkey(host=s.lab_host, port=s.valkey_port)
+    with pytest.raises(valkey.exceptions.AuthenticationError):
+        anonymous.ping()
+    admin = vk(stack)
+    assert "off" in admin.acl_getuser("default")["flags"]
+    assert set(admin.acl_users()) == {"default", "admin", "auth", *CONSUMERS}
+    denied = valkey.exceptions.NoPermissionError
+    for service in CONSUMERS:
+        consumer = valkey.Valkey.from_url(s.valkey_url_as(service))
+        with pytest.raises(denied):
+            consumer.publish(names.CHANNEL, "{}")
+        with pytest.raises(denied):
+            consumer.xadd(names.STREAM, {names.STREAM_FIELD: "{}"})
+        with pytest.raises(denied):
+            consumer.xtrim(names.STREAM, maxlen=0)
+        with pytest.raises(denied):
+            consumer.set("anything", "1")
+        assert consumer.xinfo_groups(names.STREAM) is not None  # reading is allowed
+        consumer.close()
+    publisher = valkey.Valkey.from_url(s.valkey_url_as("auth"))
+    with pytest.raises(denied):
+        publisher.xrange(names.STREAM)
+    with pytest.raises(denied):
+        publisher.xadd(names.DEAD_LETTER, {"payload": "{}"})
+    publisher.close()
+    admin.close()
+
+
+@pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID])
+def test_forged_events_sent_with_admin_rights_are_refused_and_counted(
+    stack: Stack, mode: Mode
+) -> None:
+    switch(stack, mode)
+    forged_id = 900_000_000 + secrets.randbelow(1_000_000)
+    event = user_event(names.USER_REGISTERED, forged_id, "mallory")
+    kid = status(stack, "auth")["active_kid"]
+    impostor = SigningKey(kid=kid, alg="RS256", private_key=generate_private_key("RS256"))
+    forgeries = [event.to_json(), signing.sign(event, impostor)]
+    before = {s: status(stack, s)["events_refused"] for s in CONSUMERS}
+    client = vk(stack)
+    dead_before = client.xlen(names.DEAD_LETTER)
+    for message in forgeries:
+        if mode is Mode.PUBSUB:
+            client.publish(names.CHANNEL, message)
+        else:
+            client.xadd(names.STREAM, {names.STREAM_FIELD: message})
+    for service in CONSUMERS:
+        wait_for(
+            lambda s=service: status(stack, s)["events_refused"] - before[s] == len(forgeries),
+            timeout=5,
+            what=f"{service} to refuse the forgeries",
+        )
+    genuine = register(stack)  # the bus still works, and the forgeries came first
+    all_know(stack, {genuine})
+    for service in CONSUMERS:
+        assert forged_id not in known(stack, service)
+    if mode is not Mode.PUBSUB:
+        dead = client.xrange(names.DEAD_LETTER)[dead_before:]
+        payloads = [f[b"payload"].decode() for _, f in dead]
+        assert sum(str(forged_id) in p for p in payloads) == len(forgeries) * len(CONSUMERS)
+    client.close()

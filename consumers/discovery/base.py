@@ -19,6 +19,7 @@ from consumers.spec import ServiceSpec
 from events import names
 from events.aio import stop_task
 from events.model import CloudEvent
+from events.signing import KeyLookup
 
 log = logging.getLogger("discovery_lab.consumers")
 
@@ -42,7 +43,12 @@ class Stats:
     events_received: int = 0
     deactivations: int = 0
     invalid_events: int = 0
+    events_refused: int = 0
     last_propagation_ms: float | None = None
+
+    def refused(self) -> None:
+        """Count an event refused for its signature (unsigned or not signed by auth)."""
+        self.events_refused += 1
 
 
 @dataclass
@@ -105,6 +111,7 @@ class Context:
     replica: str
     stats: Stats
     cache: KnownCache
+    keys: KeyLookup  # auth's published keys, from the same JWKS cache that verifies tokens
 
 
 class Discovery(Protocol):

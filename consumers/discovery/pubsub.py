@@ -7,6 +7,7 @@ from typing import Any
 
 from common.settings import Mode
 from consumers.discovery.base import Context, EventDiscovery, count_invalid
+from events import signing
 from events.pubsub import PubSubSubscriber
 
 
@@ -22,7 +23,10 @@ class PubSubDiscovery(EventDiscovery):
             await count_invalid(ctx, raw, reason)
 
         self.subscriber = PubSubSubscriber(
-            ctx.settings.effective_valkey_url, self.on_event, on_invalid=on_invalid
+            ctx.settings.valkey_url_as(ctx.spec.name),
+            self.on_event,
+            signing.verifier(ctx.keys, ctx.stats.refused),
+            on_invalid=on_invalid,
         )
 
     def reader(self) -> Coroutine[Any, Any, None]:

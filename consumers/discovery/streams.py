@@ -9,6 +9,7 @@ import valkey.asyncio as avalkey
 
 from common.settings import Mode
 from consumers.discovery.base import Context, EventDiscovery, count_invalid
+from events import signing
 from events.streams import StreamConsumer
 
 
@@ -23,17 +24,17 @@ class StreamsDiscovery(EventDiscovery):
         async def on_dead(raw: str, reason: str) -> None:
             await count_invalid(ctx, raw.encode(), reason)
 
+        url = ctx.settings.valkey_url_as(ctx.spec.name)
         self.consumer = StreamConsumer(
-            ctx.settings.effective_valkey_url,
+            url,
             group=ctx.spec.name,
             consumer=ctx.replica,
             handler=self.on_event,
+            decode=signing.verifier(ctx.keys, ctx.stats.refused),
             dead_letter_after=ctx.settings.lab_dead_letter_after,
             on_dead=on_dead,
         )
-        self._client = avalkey.Valkey.from_url(
-            ctx.settings.effective_valkey_url, socket_timeout=1.0, socket_connect_timeout=0.5
-        )
+        self._client = avalkey.Valkey.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5)
 
     def reader(self) -> Coroutine[Any, Any, None]:
         return self.consumer.run()

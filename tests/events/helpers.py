@@ -7,9 +7,15 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import jwt
+
+from common.tokens import SigningKey, generate_private_key, public_jwk
+from events import signing
 from events.model import CloudEvent
 
 STOP_TIMEOUT = 3.0
+KEY = SigningKey(kid="events-test", alg="EdDSA", private_key=generate_private_key("EdDSA"))
+_PUBLIC = jwt.PyJWK(public_jwk(KEY), algorithm="EdDSA")
 
 T = TypeVar("T")
 
@@ -59,3 +65,18 @@ class Collector:
     async def has(self, *user_ids: int) -> bool:
         """True once every user id was handled (an awaitable check for await_for)."""
         return set(user_ids) <= set(self.user_ids)
+
+
+def signed(event: CloudEvent) -> str:
+    """The event as auth publishes it: signed with the test key."""
+    return signing.sign(event, KEY)
+
+
+async def keys(kid: str) -> jwt.PyJWK | None:
+    """A JWKS holding only the test key."""
+    return _PUBLIC if kid == KEY.kid else None
+
+
+async def decode(raw: bytes | str) -> CloudEvent:
+    """The readers' decoder: events signed with the test key, nothing else."""
+    return await signing.verify(raw, keys)

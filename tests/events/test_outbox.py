@@ -17,7 +17,7 @@ from common.db import make_engine
 from events import names, streams
 from events.model import CloudEvent, user_event
 from events.outbox import OutboxRelay, add_to_outbox, create_outbox_table, outbox, pending_count
-from tests.events.helpers import probe, running
+from tests.events.helpers import probe, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -58,7 +58,7 @@ def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
 
 def _relay(engine: Engine, client: avalkey.Valkey, **kw: Any) -> OutboxRelay:
     async def to_stream(event: CloudEvent) -> object:
-        return await streams.append(client, event, maxlen=10_000)
+        return await streams.append(client, signed(event), maxlen=10_000)
 
     return OutboxRelay(engine, to_stream, **kw)
 

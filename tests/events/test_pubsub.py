@@ -11,7 +11,7 @@ import valkey.asyncio as avalkey
 from events import names
 from events.model import user_event
 from events.pubsub import PubSubSubscriber, publish
-from tests.events.helpers import Collector, running
+from tests.events.helpers import Collector, decode, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,12 +28,12 @@ async def _pubsub_clients(client: avalkey.Valkey) -> int:
 def test_publish_reaches_subscriber_and_cancel_closes(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
         got = Collector()
-        sub = PubSubSubscriber(valkey_proc.url, got)
+        sub = PubSubSubscriber(valkey_proc.url, got, decode)
         client = _client(valkey_proc)
         async with running(sub.run()):
             await asyncio.wait_for(sub.connected.wait(), 5)
             assert sub.state == "connected"
-            assert await publish(client, user_event(names.USER_REGISTERED, 1, "ann")) == 1
+            assert await publish(client, signed(user_event(names.USER_REGISTERED, 1, "ann"))) == 1
             await await_for(lambda: got.has(1), what="event 1")
             assert got.events[0].data.username == "ann"
         assert sub.state == "disconnected"
@@ -56,13 +56,13 @@ def test_failing_handler_and_invalid_messages_do_not_stop_it(valkey_proc: Valkey
             invalid.append((raw, reason))
             raise RuntimeError("a broken callback is logged, not fatal")
 
-        sub = PubSubSubscriber(valkey_proc.url, got, on_invalid=on_invalid)
+        sub = PubSubSubscriber(valkey_proc.url, got, decode, on_invalid=on_invalid)
         client = _client(valkey_proc)
         async with running(sub.run()):
             await asyncio.wait_for(sub.connected.wait(), 5)
-            await publish(client, user_event(names.USER_REGISTERED, 1, "fails"))
+            await publish(client, signed(user_event(names.USER_REGISTERED, 1, "fails")))
             await client.publish(names.CHANNEL, b"{not json")
-            await publish(client, user_event(names.USER_REGISTERED, 2, "ok"))
+            await publish(client, signed(user_event(names.USER_REGISTERED, 2, "ok")))
             await await_for(lambda: got.has(2), what="event after failures")
             assert got.attempts[1] == 1
             assert [raw for raw, _ in invalid] == [b"{not json"]
@@ -75,7 +75,7 @@ def test_failing_handler_and_invalid_messages_do_not_stop_it(valkey_proc: Valkey
 def test_client_kill_is_noticed_and_resubscribed(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
         got = Collector()
-        sub = PubSubSubscriber(valkey_proc.url, got)
+        sub = PubSubSubscriber(valkey_proc.url, got, decode)
         client = _client(valkey_proc)
         async with running(sub.run()):
             await asyncio.wait_for(sub.connected.wait(), 5)
@@ -85,7 +85,7 @@ def test_client_kill_is_noticed_and_resubscribed(valkey_proc: ValkeyProc) -> Non
                 return sub.reconnects == 1 and sub.connected.is_set()
 
             await await_for(resubscribed, timeout=2, what="resubscription after CLIENT KILL")
-            assert await publish(client, user_event(names.USER_REGISTERED, 5, "eve")) == 1
+            assert await publish(client, signed(user_event(names.USER_REGISTERED, 5, "eve"))) == 1
             await await_for(lambda: got.has(5), timeout=2, what="event after reconnect")
         await client.aclose()
 
@@ -95,7 +95,7 @@ def test_client_kill_is_noticed_and_resubscribed(valkey_proc: ValkeyProc) -> Non
 def test_valkey_restart_disconnects_then_reconnects(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
         got = Collector()
-        sub = PubSubSubscriber(valkey_proc.url, got, max_backoff=0.2)
+        sub = PubSubSubscriber(valkey_proc.url, got, decode, max_backoff=0.2)
         async with running(sub.run()):
             await asyncio.wait_for(sub.connected.wait(), 5)
             await asyncio.to_thread(valkey_proc.stop)
@@ -108,7 +108,7 @@ def test_valkey_restart_disconnects_then_reconnects(valkey_proc: ValkeyProc) -> 
             await asyncio.wait_for(sub.connected.wait(), 3)
             assert sub.state == "connected" and sub.reconnects == 1
             client = _client(valkey_proc)
-            assert await publish(client, user_event(names.USER_REGISTERED, 9, "zed")) == 1
+            assert await publish(client, signed(user_event(names.USER_REGISTERED, 9, "zed"))) == 1
             await await_for(lambda: got.has(9), what="event after restart")
             await client.aclose()
 
@@ -122,7 +122,9 @@ def test_hung_server_is_noticed_by_pings(valkey_proc: ValkeyProc) -> None:
 
     async def scenario() -> None:
         got = Collector()
-        sub = PubSubSubscriber(valkey_proc.url, got, health_check_interval=0.2, max_backoff=0.2)
+        sub = PubSubSubscriber(
+            valkey_proc.url, got, decode, health_check_interval=0.2, max_backoff=0.2
+        )
         async with running(sub.run()):
             await asyncio.wait_for(sub.connected.wait(), 5)
             proc.send_signal(signal.SIGSTOP)
@@ -136,7 +138,7 @@ def test_hung_server_is_noticed_by_pings(valkey_proc: ValkeyProc) -> None:
                 proc.send_signal(signal.SIGCONT)
             await asyncio.wait_for(sub.connected.wait(), 5)
             client = _client(valkey_proc)
-            assert await publish(client, user_event(names.USER_REGISTERED, 3, "kim")) == 1
+            assert await publish(client, signed(user_event(names.USER_REGISTERED, 3, "kim"))) == 1
             await await_for(lambda: got.has(3), what="event after the server thawed")
             await client.aclose()
 

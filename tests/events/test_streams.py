@@ -11,7 +11,7 @@ import valkey.asyncio as avalkey
 from events import names
 from events.model import user_event
 from events.streams import StreamConsumer, append
-from tests.events.helpers import Collector, probe, running
+from tests.events.helpers import Collector, decode, probe, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,13 +25,14 @@ def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
 
 def _consumer(valkey_proc: ValkeyProc, handler: Collector, **kw: Any) -> StreamConsumer:
     options: dict[str, Any] = {"group": "profiles", "consumer": "profiles", "block_ms": 200}
+    options["decode"] = decode
     options.update(kw)
     return StreamConsumer(valkey_proc.url, handler=handler, **options)
 
 
 async def _add(client: avalkey.Valkey, *user_ids: int) -> list[str]:
     return [
-        await append(client, user_event(names.USER_REGISTERED, uid, f"u{uid}"), maxlen=MAXLEN)
+        await append(client, signed(user_event(names.USER_REGISTERED, uid, "u")), maxlen=MAXLEN)
         for uid in user_ids
     ]
 
