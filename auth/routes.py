@@ -11,13 +11,13 @@ from auth.deps import ClaimsDep, ServiceDep
 from auth.models import Credentials, LoginBody
 from auth.service import InvalidCredentials, UsernameTaken
 from common.settings import Mode, Publish
-from common.web import ModeBody, internal_guard, metrics_response
+from common.web import ModeBody, error_responses, internal_guard, metrics_response
 
 router = APIRouter()
-internal = APIRouter(prefix="/internal")
+internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503))
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, responses=error_responses(409, 413, 422, 503))
 async def register(body: Credentials, service: ServiceDep) -> Any:
     """Register a user; the database generates the integer user_id."""
     try:
@@ -27,7 +27,7 @@ async def register(body: Credentials, service: ServiceDep) -> Any:
     return {"success": True, "user_id": user_id}
 
 
-@router.post("/login")
+@router.post("/login", responses=error_responses(401, 413, 422, 429, 503))
 async def login(body: LoginBody, service: ServiceDep) -> Any:
     """Exchange a username and password for an access token."""
     try:
@@ -38,7 +38,7 @@ async def login(body: LoginBody, service: ServiceDep) -> Any:
     return {"success": True, "token": token, "token_type": "bearer", "expires_in": ttl}
 
 
-@router.delete("/users/me", status_code=204)
+@router.delete("/users/me", status_code=204, responses=error_responses(401, 422, 503))
 async def deactivate(claims: ClaimsDep, service: ServiceDep) -> Response:
     """Deactivate the caller; the username stays reserved."""
     await service.deactivate(claims)

@@ -23,6 +23,33 @@ MAX_BODY_BYTES = 64 * 1024
 log = logging.getLogger("discovery_lab")
 
 
+class ErrorBody(BaseModel):
+    """The one error shape: `{"success": false, "error": <code>, "detail"?}`, plus context."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool = False
+    error: str
+    detail: Any = None
+
+
+ERROR_MEANINGS: dict[int, str] = {
+    401: "missing, invalid or expired credentials",
+    403: "the caller is known here as deactivated, or not known in this mode",
+    404: "no such service or path",
+    409: "the name is taken",
+    413: "request body over 64 KiB",
+    422: "invalid input, with the reason",
+    429: "too many attempts; see Retry-After",
+    503: "a dependency (database, hashing capacity) is unavailable; see Retry-After",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the error answers a route can give, in the one shape."""
+    return {code: {"model": ErrorBody, "description": ERROR_MEANINGS[code]} for code in codes}
+
+
 class ModeBody(BaseModel):
     """The body of PUT /internal/mode."""
 
@@ -196,6 +223,11 @@ def install_http_errors(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot parse at all
+            return JSONResponse(
+                {"success": False, "error": "invalid_request", "detail": "unreadable body"},
+                status_code=422,
+            )
         body = (
             exc.detail
             if isinstance(exc.detail, dict)

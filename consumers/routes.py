@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from common.settings import Mode
-from common.web import ModeBody, internal_guard, metrics_response
+from common.web import ModeBody, error_responses, internal_guard, metrics_response
 from consumers import store
 from consumers.deps import ClaimsDep, ServiceDep
 from consumers.discovery.base import Resolution, UnknownUser, UserDeactivated
 
 router = APIRouter()
-internal = APIRouter(prefix="/internal")
+internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503))
 
 
 async def _resolve(service: ServiceDep, user_id: int) -> Resolution | JSONResponse:
@@ -27,7 +27,7 @@ async def _resolve(service: ServiceDep, user_id: int) -> Resolution | JSONRespon
         return JSONResponse({"error": "user_deactivated", "user_id": user_id}, status_code=403)
 
 
-@router.get("/whoami")
+@router.get("/whoami", responses=error_responses(401, 403, 422, 503))
 async def whoami(claims: ClaimsDep, service: ServiceDep) -> Any:
     """Who the caller is to this service, and how the service learned of them."""
     found = await _resolve(service, claims.user_id)
@@ -42,13 +42,13 @@ async def whoami(claims: ClaimsDep, service: ServiceDep) -> Any:
     }
 
 
-@router.get("/verify")
+@router.get("/verify", responses=error_responses(401, 422))
 async def verify_only(claims: ClaimsDep, service: ServiceDep) -> Any:
     """Token verification alone, with no discovery: the benchmark's baseline."""
     return {"service": service.name, "user_id": claims.user_id}
 
 
-@router.get("/me")
+@router.get("/me", responses=error_responses(401, 403, 422, 503))
 async def me(claims: ClaimsDep, service: ServiceDep) -> Any:
     """The service's own record for the caller (profile or welcome message)."""
     found = await _resolve(service, claims.user_id)

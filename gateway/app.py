@@ -12,9 +12,12 @@ from fastapi.responses import JSONResponse
 
 from common.settings import CONSUMER_SERVICES, Settings
 from common.web import MAX_BODY_BYTES, install_common
+from gateway.openapi import document
 
 FORWARD_REQUEST = frozenset({"authorization", "content-type", "accept", "user-agent"})
-FORWARD_RESPONSE = frozenset({"content-type", "www-authenticate", "cache-control"})
+FORWARD_RESPONSE = frozenset(
+    {"content-type", "www-authenticate", "cache-control", "allow", "retry-after"}
+)
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
 
 
@@ -55,9 +58,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="discovery-lab gateway", lifespan=lifespan)
     install_common(app, "gateway")
+    spec = document(CONSUMER_SERVICES)
+    app.openapi = lambda: spec  # type: ignore[method-assign]  # the catch-all route says too little
 
     @app.api_route(
         "/{service}/{path:path}",
+        include_in_schema=False,
         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
     )
     async def forward(service: str, path: str, request: Request) -> Response:
