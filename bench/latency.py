@@ -226,6 +226,7 @@ def _throughput(parts: list[tuple[int, float]], concurrency: int) -> Throughput:
         rps=round(count / elapsed, 3) if elapsed else 0.0,
         duration_s=round(elapsed, 3),
         requests=count,
+        rounds=[(n, round(t, 4)) for n, t in parts],
     )
 
 

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.results import (  # noqa: E402
+    MIN_P99_SAMPLES,
     CodeSize,
     Floors,
     ModeLatency,
@@ -143,6 +144,11 @@ def spread_text(stats: Stats) -> str:
     return f"{fmt_num(low)}–{fmt_num(high)} ({len(stats.spread_p50)} rounds)"
 
 
+def tail_text(stats: Stats) -> str:
+    """The p99, or the max labelled as such when there are too few samples for a p99."""
+    return fmt_num(stats.p99) if stats.has_p99 else f"max {fmt_num(stats.max)}"
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Nested dicts as dotted keys."""
     out: list[tuple[str, Any]] = []
@@ -170,7 +176,7 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
 
 
 def latency_chart(results: Results) -> bytes:
-    """Bars of p50 per mode and operation, with p95 and p99 marks, on a log scale."""
+    """Bars of p50 per mode and operation, with p95 and tail marks, on a log scale."""
     fig = Figure(figsize=(9, 4))
     ax = fig.add_subplot()
     lats = measured_latency(results)
@@ -183,13 +189,13 @@ def latency_chart(results: Results) -> bytes:
                 continue
             x = i - 0.4 + width * (j + 0.5)
             ax.bar(x, stats.p50, width, color=colors[column], label=column if i == 0 else None)
-            ax.vlines(x, stats.p50, stats.p99, color="black", linewidth=0.8)
+            ax.vlines(x, stats.p50, stats.tail, color="black", linewidth=0.8)
             ax.plot([x], [stats.p95], marker="o", color="black", markersize=3)
-            ax.plot([x], [stats.p99], marker="_", color="black", markersize=8)
+            ax.plot([x], [stats.tail], marker="_", color="black", markersize=8)
     ax.set_xticks(range(len(OPERATIONS)), [OP_TITLES[op] for op in OPERATIONS])
     ax.set_yscale("log")
     ax.set_ylabel("ms (log scale)")
-    ax.set_title("Latency: bar p50, dot p95, tick p99")
+    ax.set_title(f"Latency: bar p50, dot p95, tick p99 (the max below {MIN_P99_SAMPLES:,} samples)")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.grid(axis="y", which="both", alpha=0.3)
@@ -291,14 +297,27 @@ def awareness_chart(scenario: Scenario, order: Sequence[str]) -> bytes:
 # --- sections ---
 
 
+def lead_text(axis: Axis) -> str:
+    """How sure the row's lead is: exact counts, or its interval against the runner-up."""
+    if not axis.winners:
+        return "no lead"
+    if axis.exact:
+        return "counts: exact"
+    if axis.interval is None:
+        return "no interval (one observation each): no ★"
+    verdict_word = "a real lead" if not axis.within_noise else "a tie"
+    return f"lead over {axis.versus}: {axis.interval.text(fmt_num)} ({verdict_word})"
+
+
 def axis_row(axis: Axis, columns: Sequence[str]) -> list[T]:
-    """One summary row with its winners marked."""
+    """One summary row with its winners marked and the interval of the lead."""
     mark = "near" if axis.within_noise else "win"
     cells = [T(axis.label), T(f"{axis.better} is better")]
     for col in columns:
         cell = axis.cells.get(col)
         text = cell.text if cell else "n/a"
         cells.append(T(text, mark if col in axis.winners else ""))
+    cells.append(T(lead_text(axis)))
     return cells
 
 
@@ -312,6 +331,15 @@ def claim_row(claim: Claim) -> list[T]:
     ]
 
 
+def interval_text(target: Target) -> str:
+    """The target's 95% interval, and whether it straddles the limit."""
+    if target.interval is None:
+        return " (no interval)"
+    low, high = target.interval
+    straddles = " — straddles the limit" if low <= target.limit <= high else ""
+    return f" (95% CI {fmt_num(low)} to {fmt_num(high)}{straddles})"
+
+
 def target_row(target: Target) -> list[T]:
     """One target; a missed one is marked on every cell, its detail included."""
     mark = "met" if target.met else "miss"
@@ -319,7 +347,7 @@ def target_row(target: Target) -> list[T]:
     cells = [
         target.name,
         target.mode or "all",
-        f"{fmt_num(target.measured)} {target.unit}",
+        f"{fmt_num(target.measured)} {target.unit}" + interval_text(target),
         f"{fmt_num(target.limit)} {target.unit}",
         status,
         f"{target.detail}. Why: {target.reason}"
@@ -337,16 +365,21 @@ def verdict_section(results: Results, v: Verdict) -> list[Block]:
         Heading(2, "Verdict", "verdict"),
         Para(
             f"One {run} on one machine ({cpu} CPUs), generated {results.generated_at}. "
-            "★ marks the best figure of each row; ☆ marks a lead within the round-to-round "
-            "spread of p50, i.e. no real difference."
+            "★ marks the best figure of a row where the 95% confidence interval of its lead "
+            "over the runner-up excludes a tie (a seeded bootstrap over rounds for latency, "
+            "over users for shares of users; counts such as code size are exact). ☆ marks a "
+            "best figure whose interval includes a tie, or that has no interval. A variant "
+            "that ran fewer scenarios than the others is shown but not ranked. A p99 is quoted "
+            f"only from at least {MIN_P99_SAMPLES:,} samples; below that the max is quoted "
+            "and labelled so."
         ),
         Table(
-            ["cost", "direction", *v.columns],
+            ["cost", "direction", *v.columns, "lead"],
             [axis_row(a, list(v.columns)) for a in v.mode_axes],
             "Cost per mode",
         ),
         Table(
-            ["consistency", "direction", *v.variants],
+            ["consistency", "direction", *v.variants, "lead"],
             [axis_row(a, list(v.variants)) for a in v.variant_axes],
             "Consistency per variant (scenarios)",
         ),
@@ -458,7 +491,7 @@ def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> li
         T(str(stats.n)),
         T(fmt_num(stats.p50)),
         T(fmt_num(stats.p95)),
-        T(fmt_num(stats.p99)),
+        T(tail_text(stats)),
         T(fmt_num(stats.max)),
         T(spread_text(stats)),
         T(f"{fmt_num(floor)} ({' + '.join(parts)})"),
@@ -490,7 +523,7 @@ def latency_tables(results: Results) -> list[Block]:
                     "n",
                     "p50",
                     "p95",
-                    "p99",
+                    f"p99 (n ≥ {MIN_P99_SAMPLES:,}; else the max)",
                     "max",
                     "p50 across rounds",
                     "floor p50",
@@ -537,12 +570,13 @@ def floors_table(floors: Floors) -> Table:
                 T(str(s.n)),
                 T(fmt_num(s.p50)),
                 T(fmt_num(s.p95)),
-                T(fmt_num(s.p99)),
+                T(tail_text(s)),
                 T(spread_text(s)),
             ]
         )
     return Table(
-        ["floor", "what", "n", "p50 (ms)", "p95 (ms)", "p99 (ms)", "p50 across rounds"], rows
+        ["floor", "what", "n", "p50 (ms)", "p95", "p99 (else the max)", "p50 across rounds"],
+        rows,
     )
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 SCHEMA_VERSION = 1
+MIN_P99_SAMPLES = 1000  # fewer samples than this: the p99 is not quoted, the max is
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: the value at rank ceil(q/100 * n) of the sorted values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = math.ceil(Fraction(str(q)) * len(sorted_values) / 100)
+    return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
 
 
 class Stats(BaseModel):
@@ -21,6 +33,7 @@ class Stats(BaseModel):
     max: float
     spread_p50: list[float] = Field(default_factory=list)  # p50 of each round, to show noise
     samples: list[float] = Field(default_factory=list)
+    round_sizes: list[int] = Field(default_factory=list)  # samples holds the rounds in order
 
     @classmethod
     def of(cls, samples: list[float], rounds: list[list[float]] | None = None) -> Stats:
@@ -30,8 +43,7 @@ class Stats(BaseModel):
             return cls(n=0, p50=0, p95=0, p99=0, mean=0, min=0, max=0)
 
         def pct(q: float, values: list[float]) -> float:
-            idx = max(0, min(len(values) - 1, int(round(q / 100 * len(values) + 0.5)) - 1))
-            return round(values[idx], 4)
+            return round(percentile(values, q), 4)
 
         spread = [pct(50, sorted(r)) for r in rounds or [] if r]
         return cls(
@@ -44,7 +56,41 @@ class Stats(BaseModel):
             max=round(data[-1], 4),
             spread_p50=spread,
             samples=[round(x, 4) for x in samples],
+            round_sizes=[len(r) for r in rounds or [] if r]
+            if rounds and sum(map(len, rounds)) == len(samples)
+            else [],
         )
+
+    @property
+    def has_p99(self) -> bool:
+        """Whether enough samples were taken for a p99 to mean anything."""
+        return self.n >= MIN_P99_SAMPLES
+
+    @property
+    def tail(self) -> float:
+        """The p99 from enough samples, else the max."""
+        return self.p99 if self.has_p99 else self.max
+
+    @property
+    def tail_label(self) -> str:
+        """What `tail` is: "p99", or "max" with the sample count that made it so."""
+        return "p99" if self.has_p99 else f"max (n={self.n} < {MIN_P99_SAMPLES:,})"
+
+    def per_round(self) -> list[list[float]]:
+        """The samples of each round, in order (one round when rounds were not kept)."""
+        if not self.round_sizes:
+            return [self.samples] if self.samples else []
+        out, start = [], 0
+        for size in self.round_sizes:
+            out.append(self.samples[start : start + size])
+            start += size
+        return out
+
+    def round_p50s(self) -> list[float]:
+        """The p50 of each round: from the kept samples, else the stored spread."""
+        if self.round_sizes:
+            return [percentile(sorted(r), 50) for r in self.per_round() if r]
+        return list(self.spread_p50)
 
 
 class ModuleSize(BaseModel):
@@ -74,6 +120,11 @@ class Throughput(BaseModel):
     rps: float
     duration_s: float
     requests: int
+    rounds: list[tuple[int, float]] = Field(default_factory=list)  # (requests, seconds) per round
+
+    def round_rates(self) -> list[float]:
+        """Requests per second of each round."""
+        return [n / t for n, t in self.rounds if t > 0]
 
 
 class ModeLatency(BaseModel):
@@ -148,6 +199,7 @@ class Target(BaseModel):
     met: bool
     detail: str
     reason: str = ""  # for a missed target: what the figures of this run say about why
+    interval: tuple[float, float] | None = None  # 95% CI of `measured`, bootstrap over rounds
 
 
 class Results(BaseModel):

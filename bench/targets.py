@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
-from bench.results import Floors, ModeLatency, Target
+from collections.abc import Sequence
+
+from bench.intervals import Interval, bootstrap, mean, ratio_of_means
+from bench.results import Floors, ModeLatency, Target, percentile
 
 
 def _ms(x: float) -> str:
     return f"{x:.3f} ms"
+
+
+def _bounds(interval: Interval | None, scale: float = 1.0) -> tuple[float, float] | None:
+    if interval is None:
+        return None
+    return round(interval.low * scale, 3), round(interval.high * scale, 3)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """95% bootstrap interval of the mean of per-round figures."""
+    return _bounds(bootstrap(list(values), mean))
+
+
+def overhead_rounds(lat: ModeLatency) -> list[float]:
+    """Steady over verify-only p50 of each round, in %."""
+    pairs = zip(lat.steady.round_p50s(), lat.verify_only.round_p50s(), strict=False)
+    return [(s / v - 1) * 100 for s, v in pairs if v > 0]
 
 
 def check(latency: dict[str, ModeLatency], floors: Floors) -> list[Target]:
@@ -38,6 +58,7 @@ def _overhead(label: str, lat: ModeLatency) -> Target:
         "same gateway, same token cache",
         reason=f"the two endpoints' p50 differed by up to {max(spread, default=0):.3f} ms "
         "between rounds; a known user costs one in-memory cache lookup",
+        interval=mean_interval(overhead_rounds(lat)),
     )
 
 
@@ -69,8 +90,12 @@ def _propagation(
     what = "PUBLISH→receive" if mode == "pubsub" else "XADD→XREADGROUP"
     floor50 = transport.p50 + floors.db_insert.p50
     floor99 = transport.p99 + floors.db_insert.p99
-    r50 = lat.propagation.p50 / floor50 if floor50 else 0.0
-    r99 = lat.propagation.p99 / floor99 if floor99 else 0.0
+    prop = lat.propagation
+    r50 = prop.p50 / floor50 if floor50 else 0.0
+    r99 = prop.tail / floor99 if floor99 else 0.0
+    i50 = mean_interval([p / floor50 for p in prop.round_p50s()]) if floor50 else None
+    tails = [percentile(sorted(r), 99) / floor99 for r in prop.per_round() if r]
+    i99 = mean_interval(tails) if floor99 and prop.has_p99 else None
     direct = latency.get(f"{'streams' if mode != 'pubsub' else 'pubsub'}+direct")
     if label.endswith("+outbox") and direct is not None and direct.propagation is not None:
         why50 = (
@@ -87,7 +112,7 @@ def _propagation(
             "the registration's transaction, and both consumers and auth share the CPUs"
         )
     why99 = (
-        f"the slowest 1% ({_ms(lat.propagation.p99)}, max {_ms(lat.propagation.max)}) come from "
+        f"the slowest ({prop.tail_label} {_ms(prop.tail)}) come from "
         "scheduling: auth, two consumers and Valkey busy at once on the machine's cores"
     )
     return [
@@ -101,6 +126,7 @@ def _propagation(
             detail=f"p50 {_ms(lat.propagation.p50)} vs floor {_ms(floor50)} "
             f"({what} {transport.p50:.3f} + insert {floors.db_insert.p50:.3f})",
             reason=why50,
+            interval=i50,
         ),
         Target(
             name="propagation p99 vs raw delivery + one insert",
@@ -109,8 +135,9 @@ def _propagation(
             limit=10.0,
             unit="x floor",
             met=r99 <= 10.0,
-            detail=f"p99 {_ms(lat.propagation.p99)} vs floor {_ms(floor99)}",
+            detail=f"{prop.tail_label} {_ms(prop.tail)} vs floor {_ms(floor99)}",
             reason=why99,
+            interval=i99,
         ),
     ]
 
@@ -129,4 +156,10 @@ def _registration(label: str, lat: ModeLatency, floors: Floors) -> Target:
         f"{hash_rate:.2f} hashes/s at concurrency {floors.hash_throughput.concurrency}",
         reason="a registration adds a lookup, a transaction and publishing to the hash, and "
         "the gateway and auth take CPU from the hashing threads",
+        interval=_bounds(
+            ratio_of_means(
+                lat.registration_throughput.round_rates(), floors.hash_throughput.round_rates()
+            ),
+            100,
+        ),
     )

@@ -7,7 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bench.intervals import Interval, paired_difference, share_difference
 from bench.results import (
+    MIN_P99_SAMPLES,
     CodeSize,
     ConsumerOutcome,
     ModeLatency,
@@ -16,7 +18,9 @@ from bench.results import (
     ScenarioRun,
     Stats,
     Target,
+    percentile,
 )
+from bench.targets import overhead_rounds
 
 Better = Literal["lower", "higher"]
 Status = Literal["supported", "partly", "contradicted", "unmeasured"]
@@ -38,10 +42,14 @@ RADICAL_RATIO = 1.5
 
 @dataclass(frozen=True)
 class Cell:
-    """One figure of the summary; value None means not applicable, inf means never."""
+    """One figure of the summary; value None means not applicable, inf means never.
+
+    An unranked cell is shown but never compared: its figure covers less than the others'.
+    """
 
     text: str
     value: float | None = None
+    ranked: bool = True
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,10 @@ class Axis:
     better: Better
     cells: dict[str, Cell]
     winners: tuple[str, ...]
-    within_noise: bool = False  # the runner-up is within the round-to-round spread of p50
+    within_noise: bool = False  # the interval of the lead over the runner-up includes a tie
+    interval: Interval | None = None  # of (winner − runner-up)
+    versus: str | None = None  # the runner-up the interval compares against
+    exact: bool = False  # counts, not samples: a lead needs no interval
 
 
 @dataclass(frozen=True)
@@ -170,32 +181,52 @@ def scenario_by_id(results: Results, sid: int) -> Scenario | None:
 
 # --- winners ---
 
+# The interval of (winner − runner-up) for two columns; None when it cannot be computed.
+Compare = Callable[[str, str], Interval | None]
+Share = tuple[int, int]  # (users counted, users in the runs)
+
+
+def no_interval(a: str, b: str) -> None:
+    """For single observations: no interval, so no lead is starred."""
+    return None
+
 
 def pick_winners(cells: dict[str, Cell], better: Better) -> tuple[str, ...]:
-    """Columns holding the best value; none when fewer than two values differ."""
-    values = {k: c.value for k, c in cells.items() if c.value is not None}
+    """Ranked columns holding the best value; none when fewer than two values differ."""
+    values = {k: c.value for k, c in cells.items() if c.value is not None and c.ranked}
     if len(values) < 2 or len(set(values.values())) < 2:
         return ()
     best = min(values.values()) if better == "lower" else max(values.values())
     return tuple(k for k, v in values.items() if math.isclose(v, best, rel_tol=1e-9))
 
 
-def make_axis(label: str, better: Better, cells: dict[str, Cell], noise: float = 0.0) -> Axis:
-    """An axis with its winners computed; noise is the spread a lead must exceed to count."""
+def runner_up(cells: dict[str, Cell], better: Better, winners: tuple[str, ...]) -> str | None:
+    """The best ranked column after the winners."""
+    rest = {
+        k: c.value
+        for k, c in cells.items()
+        if c.value is not None and c.ranked and k not in winners
+    }
+    if not rest:
+        return None
+    pick = min if better == "lower" else max
+    return pick(rest, key=lambda k: rest[k])
+
+
+def make_axis(
+    label: str, better: Better, cells: dict[str, Cell], compare: Compare | None = None
+) -> Axis:
+    """An axis with its winners; with `compare`, a lead counts only if its interval excludes 0.
+
+    Without `compare` the figures are exact counts (code size, processes), and a lead is a lead.
+    """
     winners = pick_winners(cells, better)
-    rest = sorted(c.value for k, c in cells.items() if c.value is not None and k not in winners)
-    if better == "higher":
-        rest.reverse()
-    best = cells[winners[0]].value if winners else None
-    close = bool(rest) and best is not None and abs(rest[0] - best) <= noise
-    return Axis(label, better, cells, winners, within_noise=close and noise > 0)
-
-
-def spread_width(stats: Stats | None) -> float:
-    """Range of the per-round p50s of one set of figures."""
-    if stats is None or not stats.spread_p50:
-        return 0.0
-    return max(stats.spread_p50) - min(stats.spread_p50)
+    second = runner_up(cells, better, winners)
+    if not winners or second is None or compare is None:
+        return Axis(label, better, cells, winners, exact=compare is None)
+    interval = compare(winners[0], second)
+    tie = interval is None or not interval.excludes(0.0)
+    return Axis(label, better, cells, winners, within_noise=tie, interval=interval, versus=second)
 
 
 # --- cost axes ---
@@ -209,17 +240,28 @@ def _size_axis(results: Results, label: str, fn: Callable[[CodeSize], Cell]) -> 
     return make_axis(label, "lower", cells)
 
 
+RoundValues = Callable[[ModeLatency], list[float]]
+
+
+def _per_round(values: RoundValues, lats: dict[str, ModeLatency]) -> Compare:
+    """Compare two columns by the paired difference of a figure taken in each round."""
+
+    def compare(a: str, b: str) -> Interval | None:
+        return paired_difference(values(lats[a]), values(lats[b]))
+
+    return compare
+
+
 def _lat_axis(
     results: Results,
     label: str,
     better: Better,
     fn: Callable[[ModeLatency], Cell],
-    stats: Callable[[ModeLatency], Stats | None] | None = None,
+    rounds: RoundValues,
 ) -> Axis:
     lats = {c: lat for c in cost_columns(results) if (lat := latency_of(results, c))}
     cells = {c: fn(lats[c]) if c in lats else Cell("n/a") for c in cost_columns(results)}
-    noise = max((spread_width(stats(lat)) for lat in lats.values()), default=0.0) if stats else 0
-    return make_axis(label, better, cells, noise)
+    return make_axis(label, better, cells, _per_round(rounds, lats))
 
 
 def _num(x: float) -> Cell:
@@ -232,26 +274,35 @@ def _propagation(lat: ModeLatency, attr: str) -> Cell:
     return _num(float(getattr(lat.propagation, attr)))
 
 
+def tail_cell(stats: Stats | None) -> Cell:
+    """The p99 from at least MIN_P99_SAMPLES samples, else the max, labelled so."""
+    if stats is None or stats.n == 0:
+        return Cell("n/a (known at its first call)")
+    if stats.has_p99:
+        return _num(stats.p99)
+    return Cell(f"max {fmt_num(stats.max)} (n={stats.n})", stats.max)
+
+
+def _tail_rounds(lat: ModeLatency) -> list[float]:
+    prop = lat.propagation
+    if prop is None or not prop.has_p99:
+        return []  # a max has no interval worth quoting: such a lead is never starred
+    return [percentile(sorted(r), 99) for r in prop.per_round() if r]
+
+
+def _rounds_of(stats: Callable[[ModeLatency], Stats | None]) -> RoundValues:
+    def values(lat: ModeLatency) -> list[float]:
+        found = stats(lat)
+        return found.round_p50s() if found is not None else []
+
+    return values
+
+
 def _overhead(lat: ModeLatency) -> Cell:
     if lat.verify_only.p50 <= 0:
         return Cell("n/a")
     pct = (lat.steady.p50 / lat.verify_only.p50 - 1) * 100
     return Cell(f"{pct:+.1f} % ({lat.steady.p50 / lat.verify_only.p50:.3f}×)", pct)
-
-
-def _overhead_axis(results: Results) -> Axis:
-    """Steady call over verify-only at p50; a lead within the steady p50 spread is noise."""
-    lats = {c: lat for c in cost_columns(results) if (lat := latency_of(results, c))}
-    cells = {c: _overhead(lats[c]) if c in lats else Cell("n/a") for c in cost_columns(results)}
-    noise = max(
-        (
-            100 * spread_width(lat.steady) / lat.verify_only.p50
-            for lat in lats.values()
-            if lat.verify_only.p50 > 0
-        ),
-        default=0.0,
-    )
-    return make_axis("Steady p50 over verify-only p50", "lower", cells, noise)
 
 
 def mode_axes(results: Results) -> tuple[Axis, ...]:
@@ -270,37 +321,44 @@ def mode_axes(results: Results) -> tuple[Axis, ...]:
             "Steady call p50 (ms)",
             "lower",
             lambda lat: _num(lat.steady.p50),
-            lambda lat: lat.steady,
+            _rounds_of(lambda lat: lat.steady),
         ),
-        _overhead_axis(results),
+        _lat_axis(results, "Steady p50 over verify-only p50", "lower", _overhead, overhead_rounds),
         _lat_axis(
             results,
             "First call p50 (ms)",
             "lower",
             lambda lat: _num(lat.first_call.p50),
-            lambda lat: lat.first_call,
+            _rounds_of(lambda lat: lat.first_call),
         ),
         _lat_axis(
             results,
             "Registration p50 (ms)",
             "lower",
             lambda lat: _num(lat.registration.p50),
-            lambda lat: lat.registration,
+            _rounds_of(lambda lat: lat.registration),
         ),
         _lat_axis(
             results,
             "Registration throughput (req/s)",
             "higher",
             lambda lat: _num(lat.registration_throughput.rps),
+            lambda lat: lat.registration_throughput.round_rates(),
         ),
         _lat_axis(
             results,
             "Propagation p50 (ms)",
             "lower",
             lambda lat: _propagation(lat, "p50"),
-            lambda lat: lat.propagation,
+            _rounds_of(lambda lat: lat.propagation),
         ),
-        _lat_axis(results, "Propagation p99 (ms)", "lower", lambda lat: _propagation(lat, "p99")),
+        _lat_axis(
+            results,
+            f"Propagation p99 (ms; the max below {MIN_P99_SAMPLES:,} samples)",
+            "lower",
+            lambda lat: tail_cell(lat.propagation),
+            _tail_rounds,
+        ),
     )
 
 
@@ -410,6 +468,16 @@ def late_cell(run: ScenarioRun) -> Cell:
     return Cell("; ".join(parts), share)
 
 
+def late_share(run: ScenarioRun) -> Share | None:
+    """(users the late service knew before anyone called, users)."""
+    late = late_consumer(run)
+    if late is None:
+        return None
+    wait = run.figures.get(AFTER_WAIT_KEY)
+    before = int(wait) if isinstance(wait, int | float) else late[1].known
+    return before, run.users
+
+
 def _duplicates(run: ScenarioRun) -> Cell:
     total = sum(c.duplicates for c in run.consumers.values())
     return Cell(str(total), total)
@@ -418,12 +486,37 @@ def _duplicates(run: ScenarioRun) -> Cell:
 # --- consistency axes ---
 
 
+def _share_compare(shares: dict[str, Share]) -> Compare:
+    """Compare two columns by the difference of their shares of users, resampling users."""
+
+    def compare(a: str, b: str) -> Interval | None:
+        if a not in shares or b not in shares:
+            return None
+        return share_difference(*shares[a], *shares[b])
+
+    return compare
+
+
+def _single(run: ScenarioRun) -> None:
+    return None
+
+
 def _variant_axis(
-    results: Results, label: str, better: Better, sid: int, fn: Callable[[ScenarioRun], Cell]
+    results: Results,
+    label: str,
+    better: Better,
+    sid: int,
+    fn: Callable[[ScenarioRun], Cell],
+    share: Callable[[ScenarioRun], Share | None] = _single,
 ) -> Axis:
+    """One scenario's figure per variant; with `share`, leads carry an interval over users.
+
+    Without it the figure is a single observation per variant, so no lead is starred.
+    """
     runs = _runs(results, sid)
     cells = {v: fn(runs[v]) if v in runs else Cell("n/a") for v in variant_modes(results)}
-    return make_axis(label, better, cells)
+    shares = {v: found for v, run in runs.items() if (found := share(run)) is not None}
+    return make_axis(label, better, cells, _share_compare(shares))
 
 
 def fault_scenarios(results: Results) -> list[Scenario]:
@@ -432,18 +525,25 @@ def fault_scenarios(results: Results) -> list[Scenario]:
 
 
 def _missed_axis(results: Results) -> Axis:
+    """Missed users summed over the fault scenarios; a variant that ran fewer is not ranked."""
     faults = fault_scenarios(results)
     ids = ", ".join(str(s.id) for s in faults) or "none ran"
     cells: dict[str, Cell] = {}
+    shares: dict[str, Share] = {}
     for variant in variant_modes(results):
         ran = [s.runs[variant] for s in faults if variant in s.runs]
         if not ran:
             cells[variant] = Cell("n/a")
             continue
         total = sum(c.missed for run in ran for c in run.consumers.values())
-        suffix = "" if len(ran) == len(faults) else f" ({len(ran)} of {len(faults)} scenarios)"
-        cells[variant] = Cell(f"{total}{suffix}", total)
-    return make_axis(f"Users missed for good, scenarios {ids}", "lower", cells)
+        pairs = sum(run.users * len(run.consumers) for run in ran)
+        complete = len(ran) == len(faults)
+        suffix = "" if complete else f" ({len(ran)} of {len(faults)} scenarios, not ranked)"
+        cells[variant] = Cell(f"{total}{suffix}", total, ranked=complete)
+        shares[variant] = (total, pairs)
+    return make_axis(
+        f"Users missed for good, scenarios {ids}", "lower", cells, _share_compare(shares)
+    )
 
 
 def _refusals_axis(results: Results) -> Axis:
@@ -452,7 +552,7 @@ def _refusals_axis(results: Results) -> Axis:
         ran = [s.runs[variant] for s in results.scenarios if variant in s.runs]
         total = sum(c.unknown_user_refusals for run in ran for c in run.consumers.values())
         cells[variant] = Cell(str(total), total) if ran else Cell("n/a")
-    return make_axis("unknown_user refusals, all scenarios", "lower", cells)
+    return make_axis("unknown_user refusals, all scenarios", "lower", cells, no_interval)
 
 
 def variant_axes(results: Results) -> tuple[Axis, ...]:
@@ -465,6 +565,7 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             "higher",
             NEVER_CALL,
             welcome_cell,
+            lambda run: (welcome_sent(run), run.users),
         ),
         _variant_axis(
             results,
@@ -479,6 +580,7 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             "higher",
             LATE_SERVICE,
             late_cell,
+            late_share,
         ),
         _variant_axis(
             results,
