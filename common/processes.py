@@ -136,7 +136,7 @@ class Stack:
         if running:
             self.wait_healthy(spec, timeout)
             return running
-        if port_in_use(spec.port, self.settings.lab_host):
+        if port_in_use(spec.port, self.settings.lab_bind_host):
             raise StackError(f"port {spec.port} for {name} is already in use by another program")
         log = self.log_file(name)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +146,7 @@ class Stack:
                 ValkeyConfig(
                     port=spec.port,
                     data_dir=self.state_dir / "valkey",
-                    host=s.lab_host,
+                    host=s.lab_bind_host,
                     appendfsync=s.valkey_appendfsync,
                     pubsub_buffer_limit=s.valkey_pubsub_buffer_limit,
                     acl=acl.acl_file({user: s.valkey_password(user) for user in acl.users()}),

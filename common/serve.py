@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import urllib.request
 from typing import Any
 
 import uvicorn
@@ -17,30 +18,54 @@ FACTORIES = {
 }
 
 
+def process_port(name: str, settings: Settings) -> int:
+    """The port a process such as auth, gateway or profiles-2 listens on."""
+    service, replica = parse_replica(name)
+    if service in CONSUMER_SERVICES:
+        return settings.service_port(service, replica)
+    ports = {"auth": settings.lab_auth_port, "gateway": settings.lab_gateway_port}
+    if name not in ports:
+        raise SystemExit(f"unknown process {name!r}")
+    return ports[name]
+
+
 def build_app(name: str, settings: Settings) -> tuple[Any, int]:
     """The ASGI app and port for a process name such as auth, gateway or profiles-2."""
-    service, replica = parse_replica(name)
+    port = process_port(name, settings)
+    service, _ = parse_replica(name)
     if service in CONSUMER_SERVICES:
         from consumers.app import create_app
 
-        return create_app(settings, service, name), settings.service_port(service, replica)
-    if name not in FACTORIES:
-        raise SystemExit(f"unknown process {name!r}")
+        return create_app(settings, service, name), port
     module, _, attr = FACTORIES[name].partition(":")
     factory = getattr(importlib.import_module(module), attr)
-    return factory(settings), getattr(settings, f"lab_{name}_port")
+    return factory(settings), port
+
+
+def check_health(name: str, settings: Settings) -> bool:
+    """True if the named process answers 200 on GET /health on its own port (a container's
+    health check, so it asks the loopback address whatever the bind address)."""
+    url = f"http://127.0.0.1:{process_port(name, settings)}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a fixed http URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
 
 
 def main(argv: list[str]) -> None:
-    """Serve the named process on its configured port until SIGTERM."""
+    """Serve the named process on its configured port until SIGTERM; with --check, exit 0 if
+    it answers its health check and 1 if not."""
+    if len(argv) == 2 and argv[0] == "--check":
+        raise SystemExit(0 if check_health(argv[1], Settings()) else 1)
     if len(argv) != 1:
-        raise SystemExit("usage: python -m common.serve NAME")
+        raise SystemExit("usage: python -m common.serve [--check] NAME")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings()
     app, port = build_app(argv[0], settings)
     uvicorn.run(
         app,
-        host=settings.lab_host,
+        host=settings.lab_bind_host,
         port=port,
         log_level="warning",
         access_log=False,

@@ -70,7 +70,13 @@ class Settings(BaseSettings):
     lab_jwks_cache_ttl: float = Field(default=60.0, gt=0)
     lab_known_cache_ttl: float = Field(default=1.0, ge=0)
     lab_outbox_poll_interval: float = Field(default=0.5, gt=0)
-    lab_host: str = "127.0.0.1"
+    lab_host: str = "127.0.0.1"  # the host in the default URLs between processes
+    lab_bind_host: str = "127.0.0.1"  # where each process listens (0.0.0.0 in containers)
+    # How other processes reach a service; empty: http://LAB_HOST:<its port>. Consumers take a
+    # comma-separated list, one base URL per replica.
+    lab_auth_url: str = ""
+    lab_profiles_url: str = ""
+    lab_notifications_url: str = ""
     lab_gateway_port: int = 8000
     lab_auth_port: int = 8001
     lab_profiles_port: int = 8101
@@ -127,7 +133,20 @@ class Settings(BaseSettings):
 
     @property
     def auth_url(self) -> str:
-        return f"http://{self.lab_host}:{self.lab_auth_port}"
+        return self.lab_auth_url.rstrip("/") or f"http://{self.lab_host}:{self.lab_auth_port}"
+
+    def consumer_urls(self, service: str) -> list[str]:
+        """Base URLs of a consumer's replicas, as the gateway reaches them."""
+        explicit = {
+            "profiles": self.lab_profiles_url,
+            "notifications": self.lab_notifications_url,
+        }[service]
+        if explicit:
+            return [url.strip().rstrip("/") for url in explicit.split(",") if url.strip()]
+        return [
+            f"http://{self.lab_host}:{self.service_port(service, k)}"
+            for k in range(1, self.lab_replicas + 1)
+        ]
 
     @property
     def jwks_url(self) -> str:

@@ -23,14 +23,9 @@ UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
 
 def upstreams(settings: Settings) -> dict[str, list[str]]:
     """Service name -> base URLs of its replicas."""
-    host = settings.lab_host
-    routes = {"auth": [settings.auth_url]}
-    for service in CONSUMER_SERVICES:
-        routes[service] = [
-            f"http://{host}:{settings.service_port(service, k)}"
-            for k in range(1, settings.lab_replicas + 1)
-        ]
-    return routes
+    return {"auth": [settings.auth_url]} | {
+        service: settings.consumer_urls(service) for service in CONSUMER_SERVICES
+    }
 
 
 def _error(status: int, error: str, detail: str) -> JSONResponse:

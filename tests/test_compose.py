@@ -1,33 +1,235 @@
-"""docker-compose.yml is validated here (no Docker engine runs on these machines)."""
+"""docker-compose.yml and the Dockerfile, checked from the files (no Docker engine runs here), and
+each service run once the way its container runs it."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+import psutil
+import pytest
 import yaml
 
-from common.serve import FACTORIES
-from common.settings import CONSUMER_SERVICES
+from common.net import free_port
+from common.serve import process_port
+from common.settings import CONSUMER_SERVICES, Settings
+from tests.support import ValkeyProc, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
+TOKEN = "compose-test-internal-token"  # noqa: S105 - a test value for ${LAB_INTERNAL_TOKEN}
+VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
-def test_compose_describes_the_same_stack_as_cli_up() -> None:
-    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = spec["services"]
-    assert set(services) == {"valkey", "auth", "gateway", *CONSUMER_SERVICES}
+def _spec() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "docker-compose.yml").read_text()))
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2), m.group(3)
+        if env.get(name):
+            return env[name]
+        if op == "?":
+            raise KeyError(f"{name}: {arg}")
+        return arg or ""
+
+    return VAR.sub(one, value)
+
+
+def _environment(service: dict[str, Any], host_env: dict[str, str]) -> dict[str, str]:
+    return {k: _interpolate(str(v), host_env) for k, v in service["environment"].items()}
+
+
+def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key in list(os.environ):
+        if key.startswith(("LAB_", "VALKEY_")) or key.endswith("_DATABASE_URL"):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def _published(service: dict[str, Any]) -> set[int]:
+    return {int(str(p).rsplit(":", 1)[1]) for p in service.get("ports", [])}
+
+
+def test_compose_is_valid_against_the_compose_specification() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_the_same_processes_as_up() -> None:
+    services = _spec()["services"]
+    assert set(services) == {"valkey", *PROCESSES}
+    for name in PROCESSES:
+        assert services[name]["command"] == ["python", "-m", "common.serve", name]
+
+
+def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() -> None:
+    services = _spec()["services"]
     for name, service in services.items():
-        if name == "valkey":
-            assert "--appendonly" in service["command"]
-            continue
-        assert service["network_mode"] == "service:valkey"
-        process = service["command"][-1]
-        assert process == name and (process in FACTORIES or process in CONSUMER_SERVICES)
-        assert service["environment"]["LAB_STATE_DIR"] == "/state"
+        check = service["healthcheck"]["test"]
+        assert check[0] == "CMD"
+        if name in PROCESSES:
+            assert check[1:] == ["python", "-m", "common.serve", "--check", name]
+        for target, rule in service.get("depends_on", {}).items():
+            assert target in services and target != name
+            assert rule == {"condition": "service_healthy"}
+    assert set(services["gateway"]["depends_on"]) >= {"auth", *CONSUMER_SERVICES}
 
 
-def test_dockerfile_copies_every_package() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("auth", "consumers", "events", "gateway", "common", "bench"):
+def test_internal_token_must_come_from_the_host() -> None:
+    service = _spec()["services"]["auth"]
+    with pytest.raises(KeyError, match="LAB_INTERNAL_TOKEN"):
+        _environment(service, {})
+
+
+def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = _spec()["services"]
+    command = services["valkey"]["command"]
+    valkey_port = int(command[command.index("--port") + 1])
+    settings = {
+        name: _settings(_environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN}), monkeypatch)
+        for name in PROCESSES
+    }
+    listens = {name: process_port(name, settings[name]) for name in PROCESSES}
+    listens["valkey"] = valkey_port
+    for name, s in settings.items():
+        assert s.lab_bind_host not in ("127.0.0.1", "localhost", "::1"), name
+        assert s.state_dir == Path("/state")
+        assert _published(services[name]) == {listens[name]}, name
+        reached = [s.auth_url, *(u for c in CONSUMER_SERVICES for u in s.consumer_urls(c))]
+        for url in [*reached, s.effective_valkey_url]:
+            host, port = urlsplit(url).hostname or "", urlsplit(url).port
+            assert host in services, f"{name}: {url} names no compose service"
+            assert port == listens[host], f"{name}: {url}"
+
+
+def test_signing_keys_stay_with_auth() -> None:
+    services = _spec()["services"]
+    (auth_volume,) = (v.split(":")[0] for v in services["auth"]["volumes"])
+    for name, service in services.items():
+        if name != "auth":
+            assert all(v.split(":")[0] != auth_volume for v in service.get("volumes", [])), name
+
+
+def test_the_image_runs_unprivileged_with_its_dependencies_cached_and_no_secret() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    user = [line for line in lines if line.startswith("USER ")]
+    assert user and user[-1].split()[1] not in ("root", "0")
+    first_code = next(i for i, line in enumerate(lines) if line.startswith("COPY auth"))
+    install = next(i for i, line in enumerate(lines) if "pip install" in line)
+    assert install < first_code  # the dependency layer does not change with the code
+    assert not [line for line in lines if line.startswith(("ENV", "ARG")) and "TOKEN" in line]
+    for package in ("auth", "consumers", "events", "gateway", "common"):
         assert (ROOT / package).is_dir()
-        assert f"COPY {package} {package}" in dockerfile
+        assert f"COPY {package} {package}" in lines
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".state", ".venv", "reports"} <= set(ignored)
+
+
+@pytest.fixture
+def container_like(
+    tmp_path: Path, valkey_proc: ValkeyProc
+) -> Iterator[dict[str, dict[str, str]]]:
+    """Each process started as its container starts it: settings only from the environment,
+    listening on 0.0.0.0, reached through 127.0.0.1."""
+    services = _spec()["services"]
+    ports = {name: free_port() for name in PROCESSES}
+    base = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "LAB_INTERNAL_TOKEN": TOKEN,
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    env_of: dict[str, dict[str, str]] = {}
+    for name in PROCESSES:
+        env = base | _environment(services[name], base)
+        env |= {
+            "LAB_STATE_DIR": str(tmp_path / name),
+            "LAB_ISSUER": f"http://127.0.0.1:{ports['gateway']}/auth",
+            "LAB_AUTH_URL": f"http://127.0.0.1:{ports['auth']}",
+            "VALKEY_URL": valkey_proc.url,
+            "LAB_AUTH_PORT": str(ports["auth"]),
+            "LAB_GATEWAY_PORT": str(ports["gateway"]),
+        }
+        for consumer in CONSUMER_SERVICES:
+            env[f"LAB_{consumer.upper()}_PORT"] = str(ports[consumer])
+            env[f"LAB_{consumer.upper()}_URL"] = f"http://127.0.0.1:{ports[consumer]}"
+        env_of[name] = env
+        log = (tmp_path / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "common.serve", name],
+                cwd=tmp_path,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    try:
+        for name in PROCESSES:
+            wait_for(
+                lambda name=name: httpx.get(f"http://127.0.0.1:{ports[name]}/health").status_code
+                == 200,
+                timeout=30,
+                what=f"{name} to answer on 127.0.0.1 while bound to 0.0.0.0",
+            )
+        yield env_of
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=15)
+
+
+def test_each_service_runs_the_way_its_container_runs_it(
+    container_like: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    for name, env in container_like.items():  # the container's health check command agrees
+        check = subprocess.run(
+            [sys.executable, "-m", "common.serve", "--check", name],
+            env=env,
+            cwd=tmp_path,
+            timeout=30,
+        )
+        assert check.returncode == 0, name
+    listening = {
+        c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"
+    }
+    for name, env in container_like.items():
+        assert listening.get(int(env[f"LAB_{name.upper()}_PORT"])) == "0.0.0.0", name
+    gateway = f"http://127.0.0.1:{container_like['gateway']['LAB_GATEWAY_PORT']}"
+    creds = {"username": "compose-user", "password": "correct horse battery"}
+    assert httpx.post(f"{gateway}/auth/register", json=creds, timeout=30).status_code == 201
+    login = httpx.post(f"{gateway}/auth/login", json=creds, timeout=30)
+    token = login.json()["token"]
+    for service in CONSUMER_SERVICES:
+        r = httpx.get(
+            f"{gateway}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        assert r.status_code == 200 and r.json()["discovered_by"] == "lazy", r.text
