@@ -16,6 +16,7 @@ from auth.keys import KeyStore
 from auth.models import username_key
 from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
 from common.settings import Mode, Publish, Settings, default_publish
+from common.timing import phase
 from common.tokens import Claims, Verifier, mint_access_token
 from events.model import CloudEvent, EventType, user_event
 
@@ -49,7 +50,8 @@ class AuthService:
         key = username_key(username)
         if await asyncio.to_thread(store.username_taken, self.engine, key):
             raise UsernameTaken(username)
-        password_hash = await passwords.hash_password(password)
+        with phase("password"):
+            password_hash = await passwords.hash_password(password)
         publisher = self.publisher
         staged: list[CloudEvent] = []
 
@@ -57,29 +59,34 @@ class AuthService:
             staged.append(self._event("user.registered", user_id, name))
             publisher.stage(conn, staged[0])
 
-        user_id = await asyncio.to_thread(
-            store.insert_user, self.engine, username, key, password_hash, stage
-        )
+        with phase("db"):
+            user_id = await asyncio.to_thread(
+                store.insert_user, self.engine, username, key, password_hash, stage
+            )
         if user_id is None:
             raise UsernameTaken(username)
         self._maybe_crash(user_id)
-        await publisher.after_commit(staged[0])
+        with phase("publish"):
+            await publisher.after_commit(staged[0])
         return user_id
 
     async def login(self, username: str, password: str) -> str:
         """Check credentials and mint an access token."""
-        found = await asyncio.to_thread(store.find_login, self.engine, username_key(username))
-        ok = await passwords.verify_password(found[1] if found else None, password)
+        with phase("db"):
+            found = await asyncio.to_thread(store.find_login, self.engine, username_key(username))
+        with phase("password"):
+            ok = await passwords.verify_password(found[1] if found else None, password)
         if not found or not ok or not found[2]:
             raise InvalidCredentials()
-        return mint_access_token(
-            self.keys.active,
-            user_id=found[0],
-            issuer=self.settings.lab_issuer,
-            audience=self.settings.lab_audience,
-            client_id=self.settings.lab_client_id,
-            ttl=self.settings.lab_token_ttl,
-        )
+        with phase("sign"):
+            return mint_access_token(
+                self.keys.active,
+                user_id=found[0],
+                issuer=self.settings.lab_issuer,
+                audience=self.settings.lab_audience,
+                client_id=self.settings.lab_client_id,
+                ttl=self.settings.lab_token_ttl,
+            )
 
     async def deactivate(self, claims: Claims) -> None:
         """Deactivate the token's user and publish user.deactivated in event modes."""

@@ -26,6 +26,7 @@ from events import acl
 
 ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[str], None]
+FRONTS = ("gateway", "dashboard")  # web processes with no /internal endpoints
 
 
 class StackError(RuntimeError):
@@ -86,6 +87,7 @@ class Stack:
             for k in range(1, s.lab_replicas + 1):
                 procs.append(ProcSpec(replica_name(service, k), s.service_port(service, k), "http"))
         procs.append(ProcSpec("gateway", s.lab_gateway_port, "http"))
+        procs.append(ProcSpec("dashboard", s.lab_dashboard_port, "http"))
         return procs
 
     def spec(self, name: str) -> ProcSpec:
@@ -240,15 +242,10 @@ class Stack:
             pass
         except PermissionError:
             os.kill(pid, sig)
-        try:
-            psutil.Process(pid).wait(timeout)
-        except psutil.NoSuchProcess:
-            pass
-        except psutil.TimeoutExpired:
+        if not wait_exited(pid, timeout):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-                psutil.Process(pid).wait(5)
+            wait_exited(pid, 5)
         self.pid_file(name).unlink(missing_ok=True)
         return True
 
@@ -294,7 +291,7 @@ class Stack:
                 "port": spec.port,
                 "healthy": bool(pid) and self.healthy(spec),
             }
-            if row["healthy"] and spec.kind == "http" and spec.name != "gateway":
+            if row["healthy"] and spec.kind == "http" and spec.name not in FRONTS:
                 try:
                     st = self.client().internal(spec.port, "GET", "status", timeout=2.0)
                 except Exception:
@@ -324,7 +321,7 @@ class Stack:
         body = {"mode": mode.value, "publish": publish.value if publish else None}
         results = []
         for spec in self.specs():
-            if spec.kind != "http" or spec.name == "gateway":
+            if spec.kind != "http" or spec.name in FRONTS:
                 continue
             if not self.pid(spec.name):
                 results.append({"name": spec.name, "mode": None, "note": "not running"})
@@ -339,4 +336,25 @@ class Stack:
                 }
             )
         return results
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """True once pid has exited. A process started by another one (the dashboard stopping what
+    `up` started) stays a zombie until that parent reaps it, so a zombie counts as exited."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proc = psutil.Process(pid)
+            if proc.ppid() == os.getpid():
+                proc.wait(max(0.0, deadline - time.monotonic()))  # our child: reap it
+                return True
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        except psutil.TimeoutExpired:
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 

@@ -15,6 +15,7 @@ from common.settings import CONSUMER_SERVICES, Settings, parse_replica
 FACTORIES = {
     "auth": "auth.app:create_app",
     "gateway": "gateway.app:create_app",
+    "dashboard": "dashboard.app:create_app",
 }
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str]) -> None:
     if len(argv) != 1:
         raise SystemExit("usage: python -m common.serve [--check] NAME")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal call otherwise
     settings = Settings()
     app, port = build_app(argv[0], settings)
     uvicorn.run(

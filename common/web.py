@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.timing import ServerTiming
 from common.tokens import Claims, TokenError, Verifier
 
 MAX_BODY_BYTES = 64 * 1024
@@ -126,6 +127,7 @@ async def _too_large(send: Send) -> None:
 def install_common(app: FastAPI, service: str) -> None:
     """Body limit, JSON errors for invalid input and unexpected failures, and /health."""
     app.add_middleware(BodySizeLimit)
+    app.add_middleware(ServerTiming, total=service)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

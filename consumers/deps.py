@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from common.timing import phase
 from common.tokens import Claims
 from common.web import bearer_token, verified_claims
 from consumers.service import ConsumerService
@@ -22,7 +23,8 @@ ServiceDep = Annotated[ConsumerService, Depends(get_service)]
 
 async def get_claims(service: ServiceDep, token: Annotated[str, Depends(bearer_token)]) -> Claims:
     """Verified claims of the bearer token, or 401."""
-    return await verified_claims(service.verifier, token)
+    with phase("verify"):
+        return await verified_claims(service.verifier, token)
 
 
 ClaimsDep = Annotated[Claims, Depends(get_claims)]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from common.settings import Mode
+from common.timing import phase
 from common.web import ModeBody, error_responses, internal_guard, metrics_response
 from consumers import store
 from consumers.deps import ClaimsDep, ServiceDep
@@ -20,7 +21,8 @@ internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503
 
 async def _resolve(service: ServiceDep, user_id: int) -> Resolution | JSONResponse:
     try:
-        return await service.discovery.resolve(user_id)
+        with phase("discover"):
+            return await service.discovery.resolve(user_id)
     except UnknownUser:
         return JSONResponse({"error": "unknown_user", "user_id": user_id}, status_code=403)
     except UserDeactivated:

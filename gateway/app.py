@@ -16,7 +16,7 @@ from gateway.openapi import document
 
 FORWARD_REQUEST = frozenset({"authorization", "content-type", "accept", "user-agent"})
 FORWARD_RESPONSE = frozenset(
-    {"content-type", "www-authenticate", "cache-control", "allow", "retry-after"}
+    {"content-type", "www-authenticate", "cache-control", "allow", "retry-after", "server-timing"}
 )
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
 

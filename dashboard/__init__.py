@@ -1,0 +1,1 @@
+"""The live demo page of a running stack, and its control API."""
