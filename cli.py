@@ -386,35 +386,44 @@ def _clock(ts: float) -> str:
 
 @app.command()
 def demo(
-    mode: Annotated[Mode | None, typer.Option(help="switch to this mode first")] = None,
-    pause: Annotated[bool, typer.Option(help="wait for Enter before each step")] = False,
+    mode: Annotated[
+        Mode | None, typer.Option(help="run this mode only (default: every mode)")
+    ] = None,
+    pause: Annotated[
+        bool, typer.Option(help="wait for Enter before each arrow (a terminal)")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print steps and outcomes as JSON")
+    ] = False,
 ) -> None:
-    """The seed's sequence diagram, live: register, log in, call each service (starts the stack)."""
-    from common.demo import run_flow
+    """The seed's sequence diagram live in each mode, the "what if" acts, one comparison table."""
+    from demo.run import run_demo
+    from demo.show import Silent, Terminal, tables
 
     stack = _stack()
+    out = err if as_json else console
     if not all(r["healthy"] for r in stack.status()):
-        up(mode=mode, publish=None, db="sqlite", replicas=int(stack.env.get("LAB_REPLICAS", "1")))
+        try:
+            stack.up(progress=lambda line: out.print(f"  {line}"))
+        except StackError as exc:
+            fail(str(exc))
         stack = _stack()
-    elif mode is not None:
-        mode_cmd(mode, None)
-
-    def show(step: Any) -> None:
-        style = "green" if step.status < 400 else "red"
-        console.print(
-            f"[bold]{step.title}[/bold]\n  [{style}]{step.status}[/{style}] "
-            f"in {step.ms:.1f} ms  {json.dumps(step.body)[:200]}",
-            highlight=False,
-        )
 
     def wait(title: str) -> None:
         typer.prompt(f"next: {title} [Enter]", default="", show_default=False)
 
-    console.print(f"mode: {stack.settings.mode}")
+    presenter = (
+        Silent() if as_json else Terminal(console, wait if pause and sys.stdin.isatty() else None)
+    )
+    modes = [mode] if mode else list(Mode)
     try:
-        run_flow(_client(stack), on_step=show, pause=wait if pause else None)
-    except ClientError as exc:
+        result = run_demo(stack, _client(stack), modes, presenter)
+    except (ClientError, StackError) as exc:
         fail(str(exc))
+    if as_json:
+        print(json.dumps(result.as_json(), indent=2, default=str))
+    else:
+        tables(result, console)
 
 
 @app.command()

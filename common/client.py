@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from common.settings import Settings
+from common.timing import parse as parse_timing
 
 
 class ClientError(RuntimeError):
@@ -20,11 +21,12 @@ class ClientError(RuntimeError):
 
 @dataclass
 class Reply:
-    """An HTTP reply: status, JSON body (or text) and elapsed milliseconds."""
+    """An HTTP reply: status, JSON body (or text), elapsed milliseconds, Server-Timing phases."""
 
     status: int
     body: Any
     ms: float
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,7 +63,12 @@ class LabClient:
             body: Any = response.json()
         except ValueError:
             body = response.text
-        return Reply(response.status_code, body, response.elapsed.total_seconds() * 1000)
+        return Reply(
+            response.status_code,
+            body,
+            response.elapsed.total_seconds() * 1000,
+            parse_timing(response.headers.get("server-timing")),
+        )
 
     def register(self, username: str, password: str) -> Reply:
         return self.request(
@@ -75,6 +82,9 @@ class LabClient:
 
     def call(self, service: str, path: str, token: str) -> Reply:
         return self.request("GET", f"/{service}/{path.lstrip('/')}", token=token)
+
+    def jwks(self) -> Reply:
+        return self.request("GET", "/auth/.well-known/jwks.json")
 
     def deactivate(self, token: str) -> Reply:
         return self.request("DELETE", "/auth/users/me", token=token)

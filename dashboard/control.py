@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from common.client import ClientError, LabClient
-from common.processes import FRONTS, Stack, StackError
-from common.settings import CONSUMER_SERVICES, Mode, Publish
+from common.processes import Stack, StackError
+from common.settings import Mode, Publish
 
 BURST_WORKERS = 4
 
@@ -108,33 +105,6 @@ class Control:
         """The most recently registered user this dashboard knows the password of."""
         with self.lock:
             return next(reversed(self.passwords), None)
-
-
-def known_users(stack: Stack, healthy: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Each consumer service's known users, from the first healthy replica of each."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for service in CONSUMER_SERVICES:
-        replicas = [
-            spec
-            for spec in stack.specs()
-            if spec.name in healthy and spec.name.partition("-")[0] == service
-        ]
-        for spec in replicas[:1]:
-            # a replica may go away between the health probe and this call
-            with contextlib.suppress(httpx.HTTPError, KeyError):
-                found[service] = stack.internal(spec, "GET", "known-users", timeout=2.0)["users"]
-    return found
-
-
-def service_status(stack: Stack, healthy: set[str]) -> dict[str, dict[str, Any]]:
-    """Every healthy service's /internal/status, by process name."""
-    out: dict[str, dict[str, Any]] = {}
-    for spec in stack.specs():
-        if spec.name not in healthy or spec.kind != "http" or spec.name in FRONTS:
-            continue
-        with contextlib.suppress(httpx.HTTPError):
-            out[spec.name] = stack.internal(spec, "GET", "status", timeout=2.0)
-    return out
 
 
 def describe_error(exc: Exception) -> str:

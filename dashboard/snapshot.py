@@ -7,8 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.knowledge import known_users, service_status
 from common.settings import CONSUMER_SERVICES
-from dashboard.control import Control, known_users, service_status
+from dashboard.control import Control
 
 PAGE_SIZE_MAX = 200
 
