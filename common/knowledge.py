@@ -14,11 +14,12 @@ from common.settings import CONSUMER_SERVICES, parse_replica
 def service_status(stack: Stack, healthy: set[str]) -> dict[str, dict[str, Any]]:
     """Every healthy service's /internal/status, by process name."""
     out: dict[str, dict[str, Any]] = {}
+    client = stack.client()
     for spec in stack.specs():
         if spec.name not in healthy or spec.kind != "http" or spec.name in FRONTS:
             continue
         with contextlib.suppress(httpx.HTTPError):
-            out[spec.name] = stack.internal(spec, "GET", "status", timeout=2.0)
+            out[spec.name] = client.internal(spec.port, "GET", "status", timeout=2.0)
     return out
 
 
@@ -26,6 +27,7 @@ def known_users(stack: Stack, healthy: set[str] | None = None) -> dict[str, list
     """Each consumer service's known users, from its first reachable replica (they share a
     database); a service with no reachable replica is left out."""
     found: dict[str, list[dict[str, Any]]] = {}
+    client = stack.client()
     for spec in stack.specs():
         service = parse_replica(spec.name)[0]
         if service not in CONSUMER_SERVICES or service in found:
@@ -34,7 +36,7 @@ def known_users(stack: Stack, healthy: set[str] | None = None) -> dict[str, list
             continue
         # a replica may be down, or go away between the health probe and this call
         with contextlib.suppress(httpx.HTTPError, KeyError):
-            found[service] = stack.internal(spec, "GET", "known-users", timeout=2.0)["users"]
+            found[service] = client.internal(spec.port, "GET", "known-users", timeout=2.0)["users"]
     return found
 
 

@@ -29,8 +29,7 @@ class Control:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def client(self) -> LabClient:
-        s = self.stack.settings
-        return LabClient(f"http://{s.lab_host}:{s.lab_gateway_port}")
+        return self.stack.client()
 
     def remember(self, user_id: int, username: str, password: str | None = None) -> None:
         """Note a user registered here, so the grid can name it and deactivate can log in."""
