@@ -1,4 +1,4 @@
-"""Helpers shared by tests: polling to a deadline and a real valkey-server."""
+"""Helpers shared by the test layers: polling to a deadline, a real valkey-server, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import valkey
 
+from common.isolated import isolated_env
 from common.net import free_port
 from common.valkey_server import ValkeyConfig, spawn
 
@@ -133,6 +134,4 @@ def drop_pg_database(name: str) -> None:
 
 def stack_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
     """Settings for a test stack in state_dir with every port free."""
-    from common.isolated import isolated_env
-
     return isolated_env(state_dir, replicas, **extra)

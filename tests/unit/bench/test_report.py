@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -48,9 +47,7 @@ def test_fixture_is_small_and_complete(results: Results) -> None:
 
 def test_both_files_written(tmp_path: Path) -> None:
     shutil.copy(FIXTURE, tmp_path / "results.json")
-    started = time.monotonic()
     md_path, html_path = render(tmp_path)
-    assert time.monotonic() - started < 10
     assert md_path == tmp_path / "report.md" and md_path.stat().st_size > 0
     assert html_path == tmp_path / "report.html" and html_path.stat().st_size > 0
 

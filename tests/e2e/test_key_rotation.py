@@ -12,8 +12,8 @@ import jwt
 
 from auth.keys import revoke, rotate
 from common.processes import Stack
+from tests.e2e.test_flow import PASSWORD, fresh, gw, login, register, whoami
 from tests.support import wait_for
-from tests.test_flow import PASSWORD, fresh, gw, login, register, whoami
 
 JWKS_TTL = "2"  # seconds: the publication lead is then 3 s, so the test stays short
 

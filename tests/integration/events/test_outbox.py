@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from common.db import make_engine
 from events import names, streams
 from events.model import CloudEvent, user_event
 from events.outbox import OutboxRelay, add_to_outbox, create_outbox_table, outbox, pending_count
-from tests.events.helpers import probe, running, signed
+from tests.integration.events.helpers import probe, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -139,13 +138,14 @@ def test_relay_keeps_rows_while_valkey_is_down(engine: Engine, valkey_proc: Valk
     assert attempts[0] >= 3 and attempts[1:] == [0, 0]  # the first row is retried, none skipped
 
 
-def test_wake_publishes_long_before_the_poll_interval(
+def test_wake_publishes_without_waiting_for_the_poll(
     engine: Engine,
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
         client = _client(valkey_proc)
-        relay = _relay(engine, client, poll_interval=30)
+        # A poll interval no test outlives: only the wake can publish the second event.
+        relay = _relay(engine, client, poll_interval=3600)
         relay.wake()  # before run(): harmless
         _register(engine, 1)
         async with running(relay.run()):
@@ -153,12 +153,10 @@ def test_wake_publishes_long_before_the_poll_interval(
                 probe(lambda: relay.passes == 1 and relay.published == 1), what="first pass"
             )
             await asyncio.to_thread(_register, engine, 2)
-            started = time.monotonic()
             waker = threading.Thread(target=relay.wake)
             waker.start()
             waker.join()
-            await await_for(probe(lambda: relay.published == 2), timeout=2, what="woken relay")
-            assert time.monotonic() - started < 2
+            await await_for(probe(lambda: relay.published == 2), timeout=10, what="woken relay")
             await await_for(probe(lambda: relay.passes == 2), what="second pass")
         await client.aclose()
 
@@ -232,9 +230,7 @@ def test_handover_waits_until_published_but_not_while_valkey_is_down(
             assert relay.fast_published == 1
             valkey_proc.stop()
             late = await asyncio.to_thread(_register, engine, 2)
-            started = time.monotonic()
-            assert await relay.handover(late, wait=0.2) is False
-            assert time.monotonic() - started < 1.0
+            assert await relay.handover(late, wait=0.2) is False  # gives up, the row waits
             valkey_proc.start()
             await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
         await client.aclose()

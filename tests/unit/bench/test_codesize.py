@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -193,9 +192,7 @@ def test_figures_follow_the_source(tmp_path: Path) -> None:
             tmp_path / package,
             ignore=shutil.ignore_patterns("__pycache__"),
         )
-    started = time.perf_counter()
     before = measure(tmp_path)
-    assert time.perf_counter() - started < 5  # about 0.3 s uncached; generous for slow runners
     assert before == measure(tmp_path)
 
     streams_module = tmp_path / "consumers" / "discovery" / "streams.py"

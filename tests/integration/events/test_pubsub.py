@@ -11,7 +11,7 @@ import valkey.asyncio as avalkey
 from events import names
 from events.model import user_event
 from events.pubsub import PubSubSubscriber, publish
-from tests.events.helpers import Collector, decode, running, signed
+from tests.integration.events.helpers import Collector, decode, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,7 +13,7 @@ from common.tokens import SigningKey, generate_private_key, mint_access_token
 from events import names, signing
 from events.model import CloudEvent, InvalidEvent, user_event
 from events.streams import StreamConsumer, append
-from tests.events.helpers import KEY, Collector, decode, keys, probe, running, signed
+from tests.integration.events.helpers import KEY, Collector, decode, keys, probe, running, signed
 from tests.support import ValkeyProc, await_for
 
 EVENT = user_event(names.USER_REGISTERED, 7, "ann")

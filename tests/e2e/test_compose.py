@@ -22,7 +22,7 @@ from common.serve import process_port
 from common.settings import CONSUMER_SERVICES, Settings
 from tests.support import ValkeyProc, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
 TOKEN = "compose-test-internal-token"  # noqa: S105 - a test value for ${LAB_INTERNAL_TOKEN}
 VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -250,10 +249,8 @@ def test_down_service_gives_json_502(stack_factory: Any) -> None:
     stack = stack_factory()
     token = login_new(stack)
     stack.stop("profiles")
-    started = time.monotonic()
     r = whoami(stack, "profiles", token)
     assert r.status_code == 502 and r.json()["error"] == "upstream_unavailable"
-    assert time.monotonic() - started < 5
     stack.start("profiles")
     assert whoami(stack, "profiles", token).status_code == 200
     pids = [p["pid"] for p in stack.status() if p["pid"]]

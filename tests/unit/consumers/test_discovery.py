@@ -1,0 +1,103 @@
+"""Discovery strategies in-process, over a SQLite file: what each mode does on a call and on an
+event, without a subscriber running (events are handed to the mode directly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.db import make_engine
+from common.settings import Mode, Settings
+from consumers import store
+from consumers.app import service_spec
+from consumers.discovery import MODES, build_discovery
+from consumers.discovery.base import (
+    Context,
+    EventDiscovery,
+    KnownCache,
+    Stats,
+    UnknownUser,
+    UserDeactivated,
+)
+from events import names
+from events.model import user_event
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Context:
+    spec = service_spec("notifications")
+    engine = make_engine(f"sqlite:///{tmp_path / 'notifications.sqlite3'}")
+    store.create_schema(engine, spec)
+    settings = Settings(lab_state_dir=tmp_path)
+    return Context(settings, spec, engine, "notifications", Stats(), KnownCache(ttl=60.0))
+
+
+def test_every_mode_has_one_implementation(ctx: Context) -> None:
+    assert set(MODES) == set(Mode)
+    for mode in Mode:
+        assert build_discovery(mode, ctx).mode is mode
+
+
+async def test_lazy_provisions_on_the_first_call_only(ctx: Context) -> None:
+    lazy = build_discovery(Mode.LAZY, ctx)
+    first = await lazy.resolve(7)
+    second = await lazy.resolve(7)
+    assert (first.first_call, second.first_call) == (True, False)
+    assert first.user.discovered_by == "lazy"
+    assert ctx.stats.lazy_provisions == 1
+    assert ctx.spec.count(ctx.engine) == 1  # one welcome message
+    assert lazy.subscriber_state() == "off"
+
+
+@pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS])
+async def test_event_modes_refuse_and_count_unknown_users(ctx: Context, mode: Mode) -> None:
+    discovery = build_discovery(mode, ctx)
+    with pytest.raises(UnknownUser):
+        await discovery.resolve(7)
+    assert ctx.stats.unknown_user_refusals == 1
+    assert store.lookup(ctx.engine, 7) is None
+    await discovery.stop()
+
+
+@pytest.mark.parametrize("mode", [Mode.PUBSUB, Mode.STREAMS, Mode.HYBRID])
+async def test_an_event_provisions_once(ctx: Context, mode: Mode) -> None:
+    discovery = build_discovery(mode, ctx)
+    assert isinstance(discovery, EventDiscovery)
+    event = user_event(names.USER_REGISTERED, 7, "eve")
+    await discovery.on_event(event)
+    await discovery.on_event(event)  # redelivered
+    found = await discovery.resolve(7)
+    assert (found.user.discovered_by, found.first_call) == ("event", True)
+    assert (ctx.stats.event_provisions, ctx.stats.duplicates_ignored) == (1, 1)
+    assert ctx.stats.last_propagation_ms is not None
+    assert ctx.spec.count(ctx.engine) == 1
+    await discovery.stop()
+
+
+async def test_hybrid_falls_back_to_lazy_and_a_late_event_changes_nothing(ctx: Context) -> None:
+    hybrid = build_discovery(Mode.HYBRID, ctx)
+    assert isinstance(hybrid, EventDiscovery)
+    found = await hybrid.resolve(7)
+    assert found.user.discovered_by == "lazy"
+    await hybrid.on_event(user_event(names.USER_REGISTERED, 7, "eve"))
+    assert store.lookup(ctx.engine, 7).discovered_by == "lazy"  # type: ignore[union-attr]
+    assert (ctx.stats.lazy_provisions, ctx.stats.duplicates_ignored) == (1, 1)
+    await hybrid.stop()
+
+
+@pytest.mark.parametrize("later", [Mode.LAZY, Mode.HYBRID, Mode.STREAMS])
+async def test_a_deactivated_user_is_never_brought_back(ctx: Context, later: Mode) -> None:
+    streams = build_discovery(Mode.STREAMS, ctx)
+    assert isinstance(streams, EventDiscovery)
+    await streams.on_event(user_event(names.USER_REGISTERED, 7, "eve"))
+    await streams.resolve(7)  # cached as active
+    await streams.on_event(user_event(names.USER_DEACTIVATED, 7, "eve"))
+    await streams.on_event(user_event(names.USER_REGISTERED, 7, "eve"))  # a late duplicate
+    with pytest.raises(UserDeactivated):
+        await build_discovery(later, ctx).resolve(7)
+    assert ctx.stats.deactivations == 1
+    assert store.lookup(ctx.engine, 7).active is False  # type: ignore[union-attr]
+    await streams.stop()
