@@ -22,6 +22,7 @@ from consumers.discovery.base import (
 )
 from events import names
 from events.model import user_event
+from tests.unit.fakes import Keys
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +33,8 @@ def ctx(tmp_path: Path) -> Context:
     engine = make_engine(f"sqlite:///{tmp_path / 'notifications.sqlite3'}")
     store.create_schema(engine, spec)
     settings = Settings(lab_state_dir=tmp_path)
-    return Context(settings, spec, engine, "notifications", Stats(), KnownCache(ttl=60.0))
+    keys = Keys().verifier().key
+    return Context(settings, spec, engine, "notifications", Stats(), KnownCache(60.0), keys)
 
 
 def test_every_mode_has_one_implementation(ctx: Context) -> None:

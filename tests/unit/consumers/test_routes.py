@@ -41,9 +41,10 @@ def app(tmp_path: Path, discovery: FakeDiscovery) -> FastAPI:
     spec = service_spec("profiles")
     engine = make_engine(f"sqlite:///{tmp_path / 'profiles.sqlite3'}")
     store.create_schema(engine, spec)
-    ctx = Context(settings, spec, engine, "profiles", Stats(), KnownCache(0))
+    verifier = KEYS.verifier()
+    ctx = Context(settings, spec, engine, "profiles", Stats(), KnownCache(0), verifier.key)
     application = create_app(settings, "profiles")
-    application.state.service = ConsumerService(ctx, KEYS.verifier(), discovery)
+    application.state.service = ConsumerService(ctx, verifier, discovery)
     return application
 
 
