@@ -24,7 +24,11 @@ def process_port(name: str, settings: Settings) -> int:
     service, replica = parse_replica(name)
     if service in CONSUMER_SERVICES:
         return settings.service_port(service, replica)
-    ports = {"auth": settings.lab_auth_port, "gateway": settings.lab_gateway_port}
+    ports = {
+        "auth": settings.lab_auth_port,
+        "gateway": settings.lab_gateway_port,
+        "dashboard": settings.lab_dashboard_port,
+    }
     if name not in ports:
         raise SystemExit(f"unknown process {name!r}")
     return ports[name]
