@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
 import subprocess
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -16,11 +18,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from common.client import ClientError, LabClient, TokenStore
+from common.client import PROG, ClientError, LabClient, Reply, TokenStore
 from common.processes import Stack, StackError
-from common.settings import Mode, Publish
+from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+app = typer.Typer(help=__doc__, no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_help=True)
 events_app = typer.Typer(help="Watch events as they flow.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -28,11 +30,74 @@ app.add_typer(events_app, name="events")
 console = Console() if sys.stdout.isatty() else Console(width=120)
 err = Console(stderr=True, soft_wrap=True)
 
+SERVICES = ("auth", *CONSUMER_SERVICES)
+PROCESS_HELP = (
+    "valkey, auth, gateway or a consumer (profiles, notifications; replica k of a consumer "
+    "is profiles-k)"
+)
+USERNAME_HELP = "3–64 characters, unique regardless of case"
+FROM_STDIN = "-"
+PASSWORDS_HELP = (
+    "8–1024 characters; `-` reads one line from stdin; prompted for if omitted "
+    "(read from stdin when there is no terminal)"
+)
+JSON_HELP = "print JSON on stdout (notices go to stderr)"
+# Per-process settings that `up` sets itself for each process it starts.
+_SET_PER_PROCESS = {"lab_service_name", "lab_replica_name"}
+UP_EPILOG = (
+    "Reads these environment variables (defaults in common/settings.py) and records them in "
+    "<state>/stack.json, so that `start` and `mode` reuse them: "
+    + ", ".join(name.upper() for name in Settings.model_fields if name not in _SET_PER_PROCESS)
+    + "."
+)
+
+
+class Db(StrEnum):
+    """Where the services keep their databases."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
 
 def fail(message: str) -> NoReturn:
     """Print a one-line reason and exit non-zero."""
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(1)
+
+
+def print_json(data: Any) -> None:
+    """Data for scripts: JSON on stdout."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # a checkout that was never installed
+        import tomllib
+
+        pyproject = Path(__file__).with_name("pyproject.toml")
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _stack() -> Stack:
@@ -44,34 +109,50 @@ def _client(stack: Stack) -> LabClient:
 
 
 def _password(password: str | None, confirm: bool = False) -> str:
-    if password:
+    if password and password != FROM_STDIN:
         return password
-    if not sys.stdin.isatty():
+    if password == FROM_STDIN or not sys.stdin.isatty():
         line = sys.stdin.readline().rstrip("\n")
         if line:
             return line
-        fail("no password: pass --password or type it at the prompt")
+        fail("no password on stdin: pass --password, or type it at the prompt")
     entered = getpass.getpass("Password: ")
     if confirm and getpass.getpass("Repeat password: ") != entered:
         fail("the passwords do not match")
     return entered
 
 
-def _show(reply_status: int, body: Any) -> None:
+def _show(reply: Reply, as_json: bool) -> None:
     """Print a reply; a 4xx or 5xx one ends the command with exit code 1."""
-    text = json.dumps(body, indent=2) if not isinstance(body, str) else body
-    style = "green" if reply_status < 400 else "red"
-    console.print(f"[{style}]{reply_status}[/{style}] {text}", highlight=False)
-    if reply_status >= 400:
+    if as_json:
+        print_json({"status": reply.status, "body": reply.body})
+    else:
+        body = reply.body
+        text = json.dumps(body, indent=2) if not isinstance(body, str) else body
+        style = "green" if reply.status < 400 else "red"
+        console.print(f"[{style}]{reply.status}[/{style}] {text}", highlight=False)
+    if reply.status >= 400:
         raise typer.Exit(1)
 
 
-@app.command()
+def _service(value: str) -> str:
+    if value not in SERVICES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(SERVICES)}")
+    return value
+
+
+@app.command(epilog=UP_EPILOG)
 def up(
-    mode: Annotated[Mode | None, typer.Option(help="discovery mode")] = None,
-    publish: Annotated[Publish | None, typer.Option(help="direct or outbox (auth side)")] = None,
-    db: Annotated[str, typer.Option(help="sqlite or postgres")] = "sqlite",
+    mode: Annotated[Mode | None, typer.Option(help="discovery mode (default: LAB_MODE)")] = None,
+    publish: Annotated[
+        Publish | None,
+        typer.Option(help="auth-side publishing (default: LAB_PUBLISH, else the mode's)"),
+    ] = None,
+    db: Annotated[
+        Db, typer.Option(help="SQLite files in the state dir, or PostgreSQL on 127.0.0.1:5432")
+    ] = Db.SQLITE,
     replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Start valkey, auth, the consumers and the gateway; return once all are healthy."""
     stack = _stack()
@@ -81,10 +162,10 @@ def up(
     if publish is not None:
         stack.env["LAB_PUBLISH"] = publish.value
     stack.env["LAB_REPLICAS"] = str(replicas)
-    if db == "postgres":
+    if db is Db.POSTGRES:
         from common.db import ensure_pg_database
 
-        for service in ("auth", "profiles", "notifications"):
+        for service in ("auth", *CONSUMER_SERVICES):
             key = f"{service.upper()}_DATABASE_URL"
             url = stack.env.get(key) or f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
             try:
@@ -92,50 +173,61 @@ def up(
             except Exception as exc:
                 fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
             stack.env[key] = url
-    elif db != "sqlite":
-        fail(f"--db must be sqlite or postgres, not {db!r}")
     started = time.perf_counter()
     try:
-        stack.up(progress=lambda line: console.print(f"  {line}"))
+        stack.up(progress=lambda line: err.print(f"  {line}", highlight=False))
         if mode is not None or publish is not None:  # processes that already ran switch now
             s = stack.settings
             stack.set_mode(s.mode, Publish(stack.env["LAB_PUBLISH"]) if publish else None)
     except StackError as exc:
         fail(str(exc))
     s = stack.settings
+    gateway = f"http://{s.lab_host}:{s.lab_gateway_port}"
+    if as_json:
+        print_json(
+            {
+                "mode": s.mode,
+                "publish": s.publish,
+                "gateway": gateway,
+                "state_dir": str(s.state_dir),
+                "processes": stack.status(),
+            }
+        )
+        return
     console.print(
         f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
-        f"publish {s.publish}, gateway http://{s.lab_host}:{s.lab_gateway_port}"
+        f"publish {s.publish}, gateway {gateway}"
     )
 
 
 @app.command()
 def down() -> None:
     """Stop every process of the stack."""
-    stopped = _stack().down(progress=lambda line: console.print(f"  {line}"))
-    console.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+    stopped = _stack().down(progress=lambda line: err.print(f"  {line}", highlight=False))
+    err.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Show each process's pid, port, health, mode, subscriber and backlog."""
+def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """Show each process's pid, port, health, mode, subscriber and backlog.
+
+    Exits with code 1 when any process is down or unhealthy, so it serves as a readiness check.
+    """
     rows = _stack().status()
     if as_json:
-        print(json.dumps({"processes": rows}, indent=2))
-        return
+        print_json({"processes": rows})
+    else:
+        console.print(_status_table(rows))
+    down = [r["name"] for r in rows if not r["healthy"]]
+    if down:
+        err.print(f"not healthy: {', '.join(down)}")
+        raise typer.Exit(1)
+
+
+def _status_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in (
-        "name",
-        "pid",
-        "port",
-        "ok",
-        "mode",
-        "publish",
-        "subscriber",
-        "outbox",
-        "lag",
-        "known",
-    ):
+    columns = ("name", "pid", "port", "ok", "mode", "publish", "subscriber", "outbox", "lag")
+    for column in (*columns, "known"):
         table.add_column(column, no_wrap=True)
     for r in rows:
         table.add_row(
@@ -150,13 +242,16 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] =
             str(r.get("stream_lag", "") if r.get("stream_lag") is not None else ""),
             str(r.get("known_users", "")),
         )
-    console.print(table)
+    return table
 
 
 @app.command("mode")
 def mode_cmd(
-    mode: Annotated[Mode, typer.Argument(help="lazy, pubsub, streams or hybrid")],
-    publish: Annotated[Publish | None, typer.Option(help="direct or outbox")] = None,
+    mode: Annotated[Mode, typer.Argument(help="the discovery mode to switch to")],
+    publish: Annotated[
+        Publish | None, typer.Option(help="auth-side publishing (default: the mode's)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Switch the running stack to another mode without restarting a process."""
     try:
@@ -164,27 +259,30 @@ def mode_cmd(
     except Exception as exc:
         fail(f"switching failed: {exc}")
     if all(r.get("note") == "not running" for r in results):
-        fail(f"the stack is not running; `up` will start it in mode {mode}")
+        fail(f"the stack is not running; `{PROG} up --mode {mode}` will start it in that mode")
+    if as_json:
+        print_json({"mode": mode, "publish": publish, "processes": results})
+        return
     for r in results:
-        extra = f", publish {r['publish']}" if r.get("publish") else ""
+        pub = f", publish {r['publish']}" if r.get("publish") else ""
         sub = f", subscriber {r['subscriber']}" if r.get("subscriber") else ""
-        console.print(f"  {r['name']}: {r.get('mode') or r.get('note')}{extra}{sub}")
+        console.print(f"  {r['name']}: {r.get('mode') or r.get('note')}{pub}{sub}")
 
 
 @app.command()
-def stop(name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")]) -> None:
-    """Stop one process (a fault injected by hand)."""
+def stop(name: Annotated[str, typer.Argument(help=PROCESS_HELP)]) -> None:
+    """Stop one process (a fault injected by hand); exits 1 if it was not running."""
     try:
         was = _stack().stop(name)
     except StackError as exc:
         fail(str(exc))
-    console.print(f"stopped {name}" if was else f"{name} was not running")
+    if not was:
+        fail(f"{name} is not running")
+    console.print(f"stopped {name}")
 
 
 @app.command()
-def start(
-    name: Annotated[str, typer.Argument(help="valkey, auth, gateway, profiles, ...")],
-) -> None:
+def start(name: Annotated[str, typer.Argument(help=PROCESS_HELP)]) -> None:
     """Start one process again, with the settings of the last `up` and `mode`."""
     try:
         pid = _stack().start(name)
@@ -195,19 +293,23 @@ def start(
 
 @app.command()
 def register(
-    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+    username: Annotated[str, typer.Argument(help=USERNAME_HELP)],
+    password: Annotated[str | None, typer.Option(help=PASSWORDS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Register a user through the gateway."""
     try:
         reply = _client(_stack()).register(username, _password(password, confirm=True))
     except ClientError as exc:
         fail(str(exc))
-    _show(reply.status, reply.body)
+    _show(reply, as_json)
 
 
 @app.command()
 def login(
-    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+    username: Annotated[str, typer.Argument(help="a registered username")],
+    password: Annotated[str | None, typer.Option(help=PASSWORDS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Log in, print the token and save it under the state dir."""
     stack = _stack()
@@ -216,18 +318,30 @@ def login(
     except ClientError as exc:
         fail(str(exc))
     if reply.status != 200:
-        _show(reply.status, reply.body)
+        _show(reply, as_json)
         raise typer.Exit(1)  # a reply other than 200 that is not an error either
     path = TokenStore(stack.state_dir).save(username, reply.body["token"])
-    print(reply.body["token"])
+    if as_json:
+        print_json({"status": reply.status, "body": reply.body, "saved_to": str(path)})
+    else:
+        print(reply.body["token"])
     err.print(f"saved to {path}")
 
 
 @app.command()
 def call(
-    service: str,
-    path: str,
-    as_user: Annotated[str | None, typer.Option("--as", help="use this user's token")] = None,
+    service: Annotated[
+        str,
+        typer.Argument(
+            help=f"a service behind the gateway: {', '.join(SERVICES)}", callback=_service
+        ),
+    ],
+    path: Annotated[str, typer.Argument(help="the path on that service, such as /whoami")],
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="use this user's saved token instead of the last one saved"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Call a service through the gateway with the last saved token (or --as USER's)."""
     stack = _stack()
@@ -236,34 +350,35 @@ def call(
         reply = _client(stack).call(service, path, token)
     except ClientError as exc:
         fail(str(exc))
-    _show(reply.status, reply.body)
+    _show(reply, as_json)
 
 
 @app.command()
 def deactivate(
-    username: str, password: Annotated[str | None, typer.Option(help="prompted if omitted")] = None
+    username: Annotated[str, typer.Argument(help="the user to deactivate")],
+    password: Annotated[str | None, typer.Option(help=PASSWORDS_HELP)] = None,
 ) -> None:
     """Deactivate a user (logs in with the password, then DELETE /auth/users/me)."""
     client = _client(_stack())
     try:
         reply = client.login(username, _password(password))
         if reply.status != 200:
-            _show(reply.status, reply.body)
+            _show(reply, as_json=False)
             raise typer.Exit(1)
         gone = client.deactivate(reply.body["token"])
     except ClientError as exc:
         fail(str(exc))
     if gone.status != 204:
-        _show(gone.status, gone.body)
+        _show(gone, as_json=False)
         raise typer.Exit(1)
     console.print(f"deactivated {username}")
 
 
 @app.command()
 def logs(
-    name: Annotated[str | None, typer.Argument(help="one process; all if omitted")] = None,
-    lines: Annotated[int, typer.Option("-n", help="lines per log")] = 40,
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="keep printing")] = False,
+    name: Annotated[str | None, typer.Argument(help=f"{PROCESS_HELP}; all if omitted")] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="lines per log")] = 40,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
 ) -> None:
     """Show the logs of one process or of all."""
     stack = _stack()
@@ -279,7 +394,9 @@ def logs(
 
 @events_app.command("tail")
 def events_tail(
-    limit: Annotated[int | None, typer.Option("-n", help="stop after N events")] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-c", min=1, help="stop after this many events")
+    ] = None,
     from_start: Annotated[
         bool, typer.Option("--from-start", help="streams: replay what the stream holds")
     ] = False,
@@ -295,15 +412,13 @@ def events_tail(
     running = next((r.get("mode") for r in stack.status() if r["name"] == "auth"), None)
     mode = Mode(running) if running else s.mode
     if mode is Mode.LAZY:
-        fail(
-            "lazy mode publishes no events; switch with `python cli.py mode pubsub|streams|hybrid`"
-        )
+        fail(f"lazy mode publishes no events; switch with `{PROG} mode pubsub|streams|hybrid`")
     transport: Literal["pubsub", "stream"] = "pubsub" if mode is Mode.PUBSUB else "stream"
     where = "channel users.events" if transport == "pubsub" else "stream users.events.stream"
     shown = redact(s.effective_valkey_url)
     err.print(f"mode {mode}: tailing the {where} on {shown} (Ctrl-C to stop)")
     try:
-        asyncio.run(tail(s.effective_valkey_url, transport, print, limit, from_start))
+        asyncio.run(tail(s.effective_valkey_url, transport, print, count, from_start))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
@@ -344,7 +459,7 @@ def keys_rotate() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(kid: str) -> None:
+def keys_revoke(kid: Annotated[str, typer.Argument(help="a key id, as `keys list` shows")]) -> None:
     """Remove a key from the JWKS at once; services refuse its tokens once their cache expires."""
     from auth.keys import UnknownKey, revoke
 
@@ -362,13 +477,21 @@ def keys_revoke(kid: str) -> None:
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """List signing keys and their state (next, pending, active, retired, expired, revoked)."""
     from auth.keys import list_keys
 
     s = _stack().settings
+    views = list_keys(s.keys_dir, s.lab_token_ttl)
+    if as_json:
+        keys = [
+            dataclasses.asdict(v.record) | {"state": v.state.value, "retired_at": v.retired_at}
+            for v in views
+        ]
+        print_json({"keys": keys})
+        return
     table = Table("kid", "alg", "created", "signs from", "state")
-    for view in list_keys(s.keys_dir, s.lab_token_ttl):
+    for view in views:
         r = view.record
         table.add_row(
             r.kid,
@@ -426,38 +549,75 @@ def demo(
         tables(result, console)
 
 
+def _modes(values: list[str] | None) -> list[str] | None:
+    """Each --modes value, split on commas and checked against the modes."""
+    if not values:
+        return None
+    chosen = [m.strip() for v in values for m in v.split(",") if m.strip()]
+    unknown = [m for m in chosen if m not in set(Mode)]
+    if unknown:
+        known = ", ".join(Mode)
+        raise typer.BadParameter(f"{', '.join(unknown)}: not a mode (choose from {known})")
+    return list(dict.fromkeys(chosen))
+
+
 @app.command()
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="a reduced run (under 3 minutes)")] = False,
     out: Annotated[
-        Path | None, typer.Option(help="output dir; default reports/<timestamp>/")
+        Path | None,
+        typer.Option(help="output dir (default: reports/<timestamp>/ in the current directory)"),
     ] = None,
     modes: Annotated[
-        str | None, typer.Option(help="comma-separated subset of lazy,pubsub,streams,hybrid")
+        list[str] | None,
+        typer.Option(
+            "--modes",
+            metavar="MODE",
+            help=f"a mode to measure, repeatable ({', '.join(Mode)}; `a,b` works too) "
+            "(default: all)",
+            callback=_modes,
+        ),
     ] = None,
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state", help="keep the run's temporary state dir (logs, databases) to inspect"
+        ),
+    ] = False,
 ) -> None:
-    """Run the benchmark on its own stack; write results.json, report.md and report.html."""
+    """Run the benchmark on its own stack; write results.json, report.md and report.html.
+
+    An interrupted run (Ctrl-C) keeps what it measured in results.json; the stack always stops.
+    """
+    from bench.progress import bench_progress
     from bench.run import default_out_dir, run_bench
 
     target = out or default_out_dir()
     started = time.perf_counter()
-
-    def progress(line: str) -> None:
-        console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/dim] {line}", highlight=False)
-
     try:
-        done = run_bench(
-            target, quick=quick, modes=modes.split(",") if modes else None, progress=progress
-        )
+        with bench_progress(err) as steps:
+            done = run_bench(
+                target,
+                quick=quick,
+                modes=modes,
+                progress=steps.step,
+                on_plan=steps.plan,
+                keep_state=keep_state,
+            )
     except (ValueError, StackError) as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        err.print(f"interrupted: what was measured is in {target / 'results.json'}")
+        raise typer.Exit(130) from None
     console.print(
         f"[green]done[/green] in {time.perf_counter() - started:.0f}s: {done / 'report.html'}"
     )
 
 
 @app.command()
-def report(directory: Annotated[Path, typer.Argument(help="a bench output dir")]) -> None:
+def report(
+    directory: Annotated[Path, typer.Argument(help="a bench output dir holding results.json")],
+) -> None:
     """Render report.md and report.html again from DIR/results.json."""
     from bench.run import render_reports
 
@@ -471,14 +631,21 @@ def report(directory: Annotated[Path, typer.Argument(help="a bench output dir")]
 
 
 @app.command()
-def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False) -> None:
+def reset(
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask (required without a terminal)")
+    ] = False,
+) -> None:
     """Stop everything and wipe the state dir (users, keys, Valkey data, logs)."""
     import shutil
 
     stack = _stack()
     state = stack.state_dir
-    if not yes and sys.stdin.isatty() and not typer.confirm(f"wipe {state}?"):
-        raise typer.Exit(1)
+    if not yes:
+        if not sys.stdin.isatty():
+            fail(f"refusing to wipe {state} without a terminal to ask; pass --yes")
+        if not typer.confirm(f"wipe {state}?"):
+            raise typer.Exit(1)
     stack.down()
     if state.exists():
         shutil.rmtree(state)
@@ -486,8 +653,8 @@ def reset(yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] =
 
 
 def main() -> None:
-    """Entry point."""
-    app()
+    """Entry point of the `discovery-lab` command."""
+    app(prog_name=PROG)
 
 
 if __name__ == "__main__":

@@ -206,6 +206,7 @@ class Results(BaseModel):
     """Everything one benchmark run measured."""
 
     schema_version: int = SCHEMA_VERSION
+    complete: bool = True  # false in the results.json of a run still going, or interrupted
     generated_at: str
     quick: bool
     duration_s: float

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic_core import to_jsonable_python
 
 from bench import floors as fl
 from bench.environment import describe
 from bench.harness import Harness, Variant, make_stack
 from bench.latency import Sizes, measure_all
-from bench.results import CodeSize, Floors, Results, Scenario
+from bench.results import CodeSize, Floors, ModeLatency, Results, Scenario, Stats, Throughput
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
 from bench.targets import check
+from common.processes import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VARIANTS = ("lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox")
 # Measured for latency only, beside streams+outbox, so the outbox's own cost is a figure too.
 LATENCY_EXTRA = ("streams+direct",)
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,9 +78,25 @@ def variants_for(modes: list[str] | None) -> list[Variant]:
     return [v for v in chosen if v.mode.value in wanted]
 
 
-def default_out_dir(root: Path = ROOT) -> Path:
-    """reports/<timestamp>/ under the checkout."""
-    return root / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
+def latency_variants(variants: list[Variant]) -> list[Variant]:
+    """The variants whose latency is measured: the chosen ones and the extras of their modes."""
+    modes = {v.mode for v in variants}
+    extra = [Variant.parse(label) for label in LATENCY_EXTRA]
+    return [*variants, *(v for v in extra if v.mode in modes)]
+
+
+def planned_steps(plan: Plan, variants: list[Variant]) -> int:
+    """How many progress lines a run announces, for a progress bar and its ETA."""
+    before_latency = 4  # code size, in-process floors, starting the stack, Valkey floors
+    latency = plan.rounds * (1 + len(latency_variants(variants)))
+    scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
+    after = 2  # stopping the stack, writing results.json
+    return before_latency + latency + scenarios + after
+
+
+def default_out_dir(base: Path | None = None) -> Path:
+    """reports/<timestamp>/ under base, by default the current directory."""
+    return (base or Path.cwd()) / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def link_latest(out_dir: Path) -> None:
@@ -84,59 +110,89 @@ def link_latest(out_dir: Path) -> None:
     latest.symlink_to(out_dir.name)
 
 
-async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Progress) -> Results:
-    started = time.monotonic()
-    from bench.codesize import measure_variant
-
-    extra = [
-        Variant.parse(x)
-        for x in LATENCY_EXTRA
-        if Variant.parse(x).mode in {v.mode for v in variants}
-    ]
-    progress("code size: counting modules through their imports")
-    codesize = {
-        v.label: CodeSize.model_validate(
-            measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
+def require_report_deps() -> None:
+    """Fail early, with the fix, when the bench extra (matplotlib, for the charts) is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError(
+            "the benchmark's reports need matplotlib: pip install 'discovery-lab[bench]'"
         )
-        for v in [*variants, *extra]
-    }
+
+
+@dataclass
+class Recorder:
+    """results.json, rewritten as each part is measured, so an interrupted run keeps it all."""
+
+    path: Path
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def put(self, **sections: Any) -> None:
+        """Record measured sections; the file says `"complete": false` until finish()."""
+        self.sections.update(to_jsonable_python(sections))
+        self._write(json.dumps({"complete": False, **self.sections}, indent=1))
+
+    def finish(self, results: Results) -> None:
+        self._write(results.model_dump_json(indent=1))
+
+    def _write(self, text: str) -> None:
+        partial = self.path.with_suffix(".json.partial")
+        partial.write_text(text)
+        partial.replace(self.path)  # a reader never sees half a file
+
+
+@dataclass
+class OnStack:
+    """What the run measures on the running stack."""
+
+    floors: dict[str, Stats]
+    latency: dict[str, ModeLatency]
+    hash_throughput: Throughput
+    scenarios: list[Scenario]
+
+
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
+def _local_floors(plan: Plan, progress: Progress) -> dict[str, Stats]:
     progress("floors: JWT verify, SQLite insert, argon2id, bare FastAPI")
     n = plan.floor_samples
-    jwt_samples = fl.jwt_verify(n * 2)
-    insert_samples = fl.db_insert(n)
-    hashes = fl.argon2_hashes(4 if plan.quick else 12)
-    bare = await fl.bare_fastapi(n * 2)
-    state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
-    stack = make_stack(state)
-    progress(f"starting the stack (state in {state})")
-    await asyncio.to_thread(stack.up)
+    return {
+        "jwt_verify": fl.stats(fl.jwt_verify(n * 2)),
+        "db_insert": fl.stats(fl.db_insert(n)),
+        "argon2_hash": fl.stats(fl.argon2_hashes(4 if plan.quick else 12)),
+        "bare_fastapi": fl.stats(_run_async(fl.bare_fastapi(n * 2))),
+    }
+
+
+async def _on_stack(
+    stack: Stack,
+    plan: Plan,
+    variants: list[Variant],
+    record: Recorder,
+    settings_used: dict[str, str],
+    progress: Progress,
+) -> OnStack:
     h = Harness(stack)
-    settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
     try:
         url = stack.settings.effective_valkey_url
         progress("floors: Valkey PUBLISH→receive and XADD→XREADGROUP")
-        pubsub_floor = fl.stats(await fl.valkey_pubsub(url, n))
-        stream_floor = fl.stats(await fl.valkey_stream(url, n))
-        extra = [
-            Variant.parse(x)
-            for x in LATENCY_EXTRA
-            if Variant.parse(x).mode in {v.mode for v in variants}
-        ]
+        floors = {
+            "valkey_pubsub": fl.stats(await fl.valkey_pubsub(url, plan.floor_samples)),
+            "valkey_stream": fl.stats(await fl.valkey_stream(url, plan.floor_samples)),
+        }
+        record.put(floors=record.sections["floors"] | to_jsonable_python(floors))
         latency, hash_tp = await measure_all(
-            h, [*variants, *extra], plan.latency, plan.rounds, progress
+            h, latency_variants(variants), plan.latency, plan.rounds, progress
         )
-        floors = Floors(
-            valkey_pubsub=pubsub_floor,
-            valkey_stream=stream_floor,
-            db_insert=fl.stats(insert_samples),
-            jwt_verify=fl.stats(jwt_samples),
-            bare_fastapi=fl.stats(bare),
-            argon2_hash=fl.stats(hashes),
-            hash_throughput=hash_tp,
-        )
-        scenarios = []
+        record.put(latency=latency)
+        scenarios: list[Scenario] = []
         for spec in SCENARIOS:
-            runs = {}
+            scenario = Scenario(id=spec.id, title=spec.title, question=spec.question, runs={})
+            scenarios.append(scenario)
             auth_env = getattr(spec, "auth_env", None)
             saved = {}
             if auth_env:
@@ -148,18 +204,84 @@ async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Pro
             try:
                 for variant in spec.variants(variants):
                     progress(f"scenario {spec.id} ({spec.title}): {variant.label}")
-                    runs[variant.label] = await spec.run(h, variant, plan.scenario)
+                    scenario.runs[variant.label] = await spec.run(h, variant, plan.scenario)
+                    record.put(scenarios=scenarios)
             finally:
                 if auth_env:
                     await h.restart_auth(**saved)
-            scenarios.append(
-                Scenario(id=spec.id, title=spec.title, question=spec.question, runs=runs)
-            )
+        return OnStack(floors, latency, hash_tp, scenarios)
     finally:
         await h.close()
-        await asyncio.to_thread(stack.down)
-        shutil.rmtree(state.parent, ignore_errors=True)
-    return Results(
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Let a clean-up finish even if Ctrl-C is pressed again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_bench(
+    out_dir: Path,
+    *,
+    quick: bool,
+    modes: list[str] | None,
+    progress: Progress,
+    plan: Plan | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    keep_state: bool = False,
+    stack_env: Mapping[str, str] | None = None,
+) -> Path:
+    """Run everything, write results.json and the reports into out_dir; return out_dir.
+
+    results.json is rewritten after each measured part. Whatever happens (a failed start-up,
+    an error, Ctrl-C), the stack is stopped and its temporary state dir removed, unless
+    keep_state; progress says which.
+    """
+    require_report_deps()
+    plan = plan or Plan.make(quick)
+    variants = variants_for(modes)
+    if on_plan:
+        on_plan(planned_steps(plan, variants))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    record = Recorder(out_dir / "results.json")
+    record.put(quick=plan.quick, modes=[v.mode.value for v in variants])
+    progress("code size: counting modules through their imports")
+    from bench.codesize import measure_variant
+
+    codesize = {
+        v.label: CodeSize.model_validate(
+            measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
+        )
+        for v in latency_variants(variants)
+    }
+    record.put(codesize=codesize)
+    local_floors = _local_floors(plan, progress)
+    record.put(floors=local_floors)
+    state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
+    stack = make_stack(state, **(stack_env or {}))
+    settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
+    try:
+        progress(f"starting the stack (state in {state})")
+        stack.up()
+        measured = _run_async(_on_stack(stack, plan, variants, record, settings_used, progress))
+    finally:
+        with _sigint_deferred():
+            stack.down()
+            if keep_state:
+                progress(f"stack stopped; its state dir is kept: {state}")
+            else:
+                shutil.rmtree(state.parent, ignore_errors=True)
+                progress(f"stack stopped; its state dir is removed: {state}")
+    floors = Floors(**local_floors, **measured.floors, hash_throughput=measured.hash_throughput)
+    results = Results(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         quick=plan.quick,
         duration_s=round(time.monotonic() - started, 1),
@@ -177,31 +299,11 @@ async def _run(out_dir: Path, plan: Plan, variants: list[Variant], progress: Pro
         },
         codesize=codesize,
         floors=floors,
-        latency=latency,
-        scenarios=scenarios,
-        targets=check(latency, floors),
+        latency=measured.latency,
+        scenarios=measured.scenarios,
+        targets=check(measured.latency, floors),
     )
-
-
-def run_bench(
-    out_dir: Path,
-    *,
-    quick: bool,
-    modes: list[str] | None,
-    progress: Progress,
-    plan: Plan | None = None,
-) -> Path:
-    """Run everything, write results.json and the reports into out_dir; return out_dir."""
-    plan = plan or Plan.make(quick)
-    variants = variants_for(modes)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        import uvloop
-    except ImportError:
-        results = asyncio.run(_run(out_dir, plan, variants, progress))
-    else:
-        results = uvloop.run(_run(out_dir, plan, variants, progress))
-    (out_dir / "results.json").write_text(results.model_dump_json(indent=1))
+    record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")
     render_reports(out_dir)
     link_latest(out_dir)
@@ -210,6 +312,14 @@ def run_bench(
 
 def render_reports(out_dir: Path) -> tuple[Path, Path]:
     """Render report.md and report.html from out_dir/results.json."""
+    require_report_deps()
+    raw = json.loads((out_dir / "results.json").read_text())
+    if raw.get("complete") is False:
+        held = ", ".join(k for k in raw if k not in ("complete", "quick", "modes")) or "nothing"
+        raise ValueError(
+            f"{out_dir / 'results.json'} is from an interrupted run (it holds: {held}); "
+            "a report needs a complete run"
+        )
     from bench.report import render
 
     return render(out_dir)

@@ -1,5 +1,5 @@
 """The one client of the stack: the gateway as users reach it, each process's /internal endpoints
-as its operator reaches them, and the tokens saved by `cli.py login`."""
+as its operator reaches them, and the tokens that `login` saves."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import httpx
 
 from common.settings import Settings
 from common.timing import parse as parse_timing
+
+PROG = "discovery-lab"  # the installed command, named in hints
 
 
 class ClientError(RuntimeError):
@@ -55,7 +57,7 @@ class LabClient:
             )
         except httpx.ConnectError:
             raise ClientError(
-                f"cannot reach the gateway at {self.base_url}: is the stack up? (python cli.py up)"
+                f"cannot reach the gateway at {self.base_url}: is the stack up? ({PROG} up)"
             ) from None
         except httpx.TimeoutException:
             raise ClientError(f"{method} {path} timed out after {self.timeout}s") from None
@@ -142,13 +144,11 @@ class TokenStore:
         if username is None:
             last = self.folder / "last.json"
             if not last.exists():
-                raise ClientError("no saved token: run `python cli.py login USERNAME` first")
+                raise ClientError(f"no saved token: run `{PROG} login USERNAME` first")
             username = str(json.loads(last.read_text())["username"])
         path = self.folder / f"{_safe(username)}.jwt"
         if not path.exists():
-            raise ClientError(
-                f"no saved token for {username!r}: run `python cli.py login {username}`"
-            )
+            raise ClientError(f"no saved token for {username!r}: run `{PROG} login {username}`")
         return username, path.read_text().strip()
 
 

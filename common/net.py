@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import psutil
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port the OS says is free right now."""
@@ -21,3 +23,21 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+def port_holder(port: int) -> str | None:
+    """`name (pid N)` of the program listening on a TCP port, if the OS will tell."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:  # another user's program: its pid is hidden from us
+                return None
+            try:
+                name = psutil.Process(conn.pid).name()
+            except psutil.Error:
+                name = "a program that just exited"
+            return f"{name} (pid {conn.pid})"
+    return None

@@ -19,8 +19,15 @@ import psutil
 import valkey
 
 from common.client import LabClient
-from common.net import port_in_use
-from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, replica_name
+from common.net import port_holder, port_in_use
+from common.settings import (
+    CONSUMER_SERVICES,
+    Mode,
+    Publish,
+    Settings,
+    port_setting,
+    replica_name,
+)
 from common.valkey_server import ValkeyConfig, spawn
 from events import acl
 
@@ -139,7 +146,11 @@ class Stack:
             self.wait_healthy(spec, timeout)
             return running
         if port_in_use(spec.port, self.settings.lab_bind_host):
-            raise StackError(f"port {spec.port} for {name} is already in use by another program")
+            holder = port_holder(spec.port) or "another program"
+            raise StackError(
+                f"port {spec.port} for {name} is taken by {holder}; "
+                f"set {port_setting(name)} to move {name} to a free port"
+            )
         log = self.log_file(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         if spec.kind == "valkey":

@@ -199,6 +199,13 @@ def replica_name(service: str, replica: int) -> str:
     return service if replica == 1 else f"{service}-{replica}"
 
 
+def port_setting(process: str) -> str:
+    """The environment variable that moves a process's port (a replica's follows its service's)."""
+    if process == "valkey":
+        return "VALKEY_PORT"
+    return f"LAB_{parse_replica(process)[0].upper()}_PORT"
+
+
 def parse_replica(name: str) -> tuple[str, int]:
     """Split `profiles-2` into (`profiles`, 2) and `profiles` into (`profiles`, 1)."""
     base, _, num = name.rpartition("-")

@@ -1,0 +1,82 @@
+"""The command line against a real stack: JSON on stdout for scripts, exit codes for faults."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+import cli
+from common.processes import Stack
+
+runner = CliRunner()
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def env(lazy_stack: Stack) -> dict[str, str]:
+    """The environment a user of this stack's state dir would have."""
+    return {"LAB_STATE_DIR": str(lazy_stack.state_dir)}
+
+
+def invoke(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+    return runner.invoke(cli.app, list(args), env=env, input=stdin, prog_name=cli.PROG)
+
+
+def data(result: Result) -> Any:
+    """The command's stdout, which must be JSON and nothing else."""
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return json.loads(result.stdout)
+
+
+def test_a_script_registers_logs_in_and_calls_with_json(env: dict[str, str]) -> None:
+    name = f"cli-{secrets.token_hex(4)}"
+    registered = data(invoke(env, "register", name, "--password", "-", "--json", stdin=PASSWORD))
+    assert registered["status"] == 201 and isinstance(registered["body"]["user_id"], int)
+    taken = invoke(env, "register", name, "--password", PASSWORD, "--json")
+    assert taken.exit_code == 1
+    assert json.loads(taken.stdout)["body"]["error"] == "username_taken"
+
+    logged_in = invoke(env, "login", name, "--password", "-", "--json", stdin=f"{PASSWORD}\n")
+    login = data(logged_in)
+    assert login["body"]["token"] and login["body"]["token_type"] == "bearer"
+    assert "saved to" in logged_in.stderr
+    call = data(invoke(env, "call", "profiles", "/whoami", "--json"))
+    assert call["status"] == 200
+    assert call["body"]["user_id"] == registered["body"]["user_id"]
+    assert call["body"]["discovered_by"] == "lazy"
+
+    wrong = invoke(env, "login", name, "--password", "wrong password", "--json")
+    assert wrong.exit_code == 1
+    assert json.loads(wrong.stdout)["body"]["error"] == "invalid_credentials"
+
+
+def test_up_mode_and_keys_list_print_json(env: dict[str, str]) -> None:
+    started = data(invoke(env, "up", "--json"))
+    assert started["mode"] == "lazy" and all(p["healthy"] for p in started["processes"])
+    switched = data(invoke(env, "mode", "lazy", "--json"))
+    services = {p["name"]: p for p in switched["processes"]}
+    assert set(services) == {"auth", "profiles", "notifications"}
+    assert all(p["mode"] == "lazy" for p in services.values())
+    keys = data(invoke(env, "keys", "list", "--json"))["keys"]
+    assert [k["state"] for k in keys].count("active") == 1 and keys[0]["kid"]
+
+
+def test_status_fails_while_a_process_is_down_and_stop_refuses_twice(
+    env: dict[str, str], lazy_stack: Stack
+) -> None:
+    assert data(invoke(env, "status", "--json"))["processes"]
+    assert invoke(env, "stop", "notifications").exit_code == 0
+    try:
+        down = invoke(env, "status", "--json")
+        assert down.exit_code == 1
+        rows = {r["name"]: r for r in json.loads(down.stdout)["processes"]}
+        assert rows["notifications"]["healthy"] is False and rows["auth"]["healthy"] is True
+        again = invoke(env, "stop", "notifications")
+        assert again.exit_code == 1 and "notifications is not running" in again.stderr
+    finally:
+        lazy_stack.start("notifications")
+    assert invoke(env, "status").exit_code == 0
