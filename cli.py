@@ -218,9 +218,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = Fa
         print_json({"processes": rows})
     else:
         console.print(_status_table(rows))
-    down = [r["name"] for r in rows if not r["healthy"]]
-    if down:
-        err.print(f"not healthy: {', '.join(down)}")
+    unhealthy = [r["name"] for r in rows if not r["healthy"]]
+    if unhealthy:
+        err.print(f"not healthy: {', '.join(unhealthy)}")
         raise typer.Exit(1)
 
 

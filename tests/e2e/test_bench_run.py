@@ -6,20 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.latency import Sizes
 from bench.results import Results
-from bench.run import DEFAULT_VARIANTS, Plan, run_bench
-from bench.scenarios.base import Size
+from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
+from tests.bench.plans import TINY
 
 pytestmark = pytest.mark.timeout(900)
-
-TINY = Plan(
-    quick=True,
-    rounds=1,
-    latency=Sizes(registrations=4, steady_calls=100, throughput_s=0.3, hash_s=0.5),
-    scenario=Size(users=3, settle_s=1.5, quick=True),
-    floor_samples=50,
-)
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +19,14 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
     lines: list[str] = []
     run_bench(out, quick=True, modes=None, progress=lines.append, plan=TINY)
     assert any("scenario 9" in line for line in lines)  # progress is reported as it goes
+    assert len(lines) == planned_steps(TINY, variants_for(None))  # so the ETA has a true total
     return Results.model_validate_json((out / "results.json").read_text()), out
 
 
 def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
     res, out = results
     assert (out / "report.md").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
-    assert res.modes == ["lazy", "pubsub", "streams", "hybrid"]
+    assert res.complete and res.modes == ["lazy", "pubsub", "streams", "hybrid"]
     for label in DEFAULT_VARIANTS:
         assert res.codesize[label].total_sloc > 0
         lat = res.latency[label]

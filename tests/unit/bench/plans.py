@@ -1,0 +1,15 @@
+"""The smallest benchmark plan that still exercises every part, for tests."""
+
+from __future__ import annotations
+
+from bench.latency import Sizes
+from bench.run import Plan
+from bench.scenarios.base import Size
+
+TINY = Plan(
+    quick=True,
+    rounds=1,
+    latency=Sizes(registrations=4, steady_calls=100, throughput_s=0.3, hash_s=0.5),
+    scenario=Size(users=3, settle_s=1.5, quick=True),
+    floor_samples=50,
+)
