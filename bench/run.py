@@ -28,6 +28,7 @@ from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
 from bench.targets import check
 from common.processes import Stack
+from common.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VARIANTS = ("lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox")
@@ -94,15 +95,15 @@ def planned_steps(plan: Plan, variants: list[Variant]) -> int:
     return before_latency + latency + scenarios + after
 
 
-def default_out_dir(base: Path | None = None) -> Path:
-    """reports/<timestamp>/ under base, by default the current directory."""
-    return (base or Path.cwd()) / "reports" / datetime.now().strftime("%Y%m%d-%H%M%S")
+def default_out_dir() -> Path:
+    """<timestamp>/ in the reports dir (LAB_REPORTS_DIR, by default reports/ in the current one)."""
+    return Settings().reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def link_latest(out_dir: Path) -> None:
-    """Point reports/latest at out_dir when it lives under reports/."""
-    reports = out_dir.parent
-    if reports.name != "reports":
+    """Point latest in the reports dir at out_dir when out_dir lives there."""
+    reports = Settings().reports_dir
+    if out_dir.resolve().parent != reports:
         return
     latest = reports / "latest"
     if latest.is_symlink() or latest.exists():

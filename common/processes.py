@@ -135,6 +135,7 @@ class Stack:
     def child_env(self) -> dict[str, str]:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         env["LAB_STATE_DIR"] = str(self.state_dir)
+        env["LAB_REPORTS_DIR"] = str(self.settings.reports_dir)  # relative to the command, not ROOT
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         return env
 

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     lab_mode: Mode = Mode.LAZY
     lab_publish: Publish | None = None
     lab_state_dir: Path = Path(".state")
+    lab_reports_dir: Path = Path("reports")  # benchmark reports, under the current directory
     valkey_url: str = ""
     valkey_port: int = 6390
     valkey_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
@@ -103,6 +104,10 @@ class Settings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.lab_state_dir.resolve()
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.lab_reports_dir.resolve()
 
     @property
     def keys_dir(self) -> Path:

@@ -124,14 +124,16 @@ def create_app(settings: Settings) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    latest = settings.reports_dir / "latest"
+
     @app.get("/report/summary")
     async def report_summary() -> dict[str, Any]:
         """The latest benchmark report's verdict and charts, if one exists."""
-        return await asyncio.to_thread(report.summary)
+        return await asyncio.to_thread(report.summary, latest)
 
     @app.get("/report/full", include_in_schema=False)
     async def report_full() -> Response:
-        path = report.latest_html()
+        path = report.latest_html(latest)
         if path is None:
             return JSONResponse({"success": False, "error": "no_report"}, status_code=404)
         return FileResponse(path, media_type="text/html")

@@ -6,21 +6,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from common.processes import ROOT
-
-LATEST = ROOT / "reports" / "latest"
 _VERDICT = re.compile(r'<section id="verdict">(.*?)</section>', re.S)
 _IMAGE = re.compile(r'<img [^>]*src="(data:image/png;base64,[A-Za-z0-9+/=]+)"[^>]*>')
 _SCRIPT = re.compile(r"<script.*?</script>", re.S | re.I)
 
 
-def latest_html(folder: Path = LATEST) -> Path | None:
+def latest_html(folder: Path) -> Path | None:
     """The full report page, when a finished report exists."""
     path = folder / "report.html"
     return path if path.is_file() else None
 
 
-def summary(folder: Path = LATEST, max_charts: int = 6) -> dict[str, Any]:
+def summary(folder: Path, max_charts: int = 6) -> dict[str, Any]:
     """The verdict section and the charts of the latest report, or {"exists": False}."""
     path = latest_html(folder)
     if path is None:

@@ -31,8 +31,12 @@ BROWSER_FLAGS = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A lazy-mode stack with its dashboard."""
-    stack = Stack(env=stack_env(tmp_path_factory.mktemp("dash") / "state"))
+    """A lazy-mode stack with its dashboard, and a finished report in its reports dir."""
+    base = tmp_path_factory.mktemp("dash")
+    latest = base / "reports" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "report.html").write_text('<section id="verdict"><p>lazy wins</p></section>')
+    stack = Stack(env=stack_env(base / "state", LAB_REPORTS_DIR=str(base / "reports")))
     try:
         stack.up()
         yield stack
@@ -54,6 +58,13 @@ def test_up_starts_the_dashboard_and_status_shows_it(stack: Stack) -> None:
     page = httpx.get(url(stack), timeout=5)
     assert page.status_code == 200 and "discovery-lab" in page.text
     assert "http://" not in page.text.replace("http://127.0.0.1", "")  # nothing from the network
+
+
+def test_the_latest_report_is_read_from_the_reports_dir(stack: Stack) -> None:
+    summary = httpx.get(url(stack, "/report/summary"), timeout=5).json()
+    assert summary["exists"] is True and "lazy wins" in summary["verdict_html"]
+    full = httpx.get(url(stack, "/report/full"), timeout=5)
+    assert full.status_code == 200 and "lazy wins" in full.text
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
