@@ -8,7 +8,7 @@ import pytest
 
 from bench.results import Results
 from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
-from tests.bench.plans import TINY
+from tests.e2e.plans import TINY
 
 pytestmark = pytest.mark.timeout(900)
 

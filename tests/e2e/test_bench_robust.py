@@ -15,7 +15,7 @@ import pytest
 
 from bench.run import run_bench
 from common.processes import StackError
-from tests.bench.plans import TINY
+from tests.e2e.plans import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 
