@@ -188,12 +188,12 @@ def rotate(keys_dir: Path, alg: str, lead: float) -> Rotation:
     and publish a new next key; the current key signs until then."""
     with _locked(keys_dir):
         records = _read_index(keys_dir)
-        now = time.time()
         promoted = _ensure_next(keys_dir, records, alg)
+        fresh = _new_key(keys_dir, alg)  # generated first: the schedule starts once it exists
+        records.append(fresh)
+        now = time.time()
         latest = max((r.activates_at or 0.0 for r in records if not r.revoked), default=now)
         promoted.activates_at = max(now, promoted.created_at + lead, latest)
-        fresh = _new_key(keys_dir, alg)
-        records.append(fresh)
         _write_index(keys_dir, records)
         return Rotation(promoted.kid, promoted.activates_at, fresh.kid)
 
