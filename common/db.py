@@ -7,6 +7,11 @@ from typing import Any
 
 from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+# The database cannot be reached or used right now (server gone, connection cut, file locked):
+# answered with 503 and retried, never taken for a fault of the request or the event.
+STORAGE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 
 
 def normalise_url(url: str) -> str:

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.db import STORAGE_DOWN
 from common.timing import ServerTiming
 from common.tokens import Claims, TokenError, Verifier
 
@@ -143,14 +143,16 @@ def install_common(app: FastAPI, service: str) -> None:
     async def _big(_: Request, __: Exception) -> JSONResponse:
         return JSONResponse({"success": False, "error": "payload_too_large"}, status_code=413)
 
-    @app.exception_handler(OperationalError)
-    async def _storage(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _storage(_: Request, exc: Exception) -> JSONResponse:
         log.error("%s: database unavailable: %s", service, exc.__class__.__name__)
         return JSONResponse(
             {"success": False, "error": "storage_unavailable"},
             status_code=503,
             headers={"Retry-After": "1"},
         )
+
+    for error in STORAGE_DOWN:
+        app.add_exception_handler(error, _storage)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

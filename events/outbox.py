@@ -234,7 +234,12 @@ class OutboxRelay:
             except TimeoutError:
                 if not self._unmarked:
                     return
-                await self._flush_marks()
+                try:
+                    await self._flush_marks()
+                except Exception as exc:  # the database is gone: run() retries with backoff
+                    self.failures += 1
+                    self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
+                    return
 
     async def _flush_marks(self) -> None:
         """Mark the rows published by the fast path as sent, in one transaction."""

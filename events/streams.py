@@ -19,6 +19,12 @@ from events.signing import Decoder
 
 log = logging.getLogger("discovery_lab.events.streams")
 
+
+class Unavailable(Exception):
+    """The handler cannot apply events now (its storage is down): the entry stays pending, and
+    this delivery does not count toward dead-lettering, which is for events at fault."""
+
+
 Handler = Callable[[CloudEvent], Awaitable[None]]
 DeadHandler = Callable[[str, str], Awaitable[None]]
 
@@ -261,6 +267,10 @@ class StreamConsumer:
             return
         try:
             await self.handler(event)
+        except Unavailable as exc:
+            self.failures += 1
+            log.warning("event %s left pending: %s", entry_id, exc)
+            return
         except Exception as exc:
             await self._failed(entry_id, raw, deliveries, exc, client)
             return

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from common.db import STORAGE_DOWN
 from common.settings import Mode, Settings
 from consumers import store
 from consumers.models import KnownUser
@@ -20,6 +21,7 @@ from events import names
 from events.aio import stop_task
 from events.model import CloudEvent
 from events.signing import KeyLookup
+from events.streams import Unavailable
 
 log = logging.getLogger("discovery_lab.consumers")
 
@@ -229,7 +231,10 @@ class EventDiscovery:
         raise NotImplementedError
 
     async def on_event(self, event: CloudEvent) -> None:
-        await handle_event(self.ctx, event)
+        try:
+            await handle_event(self.ctx, event)
+        except STORAGE_DOWN as exc:
+            raise Unavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.reader(), name=f"{self.mode}-reader")

@@ -10,7 +10,7 @@ import valkey.asyncio as avalkey
 
 from events import names
 from events.model import user_event
-from events.streams import StreamConsumer, append
+from events.streams import Handler, StreamConsumer, Unavailable, append
 from tests.integration.events.helpers import Collector, decode, probe, running, signed
 from tests.support import ValkeyProc, await_for
 
@@ -23,7 +23,7 @@ def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
     return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
 
 
-def _consumer(valkey_proc: ValkeyProc, handler: Collector, **kw: Any) -> StreamConsumer:
+def _consumer(valkey_proc: ValkeyProc, handler: Handler, **kw: Any) -> StreamConsumer:
     options: dict[str, Any] = {"group": "profiles", "consumer": "profiles", "block_ms": 200}
     options["decode"] = decode
     options.update(kw)
@@ -274,6 +274,36 @@ def test_lag_falls_back_when_valkey_cannot_tell(valkey_proc: ValkeyProc) -> None
         assert await consumer.lag(client) == 4
         await client.xreadgroup("profiles", "x", {names.STREAM: ">"}, count=1)
         assert await consumer.lag(client) == 4  # 1 pending + 3 never delivered
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_storage_outage_is_never_dead_lettered(valkey_proc: ValkeyProc) -> None:
+    """A handler whose database is down defers the event however often it is redelivered;
+    the event is applied once the database is back."""
+
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        outage = asyncio.Event()
+        outage.set()
+        got = Collector()
+
+        async def handler(event: Any) -> None:
+            if outage.is_set():
+                got.attempts[0] = got.attempts.get(0, 0) + 1
+                raise Unavailable("database unavailable")
+            await got(event)
+
+        consumer = _consumer(valkey_proc, handler, dead_letter_after=2, claim_idle_ms=100)
+        async with running(consumer.run()):
+            await _add(client, 7)
+            await await_for(probe(lambda: got.attempts.get(0, 0) >= 5), what="redeliveries")
+            assert consumer.dead_lettered == 0
+            outage.clear()
+            await await_for(lambda: got.has(7), what="the event once the database is back")
+            await await_for(_pending_is(client, 0), what="the event acked")
+        assert await client.xlen(names.DEAD_LETTER) == 0
         await client.aclose()
 
     asyncio.run(scenario())
