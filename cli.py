@@ -20,7 +20,7 @@ from rich.table import Table
 
 from common.client import PROG, ClientError, LabClient, Reply, TokenStore
 from common.processes import Stack, StackError
-from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings
+from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_help=True)
@@ -153,9 +153,13 @@ def up(
     ] = Db.SQLITE,
     replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    valkey: Annotated[
+        Topology, typer.Option(help="embedded Valkey: one node, or a 3+3 node cluster")
+    ] = Topology.SINGLE,
 ) -> None:
     """Start valkey, auth, the consumers and the gateway; return once all are healthy."""
     stack = _stack()
+    stack.env["LAB_VALKEY"] = valkey.value
     if mode is not None:
         stack.env["LAB_MODE"] = mode.value
         stack.env.pop("LAB_PUBLISH", None)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from common.settings import Mode, Publish, Settings
 from common.tokens import SigningKey
-from events import acl, pubsub, signing, streams
+from events import acl, connection, pubsub, signing, streams
 from events.aio import stop_task
 from events.model import CloudEvent
 from events.outbox import OutboxRelay, add_to_outbox, pending_count
@@ -150,7 +150,7 @@ class OutboxPublisher:
 
 def connect(settings: Settings) -> avalkey.Valkey:
     """auth's Valkey client, as the ACL user that may only publish and append."""
-    return avalkey.Valkey.from_url(
+    return connection.connect(
         settings.valkey_url_as(acl.PUBLISHER), socket_timeout=1.0, socket_connect_timeout=0.5
     )
 

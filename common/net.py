@@ -41,3 +41,15 @@ def port_holder(port: int) -> str | None:
                 name = "a program that just exited"
             return f"{name} (pid {conn.pid})"
     return None
+
+
+def free_port_run(count: int, host: str = "127.0.0.1", bus_offset: int = 10_000) -> int:
+    """The first of `count` consecutive free ports whose cluster bus ports (port + 10000)
+    are free too, as a Valkey Cluster on loopback needs."""
+    while True:
+        base = free_port(host)
+        if base + count + bus_offset > 65_535:
+            continue
+        ports = [base + k for k in range(count)]
+        if not any(port_in_use(p, host) or port_in_use(p + bus_offset, host) for p in ports):
+            return base

@@ -18,6 +18,7 @@ import httpx
 import psutil
 import valkey
 
+from common import valkey_cluster
 from common.client import LabClient
 from common.net import port_holder, port_in_use
 from common.settings import (
@@ -25,6 +26,7 @@ from common.settings import (
     Mode,
     Publish,
     Settings,
+    Topology,
     port_setting,
     replica_name,
 )
@@ -88,7 +90,14 @@ class Stack:
     def specs(self) -> list[ProcSpec]:
         """Every process, in start order."""
         s = self.settings
-        procs = [] if s.valkey_url else [ProcSpec("valkey", s.valkey_port, "valkey")]
+        procs = []
+        if s.valkey_url:
+            pass  # an external Valkey: nothing embedded starts
+        elif s.lab_valkey is Topology.CLUSTER:
+            for k, port in enumerate(valkey_cluster.node_ports(s.valkey_port), start=1):
+                procs.append(ProcSpec(replica_name("valkey", k), port, "valkey"))
+        else:
+            procs.append(ProcSpec("valkey", s.valkey_port, "valkey"))
         procs.append(ProcSpec("auth", s.lab_auth_port, "http"))
         for service in CONSUMER_SERVICES:
             for k in range(1, s.lab_replicas + 1):
@@ -155,18 +164,7 @@ class Stack:
         log = self.log_file(name)
         log.parent.mkdir(parents=True, exist_ok=True)
         if spec.kind == "valkey":
-            s = self.settings
-            proc = spawn(
-                ValkeyConfig(
-                    port=spec.port,
-                    data_dir=self.state_dir / "valkey",
-                    host=s.lab_bind_host,
-                    appendfsync=s.valkey_appendfsync,
-                    pubsub_buffer_limit=s.valkey_pubsub_buffer_limit,
-                    acl=acl.acl_file({user: s.valkey_password(user) for user in acl.users()}),
-                ),
-                log,
-            )
+            proc = spawn(self.valkey_config(spec), log)
         else:
             with log.open("ab") as out:
                 proc = subprocess.Popen(
@@ -191,6 +189,34 @@ class Stack:
             self.stop(name)
             raise
         return proc.pid
+
+    def valkey_config(self, spec: ProcSpec) -> ValkeyConfig:
+        """One embedded Valkey node with the ACL users; a cluster node in its own dir."""
+        s = self.settings
+        config = ValkeyConfig(
+            port=spec.port,
+            data_dir=self.state_dir / "valkey",
+            host=s.lab_bind_host,
+            appendfsync=s.valkey_appendfsync,
+            pubsub_buffer_limit=s.valkey_pubsub_buffer_limit,
+            acl=acl.acl_file({user: s.valkey_password(user) for user in acl.users()}),
+        )
+        if s.lab_valkey is Topology.CLUSTER:
+            config.data_dir = config.data_dir / str(spec.port)
+            config.extra = valkey_cluster.node_settings(s.lab_cluster_node_timeout)
+            config.secrets = valkey_cluster.replication_conf(
+                acl.ADMIN, s.valkey_password(acl.ADMIN)
+            )
+        return config
+
+    def embedded_cluster(self) -> valkey_cluster.EmbeddedCluster | None:
+        """The embedded cluster's nodes as the admin user, or None in any other topology."""
+        s = self.settings
+        if s.valkey_url or s.lab_valkey is not Topology.CLUSTER:
+            return None
+        return valkey_cluster.EmbeddedCluster(
+            [s.valkey_node_url(acl.ADMIN, p.port) for p in self.specs() if p.kind == "valkey"]
+        )
 
     def wait_healthy(
         self, spec: ProcSpec, timeout: float, proc: subprocess.Popen[bytes] | None = None
@@ -217,7 +243,7 @@ class Stack:
         try:
             if spec.kind == "valkey":
                 client = valkey.Valkey.from_url(
-                    self.settings.effective_valkey_url,
+                    self.settings.valkey_node_url(acl.ADMIN, spec.port),
                     socket_timeout=0.5,
                     socket_connect_timeout=0.5,
                 )
@@ -265,8 +291,22 @@ class Stack:
         """Start every process in order and return once all are healthy."""
         self.save()
         self.settings.internal_token()  # generated once here, before processes race for it
-        for spec in self.specs():
+        specs = self.specs()
+        for spec in specs:
+            if spec.kind != "valkey":
+                continue
             self.start(spec.name, progress)
+        cluster = self.embedded_cluster()
+        if cluster is not None:
+            try:
+                cluster.ensure()
+            except (valkey_cluster.ClusterError, valkey.ValkeyError, OSError) as exc:
+                raise StackError(str(exc)) from exc
+            if progress:
+                progress("valkey cluster ready: every replica linked to its primary")
+        for spec in specs:
+            if spec.kind != "valkey":
+                self.start(spec.name, progress)
 
     def down(self, progress: Progress | None = None) -> list[str]:
         """Stop every process, in reverse order, including any left from a larger --replicas."""
@@ -369,4 +409,3 @@ def wait_exited(pid: int, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
-

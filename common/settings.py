@@ -35,7 +35,15 @@ class JwtAlg(StrEnum):
     EDDSA = "EdDSA"
 
 
+class Topology(StrEnum):
+    """The embedded Valkey: one node, or a cluster of three primaries and three replicas."""
+
+    SINGLE = "single"
+    CLUSTER = "cluster"
+
+
 CONSUMER_SERVICES: tuple[str, ...] = ("profiles", "notifications")
+CLUSTER_SCHEME = "valkey+cluster"  # a VALKEY_URL with this scheme names a Valkey Cluster
 
 
 def default_publish(mode: Mode) -> Publish:
@@ -54,6 +62,10 @@ class Settings(BaseSettings):
     lab_reports_dir: Path = Path("reports")  # benchmark reports, under the current directory
     valkey_url: str = ""
     valkey_port: int = 6390
+    lab_valkey: Topology = Topology.SINGLE
+    lab_cluster_node_timeout: int = Field(default=1000, ge=100)  # ms before a failover starts
+    lab_stream_wait_replicas: int = Field(default=0, ge=0)
+    lab_stream_wait_timeout: int = Field(default=1000, ge=1)  # ms one WAIT may block
     valkey_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     valkey_pubsub_buffer_limit: str = ""
     auth_database_url: str = ""
@@ -118,13 +130,27 @@ class Settings(BaseSettings):
         """The admin user's URL: for the CLI, the benchmark and fault injection."""
         return self.valkey_url_as("admin")
 
+    @property
+    def valkey_cluster(self) -> bool:
+        """True when every process talks to a Valkey Cluster, embedded or external."""
+        if self.valkey_url:
+            return self.valkey_url.startswith(f"{CLUSTER_SCHEME}://")
+        return self.lab_valkey is Topology.CLUSTER
+
     def valkey_url_as(self, user: str) -> str:
         """How a Valkey ACL user connects: to the embedded Valkey with the password generated
         into the state dir; an external VALKEY_URL is used as given, credentials and all."""
         if self.valkey_url:
             return self.valkey_url
+        if self.lab_valkey is Topology.CLUSTER:
+            password = self.valkey_password(user)
+            return f"{CLUSTER_SCHEME}://{user}:{password}@{self.lab_host}:{self.valkey_port}"
+        return self.valkey_node_url(user, self.valkey_port)
+
+    def valkey_node_url(self, user: str, port: int) -> str:
+        """One embedded Valkey node, as a user of it."""
         password = self.valkey_password(user)
-        return f"redis://{user}:{password}@{self.lab_host}:{self.valkey_port}/0"
+        return f"redis://{user}:{password}@{self.lab_host}:{port}/0"
 
     def valkey_password(self, user: str) -> str:
         """A Valkey user's password, generated into <state>/valkey-USER-password."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from common.settings import write_private
+from common.settings import CLUSTER_SCHEME, write_private
 
 
 class ValkeyBinaryMissing(RuntimeError):
@@ -53,16 +53,23 @@ class ValkeyConfig:
     appendfsync: str = "everysec"
     pubsub_buffer_limit: str = ""
     acl: str = ""  # ACL file text; empty: no ACL file (the default user, no password)
+    secrets: str = ""  # private config-file text (e.g. masterauth); empty: none
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def acl_path(self) -> Path:
         return self.data_dir / "users.acl"
 
+    @property
+    def secrets_path(self) -> Path:
+        return self.data_dir / "secrets.conf"
+
     def argv(self) -> list[str]:
         """The command line: AOF on, RDB snapshots off, loopback only, foreground."""
-        args = [
-            str(server_binary()),
+        args = [str(server_binary())]
+        if self.secrets:  # a config file must come first on the command line
+            args.append(str(self.secrets_path))
+        args += [
             "--port",
             str(self.port),
             "--bind",
@@ -96,6 +103,8 @@ def spawn(config: ValkeyConfig, log_path: Path) -> subprocess.Popen[bytes]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     if config.acl:
         write_private(config.acl_path, config.acl)
+    if config.secrets:
+        write_private(config.secrets_path, config.secrets)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -123,6 +132,8 @@ def cli_invocation(url: str, args: list[str]) -> tuple[list[str], dict[str, str]
     argv = [str(cli_binary()), "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 6379)]
     if parts.username:
         argv += ["--user", parts.username]
+    if parts.scheme == CLUSTER_SCHEME:
+        argv.append("-c")  # follow MOVED redirections to the node that holds a key
     db = parts.path.strip("/")
     if db and db != "0":
         argv += ["-n", db]

@@ -17,7 +17,8 @@ from events import names
 ADMIN = "admin"
 PUBLISHER = "auth"
 # Every user needs these to connect: valkey-py authenticates, then names its library.
-_CONNECT = "+auth +hello +ping +client|setinfo +client|setname"
+# A cluster client also reads the slot map and the command table, and follows ASK redirections.
+_CONNECT = "+auth +hello +ping +client|setinfo +client|setname +cluster|slots +command +asking"
 _PUBLISHER_RULES = f"+publish +xadd +wait &{names.CHANNEL} ~{names.STREAM}"
 _CONSUMER_RULES = (
     "+subscribe +unsubscribe +xreadgroup +xack +xautoclaim +xpending +xrange +xinfo|groups"

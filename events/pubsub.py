@@ -13,6 +13,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
 from events import names
 from events.aio import raise_if_cancelling
+from events.connection import cluster_nodes, is_cluster, node_url
 from events.model import CloudEvent, InvalidEvent
 from events.signing import Decoder
 
@@ -25,8 +26,10 @@ FIRST_BACKOFF = 0.05
 
 
 async def publish(client: avalkey.Valkey, message: str) -> int:
-    """PUBLISH a (signed) event's JSON on the channel; returns how many subscribers got it."""
-    return int(await client.publish(names.CHANNEL, message))
+    """PUBLISH a (signed) event's JSON on the channel; returns how many subscribers got it
+    (on a cluster: how many on the node it was sent to, which forwards it to every other).
+    A raw command because the cluster client has no `publish` method."""
+    return int(await client.execute_command("PUBLISH", names.CHANNEL, message))
 
 
 class PubSubSubscriber:
@@ -57,6 +60,18 @@ class PubSubSubscriber:
         self.handler_errors = 0
         self._ever_subscribed = False
         self._backoff = FIRST_BACKOFF
+        self._nodes: list[str] = []  # a cluster's nodes, as last reported
+        self._turn = 0
+
+    async def _node(self, timeout: float) -> str:
+        """Where to subscribe: the URL's node, or on a cluster the next node in turn (a
+        classic SUBSCRIBE on any node hears every PUBLISH; a failed node is skipped)."""
+        if not is_cluster(self.url):
+            return self.url
+        with contextlib.suppress(Exception):  # every known node down: try them in turn
+            self._nodes = await cluster_nodes(self.url, self._nodes, socket_connect_timeout=timeout)
+        nodes = self._nodes or [node_url(self.url)]
+        return nodes[self._turn % len(nodes)]
 
     async def run(self) -> None:
         """Loop until cancelled: subscribe, read, and on any connection failure start over."""
@@ -65,7 +80,7 @@ class PubSubSubscriber:
             raise_if_cancelling()
             timeout = max(2 * self.health_check_interval, 1.0)
             client = avalkey.Valkey.from_url(
-                self.url,
+                await self._node(timeout),
                 socket_connect_timeout=timeout,
                 socket_timeout=timeout,
                 socket_keepalive=True,
@@ -75,6 +90,7 @@ class PubSubSubscriber:
                 await pubsub.subscribe(names.CHANNEL)
                 await self._session(pubsub)
             except Exception as exc:
+                self._turn += 1
                 if self.state == "connected":
                     log.warning(
                         "pub/sub connection lost (%s: %s); reconnecting",

@@ -14,6 +14,7 @@ from valkey.exceptions import ResponseError
 
 from events import names
 from events.aio import raise_if_cancelling
+from events.connection import connect
 from events.model import CloudEvent, InvalidEvent
 from events.signing import Decoder
 
@@ -120,7 +121,7 @@ class StreamConsumer:
         first = True
         while True:
             raise_if_cancelling()
-            client = avalkey.Valkey.from_url(
+            client = connect(
                 self.url,
                 socket_connect_timeout=1.0,
                 socket_keepalive=True,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-import valkey.asyncio as avalkey
-
 from events import names
+from events.connection import cluster_nodes, connect
 
 Transport = Literal["pubsub", "stream"]
 
@@ -20,7 +19,9 @@ async def tail(
     from_start: bool = False,
 ) -> int:
     """Print each event's JSON as it arrives; stops after `limit` events if given."""
-    client = avalkey.Valkey.from_url(url, socket_connect_timeout=2.0)
+    if transport == "pubsub":  # on a cluster, any one node hears every PUBLISH
+        url = (await cluster_nodes(url, socket_connect_timeout=2.0))[0]
+    client = connect(url, socket_connect_timeout=2.0)
     seen = 0
     try:
         if transport == "pubsub":

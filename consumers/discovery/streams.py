@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
-import valkey.asyncio as avalkey
-
 from common.settings import Mode
 from consumers.discovery.base import Context, EventDiscovery, count_invalid
 from events import signing
+from events.connection import connect
 from events.streams import StreamConsumer
 
 
@@ -34,7 +33,7 @@ class StreamsDiscovery(EventDiscovery):
             dead_letter_after=ctx.settings.lab_dead_letter_after,
             on_dead=on_dead,
         )
-        self._client = avalkey.Valkey.from_url(url, socket_timeout=1.0, socket_connect_timeout=0.5)
+        self._client = connect(url, socket_timeout=1.0, socket_connect_timeout=0.5)
 
     def reader(self) -> Coroutine[Any, Any, None]:
         return self.consumer.run()
