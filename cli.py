@@ -258,14 +258,15 @@ def mode_cmd(
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Switch the running stack to another mode without restarting a process."""
+    stack = _stack()
     try:
-        results = _stack().set_mode(mode, publish)
+        results = stack.set_mode(mode, publish)
     except Exception as exc:
         fail(f"switching failed: {exc}")
     if all(r.get("note") == "not running" for r in results):
         fail(f"the stack is not running; `{PROG} up --mode {mode}` will start it in that mode")
     if as_json:
-        print_json({"mode": mode, "publish": publish, "processes": results})
+        print_json({"mode": mode, "publish": stack.settings.publish, "processes": results})
         return
     for r in results:
         pub = f", publish {r['publish']}" if r.get("publish") else ""

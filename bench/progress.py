@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 
 class StepProgress:
@@ -50,9 +51,12 @@ def bench_progress(console: Console) -> Iterator[StepProgress]:
     if not console.is_terminal:
         yield StepProgress(console, None)
         return
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+    bar = Progress(  # fits 80 columns: the full step is also printed above the bar
+        TextColumn(
+            "[bold]{task.description}",
+            table_column=Column(width=30, no_wrap=True, overflow="ellipsis"),
+        ),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
