@@ -99,32 +99,32 @@ def _call_all(rec: Recorder, client: LabClient, token: str) -> dict[str, Any]:
     return {service: call(rec, client, service, token) for service in CONSUMER_SERVICES}
 
 
-def consumer_down(stack: Stack, client: LabClient, act: Act, rec: Recorder) -> None:
-    """A consumer is down while a user registers; it comes back; the user logs in and calls."""
+def _register_while_down(
+    stack: Stack, client: LabClient, act: Act, rec: Recorder, names: list[str]
+) -> None:
+    """Stop `names`, register a user, start them again; then the user logs in and calls."""
     name, password = new_user()
-    for replica in _replicas(stack, FAULTED):
-        _fault(rec, f"stop {replica}", functools.partial(stack.stop, replica))
-    act.user_id = int(register(rec, client, name, password, act.mode).body["user_id"])
-    for replica in _replicas(stack, FAULTED):
-        _fault(rec, f"start {replica}", functools.partial(stack.start, replica))
-    _wait(rec, "subscribers connected", lambda: _subscribers_connected(stack), 10.0)
+    for process in names:
+        _fault(rec, f"stop {process}", functools.partial(stack.stop, process))
+    try:
+        act.user_id = int(register(rec, client, name, password, act.mode).body["user_id"])
+    finally:
+        for process in names:
+            _fault(rec, f"start {process}", functools.partial(stack.start, process))
+    _wait(rec, "subscribers connected", lambda: _subscribers_connected(stack), 15.0)
     act.knew_before_calls = settle(stack, act.user_id, everyone_knows, act.mode)
     token = str(login(rec, client, name, password).body["token"])
     act.user_saw = _call_all(rec, client, token)
+
+
+def consumer_down(stack: Stack, client: LabClient, act: Act, rec: Recorder) -> None:
+    """A consumer is down while a user registers; it comes back; the user logs in and calls."""
+    _register_while_down(stack, client, act, rec, _replicas(stack, FAULTED))
 
 
 def valkey_restarts(stack: Stack, client: LabClient, act: Act, rec: Recorder) -> None:
     """Valkey goes down, a user registers meanwhile, Valkey comes back (its AOF intact)."""
-    name, password = new_user()
-    _fault(rec, "stop valkey", lambda: stack.stop("valkey"))
-    try:
-        act.user_id = int(register(rec, client, name, password, act.mode).body["user_id"])
-    finally:
-        _fault(rec, "start valkey", lambda: stack.start("valkey"))
-    _wait(rec, "subscribers reconnected", lambda: _subscribers_connected(stack), 15.0)
-    act.knew_before_calls = settle(stack, act.user_id, everyone_knows, act.mode)
-    token = str(login(rec, client, name, password).body["token"])
-    act.user_saw = _call_all(rec, client, token)
+    _register_while_down(stack, client, act, rec, ["valkey"])
 
 
 def deactivated_with_token(stack: Stack, client: LabClient, act: Act, rec: Recorder) -> None:

@@ -6,23 +6,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from common.processes import ROOT, Stack
-from tests.support import stack_env
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(env=stack_env(tmp_path_factory.mktemp("demo") / "state"))
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,8 +29,8 @@ def saw(act: dict[str, Any], service: str) -> tuple[int, str | None]:
     return answer["status"], answer.get("error") or answer.get("discovered_by")
 
 
-def test_demo_json_runs_every_mode_and_shows_each_act(stack: Stack) -> None:
-    done = cli(stack, "demo", "--json", "--pause")  # --pause without a terminal: no waiting
+def test_demo_json_runs_every_mode_and_shows_each_act(lazy_stack: Stack) -> None:
+    done = cli(lazy_stack, "demo", "--json", "--pause")  # --pause without a terminal: no waiting
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert report["modes"] == ["lazy", "pubsub", "streams", "hybrid"]
@@ -83,8 +69,8 @@ def test_demo_json_runs_every_mode_and_shows_each_act(stack: Stack) -> None:
         assert acts[mode, "user"]["knows"]["profiles"]["active"] is False
 
 
-def test_demo_one_mode_prints_the_diagram_and_the_table(stack: Stack) -> None:
-    done = cli(stack, "demo", "--mode", "lazy")
+def test_demo_one_mode_prints_the_diagram_and_the_table(lazy_stack: Stack) -> None:
+    done = cli(lazy_stack, "demo", "--mode", "lazy")
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "User → gateway → auth: POST /auth/login" in out
