@@ -102,8 +102,9 @@ class Harness:
     async def start(self, name: str) -> None:
         await asyncio.to_thread(self.stack.start, name)
 
-    async def stop(self, name: str) -> None:
-        await asyncio.to_thread(self.stack.stop, name)
+    async def stop(self, name: str, kill: bool = False) -> None:
+        """Stop one process: SIGTERM, or SIGKILL with kill."""
+        await asyncio.to_thread(functools.partial(self.stack.stop, name, kill=kill))
 
     async def restart_auth(self, **env: str) -> None:
         """Restart auth with changed settings (fault switch, token lifetime); "" unsets one."""

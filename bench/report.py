@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.reach import reach  # noqa: E402
 from bench.results import (  # noqa: E402
     MIN_P99_SAMPLES,
     CodeSize,
@@ -618,6 +619,44 @@ def _outcome_rows(scenario: Scenario, order: Sequence[str]) -> list[list[T]]:
     return rows
 
 
+def reach_table(scenario: Scenario, order: Sequence[str]) -> Table:
+    """Each run's users counted once: reached by their event, rescued, or never reached."""
+    rows = []
+    for label in _ordered_labels(scenario, order):
+        run = scenario.runs[label]
+        r = reach(run)
+        per = ", ".join(f"{name} {n}" for name, n in r.never_per_consumer.items())
+        late = [
+            f"{name} {c.missed_at_first_check}"
+            for name, c in run.consumers.items()
+            if c.missed_at_first_check is not None
+        ]
+        rows.append(
+            [
+                T(label),
+                T(str(r.users)),
+                T(str(r.by_event)),
+                T(str(r.rescued)),
+                T(str(r.never), "miss" if r.never else ""),
+                T(per),
+                T(", ".join(late) if late else "—"),
+            ]
+        )
+    return Table(
+        [
+            "variant",
+            "users",
+            "reached by their event",
+            "rescued by the lazy fallback (lazy: its only path)",
+            "never reached",
+            "missed per consumer",
+            "missing before waiting out a redelivery",
+        ],
+        rows,
+        "Users, each counted once",
+    )
+
+
 def _figures_table(scenario: Scenario, order: Sequence[str]) -> Table | None:
     keys = list(dict.fromkeys(k for run in scenario.runs.values() for k in run.figures))
     if not keys:
@@ -647,6 +686,7 @@ def scenario_blocks(scenario: Scenario, order: Sequence[str], charts: bool) -> l
             ],
             _outcome_rows(scenario, order),
         ),
+        reach_table(scenario, order),
     ]
     if charts and scenario.id in AWARENESS_SCENARIOS and scenario.runs:
         blocks.append(

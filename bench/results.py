@@ -165,6 +165,9 @@ class ConsumerOutcome(BaseModel):
     welcome_messages: int
     awareness: list[tuple[float, int]]  # (seconds since the scenario's start, users known)
     extra: dict[str, Any] = Field(default_factory=dict)
+    missed_ids: list[int] = Field(default_factory=list)  # users this consumer never knew
+    lazy_ids: list[int] = Field(default_factory=list)  # users it provisioned at a first call
+    missed_at_first_check: int | None = None  # before waiting out the longest redelivery
 
 
 class ScenarioRun(BaseModel):
@@ -175,6 +178,7 @@ class ScenarioRun(BaseModel):
     users: int
     duration_s: float
     consumers: dict[str, ConsumerOutcome]
+    user_ids: list[int] = Field(default_factory=list)
     figures: dict[str, Any] = Field(default_factory=dict)  # scenario-specific numbers
     notes: list[str] = Field(default_factory=list)
 

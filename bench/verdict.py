@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.intervals import Interval, paired_difference, share_difference
+from bench.reach import add, reach
 from bench.results import (
     MIN_P99_SAMPLES,
     CodeSize,
@@ -21,6 +22,7 @@ from bench.results import (
     percentile,
 )
 from bench.targets import overhead_rounds
+from common.settings import Settings
 
 Better = Literal["lower", "higher"]
 Status = Literal["supported", "partly", "contradicted", "unmeasured"]
@@ -31,9 +33,11 @@ WELCOME_SERVICE = "notifications"  # the consumer that sends welcome messages
 CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE = 6, 7, 8, 9
 DEDICATED = (CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE)
 # Keys read from scenario figures (run.figures, or a consumer's extra).
-REFUSE_KEY = "time_to_refuse_s"  # s7: deactivation to refusal everywhere; None = never
 REFUSED_SUFFIX = "_refused_after_s"  # s7: "<service>_refused_after_s", one per service
 TTL_KEY = "token_ttl_s"  # s7: how long a token stays valid
+AGE_AT_DEACTIVATION_KEY = "token_age_at_deactivation_s"  # s7: how much of it was used
+EXPIRY_SHARE = 0.9  # a refusal this late in the token's lifetime is its expiry
+DEFAULT_TOKEN_TTL = int(Settings.model_fields["lab_token_ttl"].default)
 LATE_SERVICE_KEY = "late_service"  # s9: the consumer started after the users registered
 AT_ONCE_KEY, AFTER_WAIT_KEY = "known_at_once", "known_after_wait"  # s9: before anyone calls
 # "Radically" less code: every event mode needs at least this many times lazy's SLOC.
@@ -374,58 +378,50 @@ def _slowest(values: list[Any]) -> float | None:
     return None if any(v is None for v in values) else max(float(v) for v in values)
 
 
-def _lookup(run: ScenarioRun, key: str) -> tuple[bool, Any]:
-    """(found, value) of a key in the consumers' extra (slowest wins) or the run's figures."""
-    per_consumer = [c.extra[key] for c in run.consumers.values() if key in c.extra]
-    if per_consumer:
-        return True, _slowest(per_consumer)
-    if key in run.figures:
-        return True, run.figures[key]
-    return False, None
-
-
-def token_ttl(results: Results, run: ScenarioRun) -> float | None:
-    """Token lifetime in seconds, from the run's figures or the recorded settings."""
-    found, ttl = _lookup(run, TTL_KEY)
-    if found and ttl is not None:
-        return float(ttl)
-    settings = results.environment.get("settings")
-    if isinstance(settings, dict) and settings.get("LAB_TOKEN_TTL") is not None:
-        return float(settings["LAB_TOKEN_TTL"])
-    return None
+def token_ttl(run: ScenarioRun) -> float | None:
+    """The token lifetime the run was given: a parameter of the scenario, not a result."""
+    ttl = run.figures.get(TTL_KEY)
+    return None if ttl is None else float(ttl)
 
 
 def refused_after(run: ScenarioRun) -> tuple[bool, float | None]:
     """(found, seconds) until every service refused the deactivated user; None = never."""
-    found, value = _lookup(run, REFUSE_KEY)
-    if found:
-        return True, None if value is None else float(value)
     per_service = [v for k, v in run.figures.items() if k.endswith(REFUSED_SUFFIX)]
     if per_service:
         return True, _slowest(per_service)
     return False, None
 
 
-def refuse_time(results: Results, run: ScenarioRun) -> Cell:
-    """Time to refuse a deactivated user everywhere; inf when it was still served at the end."""
+def refuse_time(run: ScenarioRun) -> Cell:
+    """Time to refuse a deactivated user everywhere; inf when it was still served at the end.
+
+    A refusal at or after EXPIRY_SHARE of the token lifetime is the token expiring, not a
+    signal: its time is the remaining lifetime (TTL − token age at deactivation), so it is
+    shown, and ranked, at the default lifetime.
+    """
     found, value = refused_after(run)
     if not found:
         return Cell("n/a")
-    ttl = token_ttl(results, run)
+    ttl = token_ttl(run)
     if value is None:
         until = f" (token valid {fmt_num(ttl)} s)" if ttl is not None else ""
         return Cell(f"still served at the end{until}", math.inf)
-    expiry = ttl is not None and value >= 0.9 * ttl
-    note = f" (≈ token expiry, {fmt_num(ttl)} s)" if expiry and ttl is not None else ""
-    return Cell(f"{fmt_num(value)} s{note}", value)
+    if ttl is None or value < EXPIRY_SHARE * ttl:
+        return Cell(f"{fmt_num(value)} s", value)
+    age = float(run.figures.get(AGE_AT_DEACTIVATION_KEY) or 0.0)
+    at_default = DEFAULT_TOKEN_TTL - age
+    return Cell(
+        f"token expiry: TTL − token age = {fmt_num(at_default)} s at the default "
+        f"{DEFAULT_TOKEN_TTL} s (ran with TTL {fmt_num(ttl)} s, a parameter: measured "
+        f"{fmt_num(value)} s ≥ {EXPIRY_SHARE} × TTL)",
+        at_default,
+    )
 
 
 def welcome_sent(run: ScenarioRun) -> int:
-    """Welcome messages sent: by the notifications consumer, else by all consumers."""
+    """Welcome messages sent by the notifications consumer."""
     sender = run.consumers.get(WELCOME_SERVICE)
-    if sender is not None:
-        return sender.welcome_messages
-    return sum(c.welcome_messages for c in run.consumers.values())
+    return sender.welcome_messages if sender is not None else 0
 
 
 def welcome_cell(run: ScenarioRun) -> Cell:
@@ -435,22 +431,12 @@ def welcome_cell(run: ScenarioRun) -> Cell:
     return Cell(f"{sent} of {run.users}", share)
 
 
-def _drop(outcome: ConsumerOutcome) -> int:
-    peak, drop = 0, 0
-    for _, known in outcome.awareness:
-        peak = max(peak, known)
-        drop = max(drop, peak - known)
-    return drop
-
-
 def late_consumer(run: ScenarioRun) -> tuple[str, ConsumerOutcome] | None:
-    """The consumer started after the users: named in figures, else the one that lost most."""
-    if not run.consumers:
-        return None
+    """The consumer started after the users, as the run's figures name it."""
     name = run.figures.get(LATE_SERVICE_KEY)
     if isinstance(name, str) and name in run.consumers:
         return name, run.consumers[name]
-    return max(run.consumers.items(), key=lambda kv: (_drop(kv[1]), -kv[1].known))
+    return None
 
 
 def late_cell(run: ScenarioRun) -> Cell:
@@ -525,7 +511,10 @@ def fault_scenarios(results: Results) -> list[Scenario]:
 
 
 def _missed_axis(results: Results) -> Axis:
-    """Missed users summed over the fault scenarios; a variant that ran fewer is not ranked."""
+    """Users never reached, summed over the fault scenarios; each user counts once.
+
+    A variant that ran fewer of them than the others is shown but not ranked.
+    """
     faults = fault_scenarios(results)
     ids = ", ".join(str(s.id) for s in faults) or "none ran"
     cells: dict[str, Cell] = {}
@@ -535,14 +524,18 @@ def _missed_axis(results: Results) -> Axis:
         if not ran:
             cells[variant] = Cell("n/a")
             continue
-        total = sum(c.missed for run in ran for c in run.consumers.values())
-        pairs = sum(run.users * len(run.consumers) for run in ran)
+        total = add([reach(run) for run in ran])
+        per = ", ".join(f"{name} {n}" for name, n in total.never_per_consumer.items())
         complete = len(ran) == len(faults)
-        suffix = "" if complete else f" ({len(ran)} of {len(faults)} scenarios, not ranked)"
-        cells[variant] = Cell(f"{total}{suffix}", total, ranked=complete)
-        shares[variant] = (total, pairs)
+        suffix = "" if complete else f"; {len(ran)} of {len(faults)} scenarios, not ranked"
+        text = f"{total.never} of {total.users} ({per}); rescued {total.rescued}{suffix}"
+        cells[variant] = Cell(text, total.never, ranked=complete)
+        shares[variant] = (total.never, total.users)
     return make_axis(
-        f"Users missed for good, scenarios {ids}", "lower", cells, _share_compare(shares)
+        f"Users never reached (missed by ≥ 1 consumer), scenarios {ids}",
+        "lower",
+        cells,
+        _share_compare(shares),
     )
 
 
@@ -572,7 +565,7 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             "Time to refuse a deactivated user everywhere (s7)",
             "lower",
             DEACTIVATION,
-            lambda run: refuse_time(results, run),
+            refuse_time,
         ),
         _variant_axis(
             results,
@@ -675,12 +668,11 @@ def _split_runs(results: Results, sid: int) -> tuple[ScenarioRun | None, dict[st
 def _check_deactivation(results: Results) -> tuple[bool, str] | None:
     """(passes, evidence): lazy refuses a deactivated user no later than the slowest event run."""
     lazy, events = _split_runs(results, DEACTIVATION)
-    if lazy is None or (cell := refuse_time(results, lazy)).value is None:
+    if lazy is None or (cell := refuse_time(lazy)).value is None:
         return None
-    others = {v: refuse_time(results, r) for v, r in events.items()}
+    others = {v: refuse_time(r) for v, r in events.items()}
     times = [c.value for c in others.values() if c.value is not None]
-    ttl = token_ttl(results, lazy)
-    slowest = max(times) if times else (ttl if ttl is not None else math.inf)
+    slowest = max(times) if times else math.inf
     passes = not math.isinf(cell.value) and cell.value <= slowest
     shown = "; ".join(f"{v} {c.text}" for v, c in others.items() if c.value is not None)
     text = f"s7: time to refuse a deactivated user: lazy {cell.text}"

@@ -31,6 +31,18 @@ DeadHandler = Callable[[str, str], Awaitable[None]]
 
 FIRST_BACKOFF = 0.05
 LAG_SCAN_LIMIT = 10_000
+CLAIM_IDLE_MS = 5000  # a pending entry idle this long is reclaimed and retried
+MAX_BACKOFF_S = 1.0  # the longest wait before reconnecting to Valkey
+
+
+def claim_period_s(claim_idle_ms: int) -> float:
+    """How often a consumer looks for idle pending entries."""
+    return max(claim_idle_ms / 2000, 0.05)
+
+
+def longest_redelivery_s(claim_idle_ms: int = CLAIM_IDLE_MS) -> float:
+    """The longest a failed delivery waits for its retry: idle, one claim period, a reconnect."""
+    return claim_idle_ms / 1000 + claim_period_s(claim_idle_ms) + MAX_BACKOFF_S
 
 
 async def append(client: avalkey.Valkey, message: str, *, maxlen: int) -> str:
@@ -64,10 +76,10 @@ class StreamConsumer:
         decode: Decoder,
         dead_letter_after: int = 5,
         block_ms: int = 1000,
-        claim_idle_ms: int = 5000,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
         batch: int = 100,
         on_dead: DeadHandler | None = None,
-        max_backoff: float = 1.0,
+        max_backoff: float = MAX_BACKOFF_S,
     ) -> None:
         self.url = url
         self.group = group
@@ -160,7 +172,7 @@ class StreamConsumer:
     async def _consume(self, client: avalkey.Valkey) -> None:
         """Finish our own pending entries, then read new ones and reclaim idle ones forever."""
         await self._own_pending(client)
-        claim_every = max(self.claim_idle_ms / 2000, 0.05)
+        claim_every = claim_period_s(self.claim_idle_ms)
         last_claim = -claim_every
         while True:
             raise_if_cancelling()

@@ -12,6 +12,7 @@ from bench.scenarios.offline import ConsumerOffline
 from bench.scenarios.slow_subscriber import SlowSubscriber
 from bench.scenarios.steady import SteadyStream
 from bench.scenarios.valkey_down import ValkeyDown
+from bench.scenarios.valkey_killed import ValkeyKilled
 
 SCENARIOS: list[ScenarioSpec] = [
     SteadyStream(),
@@ -23,4 +24,5 @@ SCENARIOS: list[ScenarioSpec] = [
     Deactivation(),
     NeverCall(),
     LateService(),
+    ValkeyKilled(),
 ]

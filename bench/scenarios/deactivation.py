@@ -8,6 +8,7 @@ import time
 from bench.harness import Harness, Variant
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.verdict import AGE_AT_DEACTIVATION_KEY
 from common.settings import CONSUMER_SERVICES, Mode
 
 
@@ -45,6 +46,7 @@ class Deactivation:
                 await obs.sample()
                 await asyncio.sleep(0.05)
             await h.login(users)  # a fresh token: its whole lifetime lies ahead
+            logged_in = time.monotonic()
             await call_everyone(obs, "calls")
             user = users[0]
             r = await h.http.delete(
@@ -53,6 +55,7 @@ class Deactivation:
             )
             obs.figures["deactivate_status"] = r.status_code
             started = time.monotonic()
+            obs.figures[AGE_AT_DEACTIVATION_KEY] = round(started - logged_in, 3)
             obs.mark("deactivated")
             pending = set(CONSUMER_SERVICES)
             while pending and time.monotonic() - started < cap:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.reach import reach
 from bench.results import Results
 from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
 from tests.e2e.plans import TINY
@@ -18,7 +19,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
     out = tmp_path_factory.mktemp("bench")
     lines: list[str] = []
     run_bench(out, quick=True, modes=None, progress=lines.append, plan=TINY)
-    assert any("scenario 9" in line for line in lines)  # progress is reported as it goes
+    assert any("scenario 10" in line for line in lines)  # progress is reported as it goes
     assert len(lines) == planned_steps(TINY, variants_for(None))  # so the ETA has a true total
     return Results.model_validate_json((out / "results.json").read_text()), out
 
@@ -33,7 +34,7 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
         for stats in (lat.registration, lat.login, lat.first_call, lat.steady, lat.verify_only):
             assert stats.n > 0 and stats.p50 > 0 and stats.p99 >= stats.p50
         assert (lat.propagation is None) == (label == "lazy")
-    assert [s.id for s in res.scenarios] == list(range(1, 10))
+    assert [s.id for s in res.scenarios] == list(range(1, 11))
     for scenario in res.scenarios:
         assert set(DEFAULT_VARIANTS) <= set(scenario.runs), scenario.title
         for run in scenario.runs.values():
@@ -70,6 +71,22 @@ def test_outbox_loses_nothing_when_auth_crashes_after_commit(
     for label in ("streams+direct", "pubsub+direct"):
         for outcome in runs[label].consumers.values():  # type: ignore[attr-defined]
             assert outcome.missed > 0, label  # direct publishing loses the event by design
+
+
+def test_every_user_is_counted_once_and_promises_hold_after_a_kill(
+    results: tuple[Results, Path],
+) -> None:
+    for scenario in results[0].scenarios:
+        for label, run in scenario.runs.items():
+            r = reach(run)
+            assert r.by_event + r.rescued + r.never == run.users == len(run.user_ids), label
+            assert r.never >= max((c.missed for c in run.consumers.values()), default=0)
+    for label in ("lazy", "streams+outbox", "hybrid+outbox"):
+        for sid in (3, 10):  # Valkey stopped, then Valkey killed with SIGKILL
+            assert reach(_runs(results[0], sid)[label]).never == 0, (sid, label)  # type: ignore[arg-type]
+    for label in ("pubsub+direct", "streams+outbox"):
+        for outcome in _runs(results[0], 3)[label].consumers.values():  # type: ignore[attr-defined]
+            assert not outcome.lazy_ids, label  # only lazy and hybrid provision at a call
 
 
 def test_concurrent_first_calls_provision_exactly_once(results: tuple[Results, Path]) -> None:

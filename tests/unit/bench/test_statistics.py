@@ -127,6 +127,6 @@ def test_a_variant_that_ran_fewer_scenarios_is_not_ranked(results: Results) -> N
     for scenario in partial.scenarios:
         if scenario.id in (2, 3, 4):
             del scenario.runs["lazy"]
-    axis = _axis(variant_axes(partial), "Users missed for good")
+    axis = _axis(variant_axes(partial), "Users never reached")
     assert not axis.cells["lazy"].ranked and "not ranked" in axis.cells["lazy"].text  # type: ignore[attr-defined]
     assert "lazy" not in axis.winners  # type: ignore[attr-defined]
