@@ -589,6 +589,14 @@ def bench(
             "--keep-state", help="keep the run's temporary state dir (logs, databases) to inspect"
         ),
     ] = False,
+    reliability: Annotated[
+        bool,
+        typer.Option(
+            "--reliability",
+            help="also run each mode under sustained load with faults injected (about 2 minutes "
+            "per mode; 30 s with --quick) for the report's reliability section",
+        ),
+    ] = False,
 ) -> None:
     """Run the benchmark on its own stack; write results.json, report.md and report.html.
 
@@ -608,6 +616,7 @@ def bench(
                 progress=steps.step,
                 on_plan=steps.plan,
                 keep_state=keep_state,
+                reliability=reliability,
             )
     except (ValueError, StackError) as exc:
         fail(str(exc))

@@ -744,6 +744,15 @@ def environment_section(results: Results) -> list[Block]:
     return [Heading(2, "Environment", "environment"), Table(["item", "value"], rows)]
 
 
+def reliability_section(results: Results, charts: bool) -> list[Block]:
+    """Section 4, when the run had one: sustained load with faults."""
+    if not results.reliability:
+        return []
+    from bench.reliability.report import section  # it builds on this module's blocks
+
+    return section(results.reliability, charts)
+
+
 def document(results: Results, charts: bool = True) -> list[Block]:
     """The whole report, verdict first."""
     title = Heading(1, "Discovery lab: lazy discovery vs. events, measured")
@@ -753,6 +762,7 @@ def document(results: Results, charts: bool = True) -> list[Block]:
         *codesize_section(results, charts),
         *latency_section(results, charts),
         *consistency_section(results, charts),
+        *reliability_section(results, charts),
         *environment_section(results),
     ]
 

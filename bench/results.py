@@ -206,6 +206,17 @@ class Target(BaseModel):
     interval: tuple[float, float] | None = None  # 95% CI of `measured`, bootstrap over rounds
 
 
+class ReliabilityRun(BaseModel):
+    """One variant under sustained load with faults injected mid-run (bench/reliability)."""
+
+    variant: str
+    plan: dict[str, Any]
+    load: dict[str, Any]  # p50/p99/rps overall and per kind; answers as "kind status" -> count
+    faults: list[dict[str, Any]]  # what was broken, and when
+    rss_mb: list[dict[str, Any]]  # samples: t_s and MiB per process
+    promise: dict[str, Any]  # bench.reliability.promise.PromiseCheck
+
+
 class Results(BaseModel):
     """Everything one benchmark run measured."""
 
@@ -222,3 +233,4 @@ class Results(BaseModel):
     latency: dict[str, ModeLatency]
     scenarios: list[Scenario]
     targets: list[Target]
+    reliability: list[ReliabilityRun] = Field(default_factory=list)

@@ -23,7 +23,17 @@ from bench import floors as fl
 from bench.environment import describe
 from bench.harness import Harness, Variant, make_stack
 from bench.latency import Sizes, measure_all
-from bench.results import CodeSize, Floors, ModeLatency, Results, Scenario, Stats, Throughput
+from bench.reliability.soak import SoakPlan, run_soak
+from bench.results import (
+    CodeSize,
+    Floors,
+    ModeLatency,
+    ReliabilityRun,
+    Results,
+    Scenario,
+    Stats,
+    Throughput,
+)
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
 from bench.targets import check
@@ -238,12 +248,14 @@ def run_bench(
     on_plan: Callable[[int], None] | None = None,
     keep_state: bool = False,
     stack_env: Mapping[str, str] | None = None,
+    reliability: bool = False,
 ) -> Path:
     """Run everything, write results.json and the reports into out_dir; return out_dir.
 
     results.json is rewritten after each measured part. Whatever happens (a failed start-up,
     an error, Ctrl-C), the stack is stopped and its temporary state dir removed, unless
-    keep_state; progress says which.
+    keep_state; progress says which. With reliability, each variant also runs under sustained
+    load with faults injected (bench/reliability), for the report's reliability section.
     """
     require_report_deps()
     plan = plan or Plan.make(quick)
@@ -273,6 +285,13 @@ def run_bench(
         progress(f"starting the stack (state in {state})")
         stack.up()
         measured = _run_async(_on_stack(stack, plan, variants, record, settings_used, progress))
+        soak = []
+        if reliability:
+            soak_plan = SoakPlan.short() if plan.quick else SoakPlan()
+            for variant in latency_variants(variants):
+                progress(f"reliability: {variant.label} under load for {soak_plan.duration_s:g}s")
+                soak.append(run_soak(stack, variant, soak_plan, out_dir / "reliability"))
+                record.put(reliability=soak)
     finally:
         with _sigint_deferred():
             stack.down()
@@ -303,6 +322,7 @@ def run_bench(
         latency=measured.latency,
         scenarios=measured.scenarios,
         targets=check(measured.latency, floors),
+        reliability=[ReliabilityRun.model_validate(run) for run in soak],
     )
     record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")
