@@ -9,7 +9,7 @@ LAB := $(VENV)/bin/discovery-lab
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: bench bench-quick demo test test-fast lint clean
+.PHONY: bench bench-quick bench-reliability demo test test-fast lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(LAB) bench --quick
+
+bench-reliability: $(BENCH_STAMP)
+	$(LAB) bench --reliability
 
 demo: $(BENCH_STAMP)
 	$(LAB) demo

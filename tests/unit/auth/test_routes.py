@@ -210,3 +210,35 @@ async def test_bad_mode_bodies_get_422(
     assert r.status_code == 422
     assert r.json()["success"] is False
     assert isinstance(service.publisher, RecordingPublisher)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 30_000 + b"]" * 30_000,  # deep enough to exhaust a recursive parser, under 64 KiB
+        b'{"username": "\xff\xfe", "password": "x"}',
+        b"[1, 2, 3]",
+        b'"just a string"',
+        b"null",
+        b'{"username": 5, "password": ["a"]}',
+        b'{"username": "alice", "password": "correct horse battery", "admin": true}',
+        b'{"username": "' + b"a" * 300 + b'", "password": "correct horse battery"}',
+        b'{"username": "alice", "password": "' + b"p" * 2000 + b'"}',
+        b'{"username": "alice", "password": "correct horse battery"',
+        b"",
+    ],
+    ids=lambda b: b[:24].decode("latin-1"),
+)
+@pytest.mark.parametrize("path", ["/register", "/login"])
+async def test_bad_bodies_get_a_clear_422(
+    client: httpx.AsyncClient, path: str, body: bytes
+) -> None:
+    r = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request"
+
+
+async def test_control_characters_in_a_new_username_get_422(client: httpx.AsyncClient) -> None:
+    body = b'{"username": "al\\u0000ice", "password": "correct horse battery"}'
+    r = await client.post("/register", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
