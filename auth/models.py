@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
+
+from common.attributes import DEFAULT_PLAN, MAX_DISPLAY_NAME, MAX_EMAIL, AttributeChanges
 
 
 def _now() -> datetime:
@@ -26,6 +29,10 @@ class User(SQLModel, table=True):
     active: bool = True
     created_at: datetime = SQLField(default_factory=_now)
     deactivated_at: datetime | None = None
+    display_name: str | None = SQLField(default=None, max_length=MAX_DISPLAY_NAME)
+    email: str | None = SQLField(default=None, max_length=MAX_EMAIL)
+    plan: str = SQLField(default=DEFAULT_PLAN, max_length=8)
+    attributes_version: int = 1  # bumped by every change of the attributes
 
 
 def normalise_username(raw: str) -> str:
@@ -55,6 +62,17 @@ class Credentials(BaseModel):
         if any(unicodedata.category(ch).startswith("C") for ch in value):
             raise ValueError("username must not contain control or format characters")
         return value
+
+
+class RegisterBody(Credentials, AttributeChanges):
+    """The body of register: credentials, and optionally the user's attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def attributes(self) -> dict[str, Any]:
+        """Every attribute of the new user, defaults filled in."""
+        given = self.given()
+        return {"display_name": None, "email": None, "plan": DEFAULT_PLAN, **given}
 
 
 class LoginBody(BaseModel):

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from auth.deps import ClaimsDep, ServiceDep
-from auth.models import Credentials, LoginBody
-from auth.service import InvalidCredentials, UsernameTaken
+from auth.models import LoginBody, RegisterBody
+from auth.service import InvalidCredentials, UserInactive, UsernameTaken
+from common.attributes import AttributeChanges
 from common.settings import Mode, Publish
 from common.web import ModeBody, error_responses, internal_guard, metrics_response
 
@@ -18,10 +19,10 @@ internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503
 
 
 @router.post("/register", status_code=201, responses=error_responses(409, 413, 422, 503))
-async def register(body: Credentials, service: ServiceDep) -> Any:
+async def register(body: RegisterBody, service: ServiceDep) -> Any:
     """Register a user; the database generates the integer user_id."""
     try:
-        user_id = await service.register(body.username, body.password)
+        user_id = await service.register(body.username, body.password, body.attributes())
     except UsernameTaken:
         return JSONResponse({"success": False, "error": "username_taken"}, status_code=409)
     return {"success": True, "user_id": user_id}
@@ -36,6 +37,27 @@ async def login(body: LoginBody, service: ServiceDep) -> Any:
         return JSONResponse({"success": False, "error": "invalid_credentials"}, status_code=401)
     ttl = service.settings.lab_token_ttl
     return {"success": True, "token": token, "token_type": "bearer", "expires_in": ttl}
+
+
+@router.patch("/users/me", responses=error_responses(401, 403, 413, 422, 503))
+async def update_me(body: AttributeChanges, claims: ClaimsDep, service: ServiceDep) -> Any:
+    """Change the caller's attributes; the answer is all of them and their new version."""
+    changes = body.given()
+    if not changes:
+        return JSONResponse(
+            {"success": False, "error": "invalid_request", "detail": "no attribute given"},
+            status_code=422,
+        )
+    try:
+        attributes, version = await service.update_attributes(claims, changes)
+    except UserInactive:
+        return JSONResponse({"success": False, "error": "user_deactivated"}, status_code=403)
+    return {
+        "success": True,
+        "user_id": claims.user_id,
+        "attributes": attributes,
+        "version": version,
+    }
 
 
 @router.delete("/users/me", status_code=204, responses=error_responses(401, 422, 503))

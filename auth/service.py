@@ -18,7 +18,7 @@ from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pen
 from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
 from common.tokens import Claims, Verifier, mint_access_token
-from events.model import CloudEvent, EventType, user_event
+from events.model import CloudEvent, user_event
 
 log = logging.getLogger("discovery_lab.auth")
 FAULT_EXIT_CODE = 70
@@ -26,6 +26,10 @@ FAULT_EXIT_CODE = 70
 
 class UsernameTaken(Exception):
     """The username (compared without case) is already registered."""
+
+
+class UserInactive(Exception):
+    """The token is valid but its user is deactivated."""
 
 
 class InvalidCredentials(Exception):
@@ -45,7 +49,9 @@ class AuthService:
     stats: PublishStats = field(default_factory=PublishStats)
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def register(self, username: str, password: str) -> int:
+    async def register(
+        self, username: str, password: str, attributes: dict[str, Any] | None = None
+    ) -> int:
         """Create a user and publish user.registered the way the mode says."""
         key = username_key(username)
         if await asyncio.to_thread(store.username_taken, self.engine, key):
@@ -56,12 +62,15 @@ class AuthService:
         staged: list[CloudEvent] = []
 
         def stage(conn: Connection, user_id: int, name: str) -> None:
-            staged.append(self._event("user.registered", user_id, name))
-            publisher.stage(conn, staged[0])
+            event = user_event(
+                "user.registered", user_id, name, attributes=attributes, version=1
+            )
+            staged.append(event)
+            publisher.stage(conn, event)
 
         with phase("db"):
             user_id = await asyncio.to_thread(
-                store.insert_user, self.engine, username, key, password_hash, stage
+                store.insert_user, self.engine, username, key, password_hash, stage, attributes
             )
         if user_id is None:
             raise UsernameTaken(username)
@@ -78,6 +87,7 @@ class AuthService:
             ok = await passwords.verify_password(found[1] if found else None, password)
         if not found or not ok or not found[2]:
             raise InvalidCredentials()
+        packed, version = await self._packed(found[0])
         with phase("sign"):
             return mint_access_token(
                 self.keys.active,
@@ -86,7 +96,51 @@ class AuthService:
                 audience=self.settings.lab_audience,
                 client_id=self.settings.lab_client_id,
                 ttl=self.settings.lab_token_ttl,
+                attributes=packed,
+                attributes_version=version,
             )
+
+    async def _packed(self, user_id: int) -> tuple[dict[str, Any], int | None]:
+        """The attributes LAB_TOKEN_CLAIMS names (unset ones left out) and their version;
+        nothing at all when it names none."""
+        names = self.settings.token_claims
+        if not names:
+            return {}, None
+        found = await asyncio.to_thread(store.attributes_of, self.engine, user_id)
+        if found is None:
+            return {}, None
+        attributes, version = found
+        return {n: attributes[n] for n in names if attributes[n] is not None}, version
+
+    async def update_attributes(
+        self, claims: Claims, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], int]:
+        """Change the caller's attributes, bump their version and publish user.updated in event
+        modes; raises UserInactive for a deactivated user."""
+        publisher = self.publisher
+        staged: list[CloudEvent] = []
+
+        def stage(
+            conn: Connection, user_id: int, name: str, attributes: dict[str, Any], version: int
+        ) -> None:
+            event = user_event(
+                "user.updated",
+                user_id,
+                name,
+                attributes=attributes,
+                version=version,
+                changed=list(changes),
+            )
+            staged.append(event)
+            publisher.stage(conn, event)
+
+        result = await asyncio.to_thread(
+            store.update_attributes, self.engine, claims.user_id, changes, stage
+        )
+        if result is None:
+            raise UserInactive(claims.user_id)
+        await publisher.after_commit(staged[0])
+        return result
 
     async def deactivate(self, claims: Claims) -> None:
         """Deactivate the token's user and publish user.deactivated in event modes."""
@@ -94,7 +148,7 @@ class AuthService:
         staged: list[CloudEvent] = []
 
         def stage(conn: Connection, user_id: int, name: str) -> None:
-            staged.append(self._event("user.deactivated", user_id, name))
+            staged.append(user_event("user.deactivated", user_id, name))
             publisher.stage(conn, staged[0])
 
         changed = await asyncio.to_thread(store.deactivate, self.engine, claims.user_id, stage)
@@ -151,9 +205,6 @@ class AuthService:
             stats=self.stats,
             active_key=lambda: self.keys.active,
         )
-
-    def _event(self, type_: EventType, user_id: int, username: str) -> CloudEvent:
-        return user_event(type_, user_id, username)
 
     def _maybe_crash(self, user_id: int) -> None:
         if self.settings.lab_fault_crash_after_commit:

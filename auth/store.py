@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from auth.models import User
+from common.attributes import NAMES
 from events.outbox import create_outbox_table
 
 users = User.__table__  # type: ignore[attr-defined]
 Stage = Callable[[Connection, int, str], None]
+AttributeStage = Callable[[Connection, int, str, dict[str, Any], int], None]
+ATTRIBUTE_COLUMNS = [users.c[name] for name in NAMES]
 
 
 def create_schema(engine: Engine) -> None:
@@ -31,9 +35,15 @@ def username_taken(engine: Engine, key: str) -> bool:
 
 
 def insert_user(
-    engine: Engine, username: str, key: str, password_hash: str, stage: Stage
+    engine: Engine,
+    username: str,
+    key: str,
+    password_hash: str,
+    stage: Stage,
+    attributes: Mapping[str, Any] | None = None,
 ) -> int | None:
-    """Insert a user and stage its event in one transaction; None if the name is taken."""
+    """Insert a user (attributes at version 1) and stage its event in one transaction; None if
+    the name is taken."""
     try:
         with engine.begin() as conn:
             result = conn.execute(
@@ -43,6 +53,8 @@ def insert_user(
                     password_hash=password_hash,
                     active=True,
                     created_at=datetime.now(UTC),
+                    attributes_version=1,
+                    **dict(attributes or {}),
                 )
             )
             pk = result.inserted_primary_key
@@ -80,6 +92,37 @@ def deactivate(engine: Engine, user_id: int, stage: Stage) -> bool:
         )
         stage(conn, user_id, str(row[0]))
         return True
+
+
+def update_attributes(
+    engine: Engine, user_id: int, changes: Mapping[str, Any], stage: AttributeStage
+) -> tuple[dict[str, Any], int] | None:
+    """Apply changes to an active user, bump their version and stage the event, in one
+    transaction; (every attribute, new version), or None if the user is not active."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.active.is_(True))
+            .values(attributes_version=users.c.attributes_version + 1, **dict(changes))
+            .returning(users.c.username, users.c.attributes_version, *ATTRIBUTE_COLUMNS)
+        ).first()
+        if row is None:
+            return None
+        attributes = {name: row._mapping[name] for name in NAMES}
+        version = int(row.attributes_version)
+        stage(conn, user_id, str(row.username), attributes, version)
+        return attributes, version
+
+
+def attributes_of(engine: Engine, user_id: int) -> tuple[dict[str, Any], int] | None:
+    """(every attribute, version) of a user, or None if unknown."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.attributes_version, *ATTRIBUTE_COLUMNS).where(users.c.id == user_id)
+        ).first()
+    if row is None:
+        return None
+    return {name: row._mapping[name] for name in NAMES}, int(row.attributes_version)
 
 
 def is_active(engine: Engine, user_id: int) -> bool:

@@ -8,8 +8,10 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.attributes import parse_names
 
 
 class Mode(StrEnum):
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     lab_client_id: str = "discovery-lab-cli"
     lab_token_ttl: int = Field(default=900, ge=1)
     lab_jwt_alg: JwtAlg = JwtAlg.RS256
+    # Attributes packed into tokens at login (names, not secrets).
+    lab_token_claims: str = "display_name,plan"  # noqa: S105
+    lab_token_encrypt: bool = False
     lab_internal_token: str = ""
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
@@ -104,6 +109,17 @@ class Settings(BaseSettings):
         if self.lab_publish is None:
             self.lab_publish = default_publish(self.lab_mode)
         return self
+
+    @field_validator("lab_token_claims")
+    @classmethod
+    def _known_claims(cls, value: str) -> str:
+        parse_names(value)
+        return value
+
+    @property
+    def token_claims(self) -> tuple[str, ...]:
+        """The attribute names login packs into a token, in the order given."""
+        return parse_names(self.lab_token_claims)
 
     @property
     def mode(self) -> Mode:

@@ -9,11 +9,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+from common.attributes import InvalidAttributes, checked
 
 ALLOWED_ALGS: tuple[str, ...] = ("RS256", "EdDSA")
 REQUIRED_CLAIMS: tuple[str, ...] = (
@@ -71,6 +74,9 @@ class Claims:
     iat: int
     exp: int
     kid: str
+    # Attributes packed at login (LAB_TOKEN_CLAIMS) and the version they were read at.
+    attributes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    attributes_version: int | None = None
 
 
 def generate_private_key(alg: str) -> PrivateKey:
@@ -102,8 +108,11 @@ def mint_access_token(
     client_id: str,
     ttl: int,
     now: int | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    attributes_version: int | None = None,
 ) -> str:
-    """Sign an RFC 9068 access token for user_id."""
+    """Sign an RFC 9068 access token for user_id, packing the given attributes (if any) and
+    the version they were read at."""
     iat = int(time.time()) if now is None else now
     claims = {
         "iss": issuer,
@@ -115,6 +124,9 @@ def mint_access_token(
         "exp": iat + ttl,
         "jti": uuid.uuid4().hex,
     }
+    if attributes_version is not None:
+        claims.update(attributes or {})
+        claims["attributes_version"] = attributes_version
     return jwt.encode(
         claims, key.private_key, algorithm=key.alg, headers={"kid": key.kid, "typ": TOKEN_TYPE}
     )
@@ -209,6 +221,7 @@ def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
         raise TokenError("invalid", "exp and iat must be integers")
     if exp <= (time.time() if now is None else now):
         raise TokenError("expired", "token has expired")
+    attributes, version = _attributes(payload)
     return Claims(
         user_id=user_id,
         sub=payload["sub"],
@@ -217,7 +230,21 @@ def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
         iat=iat,
         exp=exp,
         kid=kid,
+        attributes=MappingProxyType(attributes),
+        attributes_version=version,
     )
+
+
+def _attributes(payload: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
+    version = payload.get("attributes_version")
+    if version is None:
+        return {}, None
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 < version <= MAX_USER_ID:
+        raise TokenError("invalid", "attributes_version must be a positive integer")
+    try:
+        return checked(payload), version
+    except InvalidAttributes as exc:
+        raise TokenError("invalid", f"packed attribute: {exc}") from exc
 
 
 JwksFetcher = Callable[[], Awaitable[Mapping[str, Any]]]

@@ -226,7 +226,7 @@ def install_http_errors(app: FastAPI) -> None:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400:  # FastAPI's answer to a body it cannot parse at all
             return JSONResponse(
                 {"success": False, "error": "invalid_request", "detail": "unreadable body"},
@@ -237,4 +237,19 @@ def install_http_errors(app: FastAPI) -> None:
             if isinstance(exc.detail, dict)
             else {"success": False, "error": str(exc.detail)}
         )
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route on the path
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return methods

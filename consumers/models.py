@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
 
@@ -20,6 +23,10 @@ class KnownUserRow(SQLModel, table=True):
     active: bool = True
     first_call_at: datetime | None = None
     deactivated_at: datetime | None = None
+    # This service's copy of the user's attributes, at auth's version; 0: none known yet.
+    attributes: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    attributes_version: int = 0
+    attributes_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,18 @@ class KnownUser:
     known_since: datetime
     active: bool
     first_call_at: datetime | None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    attributes_version: int = 0
+    attributes_seen_at: datetime | None = None
+
+    def attributes_view(self) -> dict[str, object]:
+        """The attribute fields of /whoami."""
+        seen = self.attributes_seen_at
+        return {
+            "attributes": dict(self.attributes),
+            "attributes_version": self.attributes_version,
+            "attributes_seen_at": seen.isoformat() if seen else None,
+        }
 
     def as_json(self) -> dict[str, object]:
         """The /internal/known-users shape."""

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from common.settings import Mode
 from common.timing import phase
+from common.tokens import Claims
 from common.web import ModeBody, error_responses, internal_guard, metrics_response
 from consumers import store
 from consumers.deps import ClaimsDep, ServiceDep
@@ -19,10 +20,11 @@ router = APIRouter()
 internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503))
 
 
-async def _resolve(service: ServiceDep, user_id: int) -> Resolution | JSONResponse:
+async def _resolve(service: ServiceDep, claims: Claims) -> Resolution | JSONResponse:
+    user_id = claims.user_id
     try:
         with phase("discover"):
-            return await service.discovery.resolve(user_id)
+            return await service.discovery.resolve(claims)
     except UnknownUser:
         return JSONResponse({"error": "unknown_user", "user_id": user_id}, status_code=403)
     except UserDeactivated:
@@ -32,7 +34,7 @@ async def _resolve(service: ServiceDep, user_id: int) -> Resolution | JSONRespon
 @router.get("/whoami", responses=error_responses(401, 403, 422, 503))
 async def whoami(claims: ClaimsDep, service: ServiceDep) -> Any:
     """Who the caller is to this service, and how the service learned of them."""
-    found = await _resolve(service, claims.user_id)
+    found = await _resolve(service, claims)
     if isinstance(found, JSONResponse):
         return found
     return {
@@ -41,6 +43,7 @@ async def whoami(claims: ClaimsDep, service: ServiceDep) -> Any:
         "discovered_by": found.user.discovered_by,
         "known_since": found.user.known_since.isoformat(),
         "first_call": found.first_call,
+        **found.user.attributes_view(),
     }
 
 
@@ -53,7 +56,7 @@ async def verify_only(claims: ClaimsDep, service: ServiceDep) -> Any:
 @router.get("/me", responses=error_responses(401, 403, 422, 503))
 async def me(claims: ClaimsDep, service: ServiceDep) -> Any:
     """The service's own record for the caller (profile or welcome message)."""
-    found = await _resolve(service, claims.user_id)
+    found = await _resolve(service, claims)
     if isinstance(found, JSONResponse):
         return found
     record = await asyncio.to_thread(service.ctx.spec.describe, service.ctx.engine, claims.user_id)

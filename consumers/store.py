@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, Table, func, select, update
 from sqlmodel import SQLModel
@@ -15,16 +16,24 @@ from consumers.spec import ServiceSpec
 known: Table = KnownUserRow.__table__  # type: ignore[attr-defined]
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def _known(row: Any) -> KnownUser:
-    since = row.known_since
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    since = _utc(row.known_since)
+    assert since is not None
     return KnownUser(
         user_id=row.user_id,
         discovered_by=row.discovered_by,
         known_since=since,
         active=bool(row.active),
         first_call_at=row.first_call_at,
+        attributes=dict(row.attributes or {}),
+        attributes_version=int(row.attributes_version or 0),
+        attributes_seen_at=_utc(row.attributes_seen_at),
     )
 
 
@@ -47,10 +56,13 @@ def provision(
     username: str | None,
     via: str,
     calling: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+    version: int = 0,
 ) -> tuple[KnownUser, bool]:
     """Insert the user and the service's records once; (row, created). Never revives a tombstone.
 
-    `calling` records the first call in the same transaction (lazy provisioning on a call).
+    `calling` records the first call in the same transaction (lazy provisioning on a call);
+    `attributes` at `version` are the first copy of the user's attributes.
     """
     now = datetime.now(UTC)
     with engine.begin() as conn:
@@ -63,6 +75,9 @@ def provision(
                 known_since=now,
                 active=True,
                 first_call_at=now if calling else None,
+                attributes=dict(attributes or {}) if version else None,
+                attributes_version=version,
+                attributes_seen_at=now if version else None,
             )
             .returning(*known.c)
         ).first()
@@ -76,7 +91,12 @@ def provision(
 
 
 def lookup_or_provision(
-    engine: Engine, spec: ServiceSpec, user_id: int, likely_new: bool = False
+    engine: Engine,
+    spec: ServiceSpec,
+    user_id: int,
+    likely_new: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+    version: int = 0,
 ) -> tuple[KnownUser, str]:
     """Lazy discovery in one worker-thread hop: ("known" | "created" | "raced", row).
 
@@ -87,10 +107,37 @@ def lookup_or_provision(
         found = lookup(engine, user_id)
         if found is not None:
             return found, "known"
-    user, created = provision(engine, spec, user_id, None, "lazy", calling=True)
+    user, created = provision(
+        engine, spec, user_id, None, "lazy", calling=True, attributes=attributes, version=version
+    )
     if created:
         return user, "created"
     return user, "known" if likely_new else "raced"
+
+
+AttributeOutcome = Literal["applied", "stale", "unknown"]
+
+
+def apply_attributes(
+    engine: Engine, user_id: int, attributes: Mapping[str, Any], version: int
+) -> AttributeOutcome:
+    """Replace the copy of a user's attributes if `version` is newer than the one held: an
+    older version never overwrites a newer one, whatever order they arrive in."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(known)
+            .where(known.c.user_id == user_id, known.c.attributes_version < version)
+            .values(
+                attributes=dict(attributes),
+                attributes_version=version,
+                attributes_seen_at=datetime.now(UTC),
+            )
+            .returning(known.c.user_id)
+        ).first()
+        if row is not None:
+            return "applied"
+        held = conn.execute(select(known.c.user_id).where(known.c.user_id == user_id)).first()
+    return "stale" if held is not None else "unknown"
 
 
 def mark_first_call(engine: Engine, user_id: int) -> bool:

@@ -6,11 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common.attributes import NAMES, checked
 from events import names
 
-EventType = Literal["user.registered", "user.deactivated"]
+EventType = Literal["user.registered", "user.updated", "user.deactivated"]
 
 
 class InvalidEvent(ValueError):
@@ -24,6 +25,23 @@ class UserData(BaseModel):
 
     user_id: int = Field(gt=0)
     username: str
+    # user.registered and user.updated: every attribute at `version`, the per-user counter auth
+    # keeps, and (user.updated) which of them this change set. Consumers order by `version`.
+    attributes: dict[str, Any] | None = None
+    version: int | None = Field(default=None, gt=0)
+    changed: list[str] | None = None
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else checked(value)
+
+    @field_validator("changed")
+    @classmethod
+    def _changed(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not set(value) <= set(NAMES):
+            raise ValueError(f"changed names an unknown attribute; known: {', '.join(NAMES)}")
+        return value
 
 
 class CloudEvent(BaseModel):
@@ -40,9 +58,21 @@ class CloudEvent(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     data: UserData
 
+    @model_validator(mode="after")
+    def _update_has_version(self) -> CloudEvent:
+        if self.type == names.USER_UPDATED and (
+            self.data.version is None or self.data.attributes is None
+        ):
+            raise ValueError("user.updated must carry attributes and version")
+        return self
+
+    def attributes(self) -> dict[str, Any]:
+        """The event's attributes as JSON values; optional members that are unset are left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
     def to_json(self) -> str:
         """Serialise to the structured-mode JSON body."""
-        return self.model_dump_json()
+        return self.model_dump_json(exclude_none=True)
 
     @classmethod
     def parse(cls, raw: bytes | str) -> CloudEvent:
@@ -62,7 +92,14 @@ class CloudEvent(BaseModel):
 
 
 def user_event(
-    type_: EventType, user_id: int, username: str, *, now: datetime | None = None
+    type_: EventType,
+    user_id: int,
+    username: str,
+    *,
+    now: datetime | None = None,
+    attributes: dict[str, Any] | None = None,
+    version: int | None = None,
+    changed: list[str] | None = None,
 ) -> CloudEvent:
     """Build a user lifecycle event with a fresh id and the current time."""
     return CloudEvent(
@@ -70,5 +107,11 @@ def user_event(
         type=type_,
         subject=str(user_id),
         time=now or datetime.now(UTC),
-        data=UserData(user_id=user_id, username=username),
+        data=UserData(
+            user_id=user_id,
+            username=username,
+            attributes=attributes,
+            version=version,
+            changed=changed,
+        ),
     )

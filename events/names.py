@@ -10,5 +10,6 @@ DEAD_LETTER: Final = "users.events.dead"
 STREAM_FIELD: Final = "event"
 SOURCE: Final = "/auth"
 USER_REGISTERED: Final = "user.registered"
+USER_UPDATED: Final = "user.updated"
 USER_DEACTIVATED: Final = "user.deactivated"
-EVENT_TYPES: Final = (USER_REGISTERED, USER_DEACTIVATED)
+EVENT_TYPES: Final = (USER_REGISTERED, USER_UPDATED, USER_DEACTIVATED)

@@ -44,7 +44,7 @@ def _b64(data: bytes) -> str:
 
 def sign(event: CloudEvent, key: SigningKey) -> str:
     """The event's JSON with a `jws` attribute signed by key."""
-    attributes = event.model_dump(mode="json")
+    attributes = event.attributes()
     compact = api_jws.encode(
         _canonical(attributes),
         key.private_key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.attributes import AttributeChanges
 from common.web import ERROR_MEANINGS, ErrorBody
 
 GATEWAY_ERRORS = {
@@ -38,6 +39,11 @@ def _credentials(password_min: int) -> dict[str, Any]:
         "required": ["username", "password"],
         "additionalProperties": False,
     }
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _attribute_changes() -> dict[str, Any]:
+    schema = AttributeChanges.model_json_schema()
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
@@ -86,6 +92,16 @@ def document(services: tuple[str, ...]) -> dict[str, Any]:
             }
         },
         "/auth/users/me": {
+            "patch": {
+                "summary": "change the caller's attributes (forwarded to auth)",
+                "security": BEARER,
+                "requestBody": _attribute_changes(),
+                "responses": {
+                    "200": _json("the caller's attributes and their new version"),
+                    **_errors(401, 403, 422, 503),
+                    **forwarded,
+                },
+            },
             "delete": {
                 "summary": "deactivate the caller (forwarded to auth)",
                 "security": BEARER,

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from common.db import STORAGE_DOWN
 from common.settings import Mode, Settings
+from common.tokens import Claims
 from consumers import store
 from consumers.models import KnownUser
 from consumers.spec import ServiceSpec
@@ -46,6 +47,9 @@ class Stats:
     deactivations: int = 0
     invalid_events: int = 0
     events_refused: int = 0
+    attribute_updates: int = 0  # copies of attributes replaced by a newer version
+    stale_updates: int = 0  # user.updated events older than the copy held: ignored
+    unknown_updates: int = 0  # user.updated events for a user never heard of: ignored
     last_propagation_ms: float | None = None
 
     def refused(self) -> None:
@@ -127,7 +131,7 @@ class Discovery(Protocol):
     async def stop(self) -> None:
         """Cancel background work."""
 
-    async def resolve(self, user_id: int) -> Resolution:
+    async def resolve(self, claims: Claims) -> Resolution:
         """The known user for a verified call; raises UnknownUser or UserDeactivated."""
 
     def subscriber_state(self) -> str:
@@ -161,23 +165,56 @@ async def _settle(ctx: Context, user: KnownUser) -> Resolution:
     return Resolution(user, first_call=first)
 
 
-async def provision_lazily(ctx: Context, user_id: int) -> Resolution:
-    """Just-in-time provisioning on a verified call; idempotent across processes."""
+async def provision_lazily(ctx: Context, claims: Claims) -> Resolution:
+    """Just-in-time provisioning on a verified call; idempotent across processes. The token's
+    packed attributes are recorded when they are newer than the copy held."""
+    user_id = claims.user_id
     if ctx.cache.blocked(user_id):
         raise UserDeactivated(user_id)
     cached = ctx.cache.get(user_id)
     if cached is not None:
-        return Resolution(cached, first_call=False)
+        return await learn_from_token(ctx, Resolution(cached, first_call=False), claims)
     user, outcome = await asyncio.to_thread(
-        store.lookup_or_provision, ctx.engine, ctx.spec, user_id, not ctx.cache.seen(user_id)
+        store.lookup_or_provision,
+        ctx.engine,
+        ctx.spec,
+        user_id,
+        not ctx.cache.seen(user_id),
+        claims.attributes,
+        claims.attributes_version or 0,
     )
     if outcome != "created":
         if outcome == "raced":  # a concurrent first call, here or in another replica, won
             ctx.stats.duplicates_ignored += 1
-        return await _settle(ctx, user)
+        return await learn_from_token(ctx, await _settle(ctx, user), claims)
     ctx.stats.lazy_provisions += 1
     ctx.cache.put(user)
     return Resolution(user, first_call=True)
+
+
+async def learn_from_token(ctx: Context, found: Resolution, claims: Claims) -> Resolution:
+    """Keep the token's attributes if their version is newer than the copy held; the steady
+    call (same or older version) writes nothing."""
+    version = claims.attributes_version
+    if version is None or version <= found.user.attributes_version:
+        return found
+    user_id = claims.user_id
+    outcome = await asyncio.to_thread(
+        store.apply_attributes, ctx.engine, user_id, claims.attributes, version
+    )
+    if outcome == "applied":
+        ctx.stats.attribute_updates += 1
+        user = replace(
+            found.user,
+            attributes=dict(claims.attributes),
+            attributes_version=version,
+            attributes_seen_at=datetime.now(UTC),
+        )
+    else:  # another replica recorded a newer version first
+        held = await asyncio.to_thread(store.lookup, ctx.engine, user_id)
+        user = held or found.user
+    ctx.cache.put(user)
+    return Resolution(user, found.first_call)
 
 
 async def refuse_unknown(ctx: Context, user_id: int) -> Resolution:
@@ -192,7 +229,14 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
     data = event.data
     if event.type == names.USER_REGISTERED:
         _, created = await asyncio.to_thread(
-            store.provision, ctx.engine, ctx.spec, data.user_id, data.username, "event"
+            store.provision,
+            ctx.engine,
+            ctx.spec,
+            data.user_id,
+            data.username,
+            "event",
+            attributes=data.attributes,
+            version=data.version or 0,
         )
         if created:
             ctx.stats.event_provisions += 1
@@ -200,6 +244,8 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
             ctx.stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
         else:
             ctx.stats.duplicates_ignored += 1
+    elif event.type == names.USER_UPDATED:
+        await _apply_update(ctx, event)
     elif event.type == names.USER_DEACTIVATED:
         ctx.cache.block(data.user_id)  # before the write: no call may cache them as active
         changed = await asyncio.to_thread(
@@ -209,6 +255,22 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
             ctx.stats.deactivations += 1
         else:
             ctx.stats.duplicates_ignored += 1
+
+
+async def _apply_update(ctx: Context, event: CloudEvent) -> None:
+    data = event.data
+    assert data.attributes is not None and data.version is not None  # CloudEvent checks both
+    outcome = await asyncio.to_thread(
+        store.apply_attributes, ctx.engine, data.user_id, data.attributes, data.version
+    )
+    if outcome == "applied":
+        ctx.stats.attribute_updates += 1
+        ctx.cache.drop(data.user_id)  # the next call reads the new copy
+    elif outcome == "stale":
+        ctx.stats.stale_updates += 1
+    else:
+        ctx.stats.unknown_updates += 1
+        log.warning("user.updated for unknown user %s ignored", data.user_id)
 
 
 async def count_invalid(ctx: Context, raw: bytes, reason: str) -> None:
@@ -243,6 +305,6 @@ class EventDiscovery:
         await stop_task(self._task)
         self._task = None
 
-    async def resolve(self, user_id: int) -> Resolution:
-        found = await known_or_none(self.ctx, user_id)
-        return found if found is not None else await refuse_unknown(self.ctx, user_id)
+    async def resolve(self, claims: Claims) -> Resolution:
+        found = await known_or_none(self.ctx, claims.user_id)
+        return found if found is not None else await refuse_unknown(self.ctx, claims.user_id)

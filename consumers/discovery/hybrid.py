@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from common.settings import Mode
+from common.tokens import Claims
 from consumers.discovery.base import Resolution, provision_lazily
 from consumers.discovery.streams import StreamsDiscovery
 
@@ -12,5 +13,5 @@ class HybridDiscovery(StreamsDiscovery):
 
     mode: Mode = Mode.HYBRID
 
-    async def resolve(self, user_id: int) -> Resolution:
-        return await provision_lazily(self.ctx, user_id)
+    async def resolve(self, claims: Claims) -> Resolution:
+        return await provision_lazily(self.ctx, claims)

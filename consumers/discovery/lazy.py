@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from common.settings import Mode
+from common.tokens import Claims
 from consumers.discovery.base import Context, Resolution, provision_lazily
 
 
@@ -22,8 +23,8 @@ class LazyDiscovery:
     async def stop(self) -> None:
         return None
 
-    async def resolve(self, user_id: int) -> Resolution:
-        return await provision_lazily(self.ctx, user_id)
+    async def resolve(self, claims: Claims) -> Resolution:
+        return await provision_lazily(self.ctx, claims)
 
     def subscriber_state(self) -> str:
         return "off"

@@ -9,13 +9,35 @@ from typing import Any
 from sqlalchemy import Connection
 
 from common.settings import Mode, Publish
-from common.tokens import SigningKey, Verifier, generate_private_key, mint_access_token, public_jwk
+from common.tokens import (
+    Claims,
+    SigningKey,
+    Verifier,
+    generate_private_key,
+    mint_access_token,
+    public_jwk,
+)
 from consumers.discovery.base import Resolution, UnknownUser, UserDeactivated
 from consumers.models import KnownUser
 from events.model import CloudEvent
 
 ISSUER = "http://127.0.0.1:8000/auth"
 AUDIENCE = "discovery-lab"
+
+
+def claims(user_id: int, version: int | None = None, **attributes: Any) -> Claims:
+    """Verified claims as a service sees them, with attributes packed at `version`."""
+    return Claims(
+        user_id=user_id,
+        sub=str(user_id),
+        client_id="unit",
+        jti=f"jti-{user_id}-{version}",
+        iat=0,
+        exp=2**40,
+        kid="unit-key",
+        attributes=attributes,
+        attributes_version=version,
+    )
 
 
 class RecordingPublisher:
@@ -60,7 +82,8 @@ class FakeDiscovery:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def resolve(self, user_id: int) -> Resolution:
+    async def resolve(self, claims: Claims) -> Resolution:
+        user_id = claims.user_id
         self.calls.append(user_id)
         if user_id in self.deactivated:
             raise UserDeactivated(user_id)

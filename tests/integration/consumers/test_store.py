@@ -55,3 +55,19 @@ def test_deactivated_user_is_never_revived(db_url: str) -> None:
     assert spec.count(engine) == 0
     assert store.deactivate(engine, 5, "zed", "event") is False
     engine.dispose()
+
+
+def test_older_versions_never_overwrite_newer_ones(db_url: str) -> None:
+    engine = make_engine(db_url)
+    spec = ProfilesSpec()
+    store.create_schema(engine, spec)
+    store.provision(engine, spec, 8, "eve", "event", attributes={"plan": "free"}, version=1)
+    assert store.apply_attributes(engine, 8, {"plan": "pro"}, 3) == "applied"
+    assert store.apply_attributes(engine, 8, {"plan": "free"}, 2) == "stale"
+    assert store.apply_attributes(engine, 8, {"plan": "free"}, 3) == "stale"
+    assert store.apply_attributes(engine, 9, {"plan": "pro"}, 5) == "unknown"
+    user = store.lookup(engine, 8)
+    assert user is not None and user.attributes == {"plan": "pro"}
+    assert user.attributes_version == 3 and user.attributes_seen_at is not None
+    assert store.lookup(engine, 9) is None
+    engine.dispose()

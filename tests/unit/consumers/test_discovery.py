@@ -22,7 +22,7 @@ from consumers.discovery.base import (
 )
 from events import names
 from events.model import user_event
-from tests.unit.fakes import Keys
+from tests.unit.fakes import Keys, claims
 
 pytestmark = pytest.mark.anyio
 
@@ -45,8 +45,8 @@ def test_every_mode_has_one_implementation(ctx: Context) -> None:
 
 async def test_lazy_provisions_on_the_first_call_only(ctx: Context) -> None:
     lazy = build_discovery(Mode.LAZY, ctx)
-    first = await lazy.resolve(7)
-    second = await lazy.resolve(7)
+    first = await lazy.resolve(claims(7))
+    second = await lazy.resolve(claims(7))
     assert (first.first_call, second.first_call) == (True, False)
     assert first.user.discovered_by == "lazy"
     assert ctx.stats.lazy_provisions == 1
@@ -58,7 +58,7 @@ async def test_lazy_provisions_on_the_first_call_only(ctx: Context) -> None:
 async def test_event_modes_refuse_and_count_unknown_users(ctx: Context, mode: Mode) -> None:
     discovery = build_discovery(mode, ctx)
     with pytest.raises(UnknownUser):
-        await discovery.resolve(7)
+        await discovery.resolve(claims(7))
     assert ctx.stats.unknown_user_refusals == 1
     assert store.lookup(ctx.engine, 7) is None
     await discovery.stop()
@@ -71,7 +71,7 @@ async def test_an_event_provisions_once(ctx: Context, mode: Mode) -> None:
     event = user_event(names.USER_REGISTERED, 7, "eve")
     await discovery.on_event(event)
     await discovery.on_event(event)  # redelivered
-    found = await discovery.resolve(7)
+    found = await discovery.resolve(claims(7))
     assert (found.user.discovered_by, found.first_call) == ("event", True)
     assert (ctx.stats.event_provisions, ctx.stats.duplicates_ignored) == (1, 1)
     assert ctx.stats.last_propagation_ms is not None
@@ -82,7 +82,7 @@ async def test_an_event_provisions_once(ctx: Context, mode: Mode) -> None:
 async def test_hybrid_falls_back_to_lazy_and_a_late_event_changes_nothing(ctx: Context) -> None:
     hybrid = build_discovery(Mode.HYBRID, ctx)
     assert isinstance(hybrid, EventDiscovery)
-    found = await hybrid.resolve(7)
+    found = await hybrid.resolve(claims(7))
     assert found.user.discovered_by == "lazy"
     await hybrid.on_event(user_event(names.USER_REGISTERED, 7, "eve"))
     assert store.lookup(ctx.engine, 7).discovered_by == "lazy"  # type: ignore[union-attr]
@@ -95,11 +95,11 @@ async def test_a_deactivated_user_is_never_brought_back(ctx: Context, later: Mod
     streams = build_discovery(Mode.STREAMS, ctx)
     assert isinstance(streams, EventDiscovery)
     await streams.on_event(user_event(names.USER_REGISTERED, 7, "eve"))
-    await streams.resolve(7)  # cached as active
+    await streams.resolve(claims(7))  # cached as active
     await streams.on_event(user_event(names.USER_DEACTIVATED, 7, "eve"))
     await streams.on_event(user_event(names.USER_REGISTERED, 7, "eve"))  # a late duplicate
     with pytest.raises(UserDeactivated):
-        await build_discovery(later, ctx).resolve(7)
+        await build_discovery(later, ctx).resolve(claims(7))
     assert ctx.stats.deactivations == 1
     assert store.lookup(ctx.engine, 7).active is False  # type: ignore[union-attr]
     await streams.stop()

@@ -68,6 +68,9 @@ async def test_whoami_answers_for_a_known_user(client: httpx.AsyncClient) -> Non
         "discovered_by": "event",
         "known_since": "2026-01-02T03:04:05+00:00",
         "first_call": False,
+        "attributes": {},
+        "attributes_version": 0,
+        "attributes_seen_at": None,
     }
 
 
