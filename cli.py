@@ -18,6 +18,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from common import sealed
 from common.client import PROG, ClientError, LabClient, Reply, TokenStore
 from common.processes import Stack, StackError
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
@@ -325,11 +326,24 @@ def login(
     if reply.status != 200:
         _show(reply, as_json)
         raise typer.Exit(1)  # a reply other than 200 that is not an error either
-    path = TokenStore(stack.state_dir).save(username, reply.body["token"])
+    token = reply.body["token"]
+    path = TokenStore(stack.state_dir).save(username, token)
+    encrypted = sealed.is_sealed(token)
     if as_json:
-        print_json({"status": reply.status, "body": reply.body, "saved_to": str(path)})
+        print_json(
+            {
+                "status": reply.status,
+                "body": reply.body,
+                "saved_to": str(path),
+                "encrypted": encrypted,
+            }
+        )
     else:
-        print(reply.body["token"])
+        print(token)
+    if encrypted:
+        err.print(
+            "the token is encrypted (JWE, RSA-OAEP-256 + A256GCM): only the services can read it"
+        )
     err.print(f"saved to {path}")
 
 

@@ -14,6 +14,7 @@ from auth.keys import KeyStore
 from auth.publishing import NoPublisher, connect
 from auth.routes import internal_router, router
 from auth.service import AuthService
+from common import sealed
 from common.db import make_engine
 from common.settings import Mode, Settings
 from common.tokens import Verifier
@@ -39,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.lab_audience,
             jwks_ttl=min(5.0, settings.lab_jwks_cache_ttl),
             min_refresh_interval=0.0,
+            unwrap=sealed.settings_opener(settings),
         )
         service = AuthService(
             settings=settings,
@@ -47,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
             valkey=client,
             verifier=verifier,
             publisher=NoPublisher(Mode.LAZY),
+            seal_to=sealed.settings_sealer(settings),
         )
         await service.switch(settings.mode, settings.publish)
         app.state.service = service

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import valkey.asyncio as avalkey
+from joserfc.jwk import RSAKey
 from sqlalchemy import Connection, Engine
 
 from auth import passwords, store
 from auth.keys import KeyStore
 from auth.models import username_key
 from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
+from common import sealed
 from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
 from common.tokens import Claims, Verifier, mint_access_token
@@ -46,6 +48,7 @@ class AuthService:
     valkey: avalkey.Valkey
     verifier: Verifier
     publisher: Publisher
+    seal_to: RSAKey | None = None  # LAB_TOKEN_ENCRYPT: the public half tokens are encrypted to
     stats: PublishStats = field(default_factory=PublishStats)
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -89,7 +92,7 @@ class AuthService:
             raise InvalidCredentials()
         packed, version = await self._packed(found[0])
         with phase("sign"):
-            return mint_access_token(
+            token = mint_access_token(
                 self.keys.active,
                 user_id=found[0],
                 issuer=self.settings.lab_issuer,
@@ -99,6 +102,10 @@ class AuthService:
                 attributes=packed,
                 attributes_version=version,
             )
+        if self.seal_to is None:
+            return token
+        with phase("encrypt"):
+            return sealed.seal(token, self.seal_to)
 
     async def _packed(self, user_id: int) -> tuple[dict[str, Any], int | None]:
         """The attributes LAB_TOKEN_CLAIMS names (unset ones left out) and their version;

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # Attributes packed into tokens at login (names, not secrets).
     lab_token_claims: str = "display_name,plan"  # noqa: S105
     lab_token_encrypt: bool = False
+    # The token encryption key pair (PEM); empty: <state>/keys/token-encryption.pem.
+    lab_token_encryption_key: str = ""
     lab_internal_token: str = ""
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
@@ -140,6 +142,13 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.state_dir / "keys"
+
+    @property
+    def token_encryption_key_path(self) -> Path:
+        """Where the token encryption key pair is: a compose secret, or beside the signing keys."""
+        if self.lab_token_encryption_key:
+            return Path(self.lab_token_encryption_key)
+        return self.keys_dir / "token-encryption.pem"
 
     @property
     def effective_valkey_url(self) -> str:

@@ -267,6 +267,8 @@ class Verifier:
     _failed: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _verified: OrderedDict[str, Claims] = field(default_factory=OrderedDict)
+    # Applied to a token before verification: opens an encrypted one (common.sealed.opener).
+    unwrap: Callable[[str], str] = field(default=lambda token: token)
     refreshes: int = 0
     cache_hits: int = 0
 
@@ -282,13 +284,14 @@ class Verifier:
                 self.cache_hits += 1
                 return cached
             self._verified.pop(token, None)
-        kid = unverified_kid(token)
+        inner = self.unwrap(token)
+        kid = unverified_kid(inner)
         if kid not in self._keys:
             await self._refresh(now, force=True)
         claims = verify_token(
-            token, self._keys, issuer=self.issuer, audience=self.audience, now=now
+            inner, self._keys, issuer=self.issuer, audience=self.audience, now=now
         )
-        self._verified[token] = claims
+        self._verified[token] = claims  # keyed by what the client sent: decrypted once
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
         return claims

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from common import sealed
 from common.db import make_engine
 from common.jwks import http_jwks_fetcher
 from common.settings import Settings
@@ -55,6 +56,7 @@ def create_app(
             settings.lab_issuer,
             settings.lab_audience,
             jwks_ttl=settings.lab_jwks_cache_ttl,
+            unwrap=sealed.settings_opener(settings),
         )
         ctx = Context(
             settings=settings,

@@ -233,3 +233,14 @@ def test_each_service_runs_the_way_its_container_runs_it(
             f"{gateway}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert r.status_code == 200 and r.json()["discovered_by"] == "lazy", r.text
+
+
+def test_the_token_encryption_key_is_a_secret_of_the_services_that_read_tokens() -> None:
+    spec = _spec()
+    assert set(spec["secrets"]) == {"token_encryption_key"}
+    services = spec["services"]
+    for name in ("auth", *CONSUMER_SERVICES):
+        assert services[name]["secrets"] == ["token_encryption_key"], name
+        env = _environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN})
+        assert env["LAB_TOKEN_ENCRYPTION_KEY"] == "/run/secrets/token_encryption_key"
+    assert "secrets" not in services["gateway"] and "secrets" not in services["valkey"]
