@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from auth.passwords import hasher_parameters
+from auth.publishing import HANDOVER_WAIT
+from common.settings import Settings
 from common.valkey_server import server_binary
+from events import streams
+
+SECRETS = ("lab_internal_token",)  # never written to results.json
 
 PACKAGES = (
     "fastapi",
@@ -44,10 +49,31 @@ def _version(name: str) -> str | None:
         return None
 
 
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, where the platform has them."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def busy(load_before: list[float] | None, load_after: list[float] | None) -> bool:
+    """A machine is busy when its 1-minute load exceeds its CPUs before or after the run."""
+    cpus = os.cpu_count() or 1
+    return any(load is not None and load[0] > cpus for load in (load_before, load_after))
+
+
+def effective_settings(settings: Settings) -> dict[str, Any]:
+    """Every setting the processes ran with, defaults included, and the timings fixed in code."""
+    values = settings.model_dump(mode="json", exclude=set(SECRETS))
+    return values | {
+        "code:auth_handover_wait_s": HANDOVER_WAIT,
+        "code:stream_claim_idle_ms": streams.CLAIM_IDLE_MS,
+        "code:stream_max_backoff_s": streams.MAX_BACKOFF_S,
+        "code:stream_longest_redelivery_s": streams.longest_redelivery_s(),
+    }
+
+
 def describe(root: Path, settings: dict[str, str]) -> dict[str, Any]:
     """Everything needed to tell where and how the figures were measured."""
     valkey = subprocess.run([str(server_binary()), "--version"], capture_output=True, text=True)
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
@@ -57,7 +83,6 @@ def describe(root: Path, settings: dict[str, str]) -> dict[str, Any]:
         "valkey_server": valkey.stdout.strip(),
         "git_commit": _git(root, "rev-parse", "HEAD") or None,
         "git_dirty": bool(_git(root, "status", "--porcelain")),
-        "loadavg_at_start": list(load) if load else None,
         "argon2": hasher_parameters(),
         "settings": dict(sorted(settings.items())),
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from bench.floors import argon2_throughput
 from bench.harness import Harness, User, Variant
 from bench.loadgen import Connection, closed_loop, get_request
 from bench.results import ModeLatency, Stats, Throughput
+from bench.usage import client_counters, users_active
 from common.settings import CONSUMER_SERVICES, Mode
 from events import names
 from events.aio import stop_task
@@ -48,6 +50,8 @@ class Samples:
     reg_tp: list[tuple[int, float]] = field(default_factory=list)
     steady_tp: list[tuple[int, float]] = field(default_factory=list)
     verify_tp: list[tuple[int, float]] = field(default_factory=list)
+    valkey_users: set[str] = field(default_factory=set)
+    windows: list[tuple[float, float]] = field(default_factory=list)  # each round's epoch span
 
 
 class EventClock:
@@ -113,6 +117,7 @@ async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Sam
     """One round of every latency figure for one mode."""
     await h.switch(variant)
     url = h.stack.settings.effective_valkey_url
+    clients = await client_counters(url)
     clock = EventClock(url) if variant.mode is not Mode.LAZY else None
     if clock:
         await clock.start(variant.mode)
@@ -146,6 +151,7 @@ async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Sam
     await _steady(h, users[0], sizes, samples)
     samples.registration.append(await _timed_registrations(h, sizes))
     samples.login.append(await _timed_logins(h, users, sizes))
+    samples.valkey_users |= users_active(clients, await client_counters(url))
 
 
 async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
@@ -246,25 +252,39 @@ def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
         registration_throughput=_throughput(s.reg_tp, sizes.concurrency),
         steady_throughput=_throughput(s.steady_tp, sizes.load_concurrency),
         verify_throughput=_throughput(s.verify_tp, sizes.load_concurrency),
+        valkey_users=sorted(s.valkey_users),
+        round_windows=s.windows,
     )
 
 
 async def measure_all(
-    h: Harness, variants: list[Variant], sizes: Sizes, rounds: int, progress: Progress
-) -> tuple[dict[str, ModeLatency], Throughput]:
-    """Interleave the modes in rounds, so that machine noise lands on every mode alike.
+    h: Harness,
+    variants: list[Variant],
+    sizes: Sizes,
+    rounds: int,
+    progress: Progress,
+    seed: int,
+) -> tuple[dict[str, ModeLatency], Throughput, list[list[str]]]:
+    """Interleave the modes in rounds, in an order shuffled per round from `seed`, so that
+    machine noise and warm-up land on every mode alike; returns the order each round ran in.
 
     Each round starts with the raw argon2id rate at the registration concurrency, so the
     registration target compares figures taken under the same conditions.
     """
     samples = {v.label: Samples() for v in variants}
     hashing: list[tuple[int, float]] = []
+    orders: list[list[str]] = []
+    rng = random.Random(seed)
     for r in range(rounds):
         progress(f"latency round {r + 1}/{rounds}: raw argon2id rate")
         raw = await asyncio.to_thread(argon2_throughput, sizes.concurrency, sizes.hash_s)
         hashing.append((raw.requests, raw.duration_s))
-        for v in variants:
+        order = rng.sample(variants, len(variants))
+        orders.append([v.label for v in order])
+        for v in order:
             progress(f"latency round {r + 1}/{rounds}: {v.label}")
+            began = time.time()
             await measure_round(h, v, sizes, samples[v.label])
+            samples[v.label].windows.append((round(began, 3), round(time.time(), 3)))
     summary = {v.label: summarise(v, samples[v.label], sizes) for v in variants}
-    return summary, _throughput(hashing, sizes.concurrency)
+    return summary, _throughput(hashing, sizes.concurrency), orders

@@ -358,6 +358,23 @@ def target_row(target: Target) -> list[T]:
     return [T(text, mark if (not target.met or i == 4) else "") for i, text in enumerate(cells)]
 
 
+def busy_warning(results: Results) -> list[Block]:
+    """A run on a machine busier than its CPUs is flagged: its figures carry that load."""
+    env = results.environment
+    if not env.get("busy"):
+        return []
+    before, after = env.get("loadavg_before") or ["?"], env.get("loadavg_after") or ["?"]
+    return [
+        Para(
+            f"Busy machine: 1-minute load average {fmt_value(before[0])} before and "
+            f"{fmt_value(after[0])} after the run, on {env.get('cpu_count', '?')} CPUs. Other "
+            "work shared the CPUs, so latencies and rates are noisier and slower than on an "
+            "idle machine.",
+            "miss",
+        )
+    ]
+
+
 def verdict_section(results: Results, v: Verdict) -> list[Block]:
     """The one-screen summary the report opens with."""
     cpu = results.environment.get("cpu_count", "?")
@@ -374,6 +391,7 @@ def verdict_section(results: Results, v: Verdict) -> list[Block]:
             f"only from at least {MIN_P99_SAMPLES:,} samples; below that the max is quoted "
             "and labelled so."
         ),
+        *busy_warning(results),
         Table(
             ["cost", "direction", *v.columns, "lead"],
             [axis_row(a, list(v.columns)) for a in v.mode_axes],

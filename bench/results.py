@@ -139,6 +139,9 @@ class ModeLatency(BaseModel):
     registration_throughput: Throughput
     steady_throughput: Throughput
     verify_throughput: Throughput
+    valkey_users: list[str] = Field(default_factory=list)  # ACL users seen using Valkey
+    # (start, end) epoch seconds of each round; round i of every Stats above ran inside it
+    round_windows: list[tuple[float, float]] = Field(default_factory=list)
 
 
 class Floors(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import secrets
 import shutil
 import signal
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 from pydantic_core import to_jsonable_python
 
 from bench import floors as fl
-from bench.environment import describe
+from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, Variant, make_stack
 from bench.latency import Sizes, measure_all
 from bench.reliability.soak import SoakPlan, run_soak
@@ -57,6 +58,7 @@ class Plan:
     latency: Sizes
     scenario: Size
     floor_samples: int
+    seed: int = field(default_factory=lambda: secrets.randbelow(2**31))  # orders the variants
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
@@ -158,6 +160,7 @@ class OnStack:
     latency: dict[str, ModeLatency]
     hash_throughput: Throughput
     scenarios: list[Scenario]
+    variant_order: list[list[str]]  # the order the variants ran in, round by round
 
 
 def _run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -196,8 +199,8 @@ async def _on_stack(
             "valkey_stream": fl.stats(await fl.valkey_stream(url, plan.floor_samples)),
         }
         record.put(floors=record.sections["floors"] | to_jsonable_python(floors))
-        latency, hash_tp = await measure_all(
-            h, latency_variants(variants), plan.latency, plan.rounds, progress
+        latency, hash_tp, order = await measure_all(
+            h, latency_variants(variants), plan.latency, plan.rounds, progress, plan.seed
         )
         record.put(latency=latency)
         scenarios: list[Scenario] = []
@@ -220,7 +223,7 @@ async def _on_stack(
             finally:
                 if auth_env:
                     await h.restart_auth(**saved)
-        return OnStack(floors, latency, hash_tp, scenarios)
+        return OnStack(floors, latency, hash_tp, scenarios, order)
     finally:
         await h.close()
 
@@ -264,6 +267,7 @@ def run_bench(
         on_plan(planned_steps(plan, variants))
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    load_before = loadavg()
     record = Recorder(out_dir / "results.json")
     record.put(quick=plan.quick, modes=[v.mode.value for v in variants])
     progress("code size: counting modules through their imports")
@@ -300,6 +304,7 @@ def run_bench(
             else:
                 shutil.rmtree(state.parent, ignore_errors=True)
                 progress(f"stack stopped; its state dir is removed: {state}")
+    load_after = loadavg()
     floors = Floors(**local_floors, **measured.floors, hash_throughput=measured.hash_throughput)
     results = Results(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -308,6 +313,12 @@ def run_bench(
         environment=describe(ROOT, settings_used)
         | {
             "rounds": plan.rounds,
+            "seed": plan.seed,
+            "variant_order": measured.variant_order,
+            "effective_settings": effective_settings(stack.settings),
+            "loadavg_before": load_before,
+            "loadavg_after": load_after,
+            "busy": busy(load_before, load_after),
             "latency_sizes": plan.latency.__dict__,
             "scenario_size": plan.scenario.__dict__,
         },

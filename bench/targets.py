@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from auth.publishing import HANDOVER_WAIT
 from bench.intervals import Interval, bootstrap, mean, ratio_of_means
 from bench.results import Floors, ModeLatency, Target, percentile
 
@@ -56,8 +57,9 @@ def _overhead(label: str, lat: ModeLatency) -> Target:
         met=overhead <= 5.0,
         detail=f"/whoami p50 {_ms(lat.steady.p50)} vs /verify p50 {_ms(lat.verify_only.p50)}, "
         "same gateway, same token cache",
-        reason=f"the two endpoints' p50 differed by up to {max(spread, default=0):.3f} ms "
-        "between rounds; a known user costs one in-memory cache lookup",
+        reason=f"measured: the two endpoints' p50 differed by up to "
+        f"{max(spread, default=0):.3f} ms between rounds. Hypothesis (not timed per stage): a "
+        "known user costs one in-memory cache lookup, so the rest is noise",
         interval=mean_interval(overhead_rounds(lat)),
     )
 
@@ -75,9 +77,10 @@ def _first_call(label: str, lat: ModeLatency, floors: Floors) -> Target:
         met=extra <= 2.0,
         detail=f"first call p50 {_ms(lat.first_call.p50)} (verify a new token, provision in "
         f"one transaction) vs steady p50 {_ms(lat.steady.p50)}",
-        reason=f"a fresh token's signature check costs {_ms(verify)} and the provisioning "
-        f"transaction {_ms(insert)} (floors of this run); the other {_ms(max(rest, 0))} is the "
-        "lookup before it and the hand-off to a database worker thread",
+        reason=f"measured: a fresh token's signature check costs {_ms(verify)} and the "
+        f"provisioning transaction {_ms(insert)} (floors of this run). Hypothesis (not timed per "
+        f"stage): the other {_ms(max(rest, 0))} is the lookup before it and the hand-off to a "
+        "database worker thread",
     )
 
 
@@ -99,21 +102,21 @@ def _propagation(
     direct = latency.get(f"{'streams' if mode != 'pubsub' else 'pubsub'}+direct")
     if label.endswith("+outbox") and direct is not None and direct.propagation is not None:
         why50 = (
-            f"{label.split('+')[0] if mode == 'pubsub' else 'streams'}+direct propagates in "
-            f"{_ms(direct.propagation.p50)} at p50 in this run, so the outbox costs about "
-            f"{_ms(lat.propagation.p50 - direct.propagation.p50)}: a second row in the "
-            "registration's transaction, the hand-off to the relay, and, because auth answers "
-            "before the relay has published, the next registration's argon2id hashing "
-            "competing with the consumers for the CPUs"
+            f"measured: {mode}+direct propagates in {_ms(direct.propagation.p50)} at p50 in "
+            f"this run, so the outbox adds {_ms(prop.p50 - direct.propagation.p50)}. Hypothesis "
+            "(not timed per stage): the second row in the registration's transaction and the "
+            f"hand-off to the relay; registration waits up to {HANDOVER_WAIT * 1000:.0f} ms "
+            "for that publish, so the next registration's hashing does not overlap it"
         )
     else:
         why50 = (
-            f"{_ms(lat.propagation.p50 - floor50)} above the floor: the event is created inside "
-            "the registration's transaction, and both consumers and auth share the CPUs"
+            f"measured: {_ms(prop.p50 - floor50)} above the floor. Hypothesis (not timed per "
+            "stage): the event is created inside the registration's transaction, and the "
+            "consumers and auth share the CPUs"
         )
     why99 = (
-        f"the slowest ({prop.tail_label} {_ms(prop.tail)}) come from "
-        "scheduling: auth, two consumers and Valkey busy at once on the machine's cores"
+        f"measured: {prop.tail_label} {_ms(prop.tail)}. Hypothesis (not timed per stage): "
+        "scheduling, with auth, two consumers and Valkey busy at once on the machine's cores"
     )
     return [
         Target(
@@ -154,8 +157,8 @@ def _registration(label: str, lat: ModeLatency, floors: Floors) -> Target:
         met=ratio >= 0.9,
         detail=f"{lat.registration_throughput.rps:.2f} registrations/s vs "
         f"{hash_rate:.2f} hashes/s at concurrency {floors.hash_throughput.concurrency}",
-        reason="a registration adds a lookup, a transaction and publishing to the hash, and "
-        "the gateway and auth take CPU from the hashing threads",
+        reason="hypothesis (not timed per stage): a registration adds a lookup, a transaction "
+        "and publishing to the hash, and the gateway and auth take CPU from the hashing threads",
         interval=_bounds(
             ratio_of_means(
                 lat.registration_throughput.round_rates(), floors.hash_throughput.round_rates()

@@ -131,13 +131,14 @@ def test_less_code_claim_follows_sloc(results: Results) -> None:
     assert _claim(radical, "Less code").status == "supported"
 
 
-def test_fewer_processes_claim_follows_processes(results: Results) -> None:
+def test_fewer_processes_claim_follows_the_processes_used(results: Results) -> None:
     assert _claim(results, "Fewer moving parts").status == "supported"
     heavy = results.model_copy(deep=True)
-    lazy = heavy.codesize["lazy"]
-    lazy.processes = [*lazy.processes, "valkey"]
-    lazy.needs_valkey = True
+    heavy.latency["lazy"].valkey_users = ["profiles"]  # a service talked to Valkey in lazy mode
     assert _claim(heavy, "Fewer moving parts").status == "contradicted"
+    idle = results.model_copy(deep=True)
+    idle.latency["pubsub+direct"].valkey_users = []
+    assert _claim(idle, "Fewer moving parts").status == "partly"
 
 
 def test_jwt_claim_follows_scenarios_7_and_8(results: Results) -> None:
@@ -152,17 +153,6 @@ def test_jwt_claim_follows_scenarios_7_and_8(results: Results) -> None:
     for key in [k for k in s7.figures if k.endswith("_refused_after_s")]:
         s7.figures[key] = 0.01
     assert _claim(better, "The JWT is enough").status == "supported"
-
-
-def test_mode_keyed_results_render(results: Results, tmp_path: Path) -> None:
-    keyed = results.model_copy(deep=True)
-    keyed.codesize = {k.split("+")[0]: v for k, v in keyed.codesize.items()}
-    keyed.latency = {k.split("+")[0]: v for k, v in keyed.latency.items()}
-    v = verdict(keyed)
-    assert list(v.columns) == ["lazy", "pubsub", "streams", "hybrid"]
-    assert _axis(v.mode_axes, "Total SLOC").winners == ("lazy",)
-    md_path, _ = render_results(keyed, tmp_path, charts=False)
-    assert "| Total SLOC |" in md_path.read_text(encoding="utf-8")
 
 
 def test_strings_are_escaped(results: Results, tmp_path: Path) -> None:
@@ -180,3 +170,14 @@ def test_a_run_without_scenarios_renders(results: Results, tmp_path: Path) -> No
     assert _claim(bare, "The JWT is enough").status == "unmeasured"
     md_path, _ = render_results(bare, tmp_path, charts=False)
     assert "No scenario ran." in md_path.read_text(encoding="utf-8")
+
+
+def test_a_busy_run_is_flagged(results: Results, tmp_path: Path) -> None:
+    busy = results.model_copy(deep=True)
+    busy.environment |= {"busy": True, "loadavg_before": [9.5, 8, 7], "loadavg_after": [3, 3, 3]}
+    md_path, _ = render_results(busy, tmp_path, charts=False)
+    assert "Busy machine: 1-minute load average 9.50 before" in md_path.read_text(encoding="utf-8")
+    quiet = results.model_copy(deep=True)
+    quiet.environment["busy"] = False
+    md_path, _ = render_results(quiet, tmp_path, charts=False)
+    assert "Busy machine" not in md_path.read_text(encoding="utf-8")
