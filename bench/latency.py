@@ -15,7 +15,7 @@ import valkey.asyncio as avalkey
 
 from bench.floors import argon2_throughput
 from bench.harness import Harness, User, Variant
-from bench.loadgen import Connection, closed_loop, get_request
+from bench.loadgen import Connection, Request, closed_loop, get_request
 from bench.results import ModeLatency, Stats, Throughput
 from bench.usage import client_counters, users_active
 from common.settings import CONSUMER_SERVICES, Mode
@@ -23,6 +23,7 @@ from events import names
 from events.aio import stop_task
 
 Progress = Callable[[str], None]
+PATHS = ("whoami", "verify")
 
 
 @dataclass
@@ -47,6 +48,11 @@ class Samples:
     steady: list[list[float]] = field(default_factory=list)
     verify_only: list[list[float]] = field(default_factory=list)
     propagation: list[list[float]] = field(default_factory=list)
+    propagation_timeouts: int = 0
+    first_call_extra: list[list[float]] = field(default_factory=list)
+    steady_miss: list[list[float]] = field(default_factory=list)
+    verify_miss: list[list[float]] = field(default_factory=list)
+    hash_tp: list[tuple[int, float]] = field(default_factory=list)
     reg_tp: list[tuple[int, float]] = field(default_factory=list)
     steady_tp: list[tuple[int, float]] = field(default_factory=list)
     verify_tp: list[tuple[int, float]] = field(default_factory=list)
@@ -113,7 +119,9 @@ async def _wait_known(h: Harness, ids: set[int], timeout: float) -> dict[str, di
         await asyncio.sleep(0.05)
 
 
-async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Samples) -> None:
+async def measure_round(
+    h: Harness, variant: Variant, sizes: Sizes, samples: Samples, rng: random.Random
+) -> None:
     """One round of every latency figure for one mode."""
     await h.switch(variant)
     url = h.stack.settings.effective_valkey_url
@@ -125,6 +133,9 @@ async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Sam
     users = await h.register(sizes.registrations, concurrency=sizes.concurrency, prefix="lat")
     reg_elapsed = time.perf_counter() - started
     samples.reg_tp.append((len(users), reg_elapsed))
+    # The raw hashing rate over a window as long as the registrations', right after them.
+    raw = await asyncio.to_thread(argon2_throughput, sizes.concurrency, reg_elapsed)
+    samples.hash_tp.append((raw.requests, raw.duration_s))
     # Registration and login latencies come from a one-at-a-time pass at the end of the round;
     # the concurrent pass above gives the throughput.
     if clock:
@@ -138,20 +149,43 @@ async def measure_round(h: Harness, variant: Variant, sizes: Sizes, samples: Sam
                     since = datetime.fromisoformat(service_known[uid]["known_since"])
                     props.append((since - clock.times[uid]).total_seconds() * 1000)
         samples.propagation.append(props)
+        samples.propagation_timeouts += len(ids) * len(known) - len(props)
     await h.login(users, concurrency=sizes.concurrency)
-    first = []
-    conn = Connection(h.host, h.gateway_port)
-    await conn.request(*get_request("/profiles/health"))  # open the kept-alive connection
-    for user in users:
-        t0 = time.perf_counter()
-        await conn.request(*get_request("/profiles/whoami", user.token))
-        first.append((time.perf_counter() - t0) * 1000)
-    await conn.close()
-    samples.first_call.append(first)
-    await _steady(h, users[0], sizes, samples)
+    pool = [u for u in users if u.token]
+    firsts, extras = await _first_calls(h, pool, rng)
+    samples.first_call.append(firsts)
+    samples.first_call_extra.append(extras)
+    await _steady(h, pool, sizes, samples, rng)
     samples.registration.append(await _timed_registrations(h, sizes))
     samples.login.append(await _timed_logins(h, users, sizes))
     samples.valkey_users |= users_active(clients, await client_counters(url))
+
+
+async def _timed(conn: Connection, request: Request) -> float:
+    """One request on an open connection, in ms."""
+    started = time.perf_counter()
+    await conn.request(*request)
+    return (time.perf_counter() - started) * 1000
+
+
+async def _first_calls(
+    h: Harness, users: list[User], rng: random.Random
+) -> tuple[list[float], list[float]]:
+    """Each user's first call on each consumer, in a random order, each followed at once by a
+    second one; returns the first calls and the per-user differences (first − second)."""
+    conn = Connection(h.host, h.gateway_port)
+    await conn.open()
+    firsts, extras = [], []
+    try:
+        for user in users:
+            for service in rng.sample(CONSUMER_SERVICES, len(CONSUMER_SERVICES)):
+                request = get_request(f"/{service}/whoami", user.token)
+                first = await _timed(conn, request)
+                firsts.append(first)
+                extras.append(first - await _timed(conn, request))
+    finally:
+        await conn.close()
+    return firsts, extras
 
 
 async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
@@ -165,7 +199,7 @@ async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
         lambda i: json_request(
             "POST", "/auth/register", {"username": f"{tag}-{i}", "password": PASSWORD}
         ),
-        total=max(2, sizes.registrations // 2),
+        total=max(2, sizes.registrations),
         concurrency=1,
     )
     return result.latencies
@@ -187,41 +221,51 @@ async def _timed_logins(h: Harness, users: list[User], sizes: Sizes) -> list[flo
     return result.latencies
 
 
-async def _steady(h: Harness, user: User, sizes: Sizes, samples: Samples) -> None:
-    """Steady-state /whoami against /verify, alternating blocks to share the same noise."""
-    whoami = get_request("/profiles/whoami", user.token)
-    verify = get_request("/profiles/verify", user.token)
-    await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=50)  # warm up
-    steady: list[float] = []
-    plain: list[float] = []
-    block = 50
-    for _ in range(max(1, sizes.steady_calls // block)):
-        steady += (
-            await closed_loop(h.host, h.gateway_port, lambda i: whoami, total=block)
-        ).latencies
-        plain += (
-            await closed_loop(h.host, h.gateway_port, lambda i: verify, total=block)
-        ).latencies
-    samples.steady.append(steady)
-    samples.verify_only.append(plain)
+BLOCK = 50  # calls of one endpoint in a row
+
+
+async def _steady(
+    h: Harness, users: list[User], sizes: Sizes, samples: Samples, rng: random.Random
+) -> None:
+    """Steady /whoami against /verify over many users, on an open connection, in blocks whose
+    order is drawn at random. Calls within the known-user cache's lifetime are hits; then every
+    entry is left to expire and each user calls once more: the misses."""
+    conn = Connection(h.host, h.gateway_port)
+    await conn.open()
+    calls = {path: [get_request(f"/profiles/{path}", u.token) for u in users] for path in PATHS}
+    hits: dict[str, list[float]] = {path: [] for path in PATHS}
+    misses: dict[str, list[float]] = {path: [] for path in PATHS}
+    try:
+        for i in range(BLOCK):  # warm up
+            await conn.request(*calls["whoami"][i % len(users)])
+        for _ in range(max(1, sizes.steady_calls // BLOCK)):
+            for path in rng.sample(PATHS, len(PATHS)):
+                for i in range(BLOCK):
+                    hits[path].append(await _timed(conn, calls[path][i % len(users)]))
+        await asyncio.sleep(h.stack.settings.lab_known_cache_ttl + 0.1)
+        for index in rng.sample(range(len(users)), len(users)):
+            for path in rng.sample(PATHS, len(PATHS)):
+                misses[path].append(await _timed(conn, calls[path][index]))
+    finally:
+        await conn.close()
+    samples.steady.append(hits["whoami"])
+    samples.verify_only.append(hits["verify"])
+    samples.steady_miss.append(misses["whoami"])
+    samples.verify_miss.append(misses["verify"])
     half = sizes.throughput_s / 2
     for _ in range(2):
-        tp = await closed_loop(
-            h.host,
-            h.gateway_port,
-            lambda i: whoami,
-            duration=half,
-            concurrency=sizes.load_concurrency,
-        )
-        samples.steady_tp.append((len(tp.latencies), tp.elapsed_s))
-        tp = await closed_loop(
-            h.host,
-            h.gateway_port,
-            lambda i: verify,
-            duration=half,
-            concurrency=sizes.load_concurrency,
-        )
-        samples.verify_tp.append((len(tp.latencies), tp.elapsed_s))
+        for path, out in rng.sample(
+            [("whoami", samples.steady_tp), ("verify", samples.verify_tp)], 2
+        ):
+            requests = calls[path]
+            tp = await closed_loop(
+                h.host,
+                h.gateway_port,
+                lambda i, requests=requests: requests[i % len(requests)],  # type: ignore[misc]
+                duration=half,
+                concurrency=sizes.load_concurrency,
+            )
+            out.append((len(tp.latencies), tp.elapsed_s))
 
 
 def _throughput(parts: list[tuple[int, float]], concurrency: int) -> Throughput:
@@ -248,6 +292,11 @@ def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
         first_call=_stats(s.first_call),
         steady=_stats(s.steady),
         verify_only=_stats(s.verify_only),
+        steady_miss=_stats(s.steady_miss),
+        verify_miss=_stats(s.verify_miss),
+        first_call_extra=_stats(s.first_call_extra),
+        propagation_timeouts=s.propagation_timeouts,
+        matched_hash=_throughput(s.hash_tp, sizes.concurrency),
         propagation=_stats(s.propagation) if variant.mode is not Mode.LAZY else None,
         registration_throughput=_throughput(s.reg_tp, sizes.concurrency),
         steady_throughput=_throughput(s.steady_tp, sizes.load_concurrency),
@@ -284,7 +333,7 @@ async def measure_all(
         for v in order:
             progress(f"latency round {r + 1}/{rounds}: {v.label}")
             began = time.time()
-            await measure_round(h, v, sizes, samples[v.label])
+            await measure_round(h, v, sizes, samples[v.label], rng)
             samples[v.label].windows.append((round(began, 3), round(time.time(), 3)))
     summary = {v.label: summarise(v, samples[v.label], sizes) for v in variants}
     return summary, _throughput(hashing, sizes.concurrency), orders

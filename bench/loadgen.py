@@ -146,9 +146,8 @@ async def closed_loop(
     replies: list[tuple[int, Reply]] = []
     deadline = time.perf_counter() + duration if duration is not None else float("inf")
 
-    async def worker() -> None:
+    async def worker(conn: Connection) -> None:
         nonlocal issued
-        conn = Connection(host, port)
         try:
             while True:
                 if total is not None and issued >= total:
@@ -167,6 +166,11 @@ async def closed_loop(
         finally:
             await conn.close()
 
+    # Connections are opened before the clock starts: no sample includes a TCP connect.
+    conns = [Connection(host, port) for _ in range(concurrency)]
+    await asyncio.gather(*(c.open() for c in conns))
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if duration is not None:
+        deadline = started + duration
+    await asyncio.gather(*(worker(c) for c in conns))
     return LoadResult(latencies, statuses, replies, time.perf_counter() - started)

@@ -44,13 +44,26 @@ from bench.verdict import (  # noqa: E402
 )
 
 AWARENESS_SCENARIOS = (1, 2, 3, 5, 9)
-OPERATIONS = ("registration", "login", "first_call", "steady", "verify_only", "propagation")
+OPERATIONS = (
+    "registration",
+    "login",
+    "first_call",
+    "first_call_extra",
+    "steady",
+    "verify_only",
+    "steady_miss",
+    "verify_miss",
+    "propagation",
+)
 OP_TITLES = {
     "registration": "Registration",
     "login": "Login",
-    "first_call": "First call",
-    "steady": "Steady call",
+    "first_call": "First call, on every consumer",
+    "first_call_extra": "What a first call adds: per user, first call − the next call",
+    "steady": "Steady call, known-user cache hit",
     "verify_only": "Verify only",
+    "steady_miss": "Steady call, known-user cache entry expired",
+    "verify_miss": "Verify only, at the same moments as the cache misses",
     "propagation": "Propagation",
 }
 FLOOR_TITLES = {
@@ -486,8 +499,11 @@ def floor_parts(op: str, mode: str) -> tuple[str, ...]:
         "login": ("bare_fastapi", "argon2_hash"),
         "first_call": ("bare_fastapi", "jwt_verify")
         + (("db_insert",) if mode in (LAZY, "hybrid") else ()),
+        "first_call_extra": ("jwt_verify",) + (("db_insert",) if mode in (LAZY, "hybrid") else ()),
         "steady": ("bare_fastapi", "jwt_verify"),
         "verify_only": ("bare_fastapi", "jwt_verify"),
+        "steady_miss": ("bare_fastapi", "jwt_verify"),
+        "verify_miss": ("bare_fastapi", "jwt_verify"),
         "propagation": (("valkey_pubsub" if mode == "pubsub" else "valkey_stream"), "db_insert"),
     }
     return parts[op]
@@ -553,6 +569,9 @@ def latency_tables(results: Results) -> list[Block]:
         )
         if op == "propagation" and LAZY in cost_columns(results).values():
             blocks.append(Para("lazy: n/a, a user is known at its first call."))
+        if op == "propagation":
+            timeouts = ", ".join(f"{c} {lat.propagation_timeouts}" for c, lat in lats.items())
+            blocks.append(Para(f"(user, consumer) pairs not known within 10 s: {timeouts}."))
     return blocks
 
 

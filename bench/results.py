@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -19,6 +20,17 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         raise ValueError("no values")
     rank = math.ceil(Fraction(str(q)) * len(sorted_values) / 100)
     return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
+
+
+def percentile_of_sum(a: Sequence[float], b: Sequence[float], q: float, seed: int = 0) -> float:
+    """Percentile of x + y over independent draws, pairing a's samples with b's in a seeded
+    random order: a percentile of one distribution, unlike the sum of two percentiles."""
+    if not a or not b:
+        raise ValueError("no values")
+    rng = random.Random(seed)
+    n = max(len(a), len(b))
+    sums = [rng.choice(a) + rng.choice(b) for _ in range(n * 4)]
+    return percentile(sorted(sums), q)
 
 
 class Stats(BaseModel):
@@ -136,6 +148,11 @@ class ModeLatency(BaseModel):
     steady: Stats
     verify_only: Stats
     propagation: Stats | None = None  # event modes: commit to each consumer having the user
+    propagation_timeouts: int = 0  # (user, consumer) pairs not known within the wait
+    steady_miss: Stats | None = None  # /whoami once the user's known-user cache entry expired
+    verify_miss: Stats | None = None  # /verify for the same users at the same moment
+    first_call_extra: Stats | None = None  # per user and consumer: first call − the next call
+    matched_hash: Throughput | None = None  # raw argon2id rate right after each registration burst
     registration_throughput: Throughput
     steady_throughput: Throughput
     verify_throughput: Throughput

@@ -73,7 +73,8 @@ class Plan:
         return cls(
             False,
             5,
-            Sizes(registrations=16, steady_calls=1500, throughput_s=3.0, hash_s=5.0),
+            # 20 a round: at least 100 registrations behind every registration figure
+            Sizes(registrations=20, steady_calls=1500, throughput_s=3.0, hash_s=5.0),
             Size(users=24, settle_s=5.0, quick=False),
             floor_samples=1000,
         )

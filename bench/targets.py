@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from auth.publishing import HANDOVER_WAIT
 from bench.intervals import Interval, bootstrap, mean, ratio_of_means
-from bench.results import Floors, ModeLatency, Target, percentile
+from bench.results import Floors, ModeLatency, Target, percentile, percentile_of_sum
 
 
 def _ms(x: float) -> str:
@@ -39,7 +39,7 @@ def check(latency: dict[str, ModeLatency], floors: Floors) -> list[Target]:
             targets.append(_first_call(label, lat, floors))
         if lat.propagation is not None and lat.propagation.n:
             targets += _propagation(label, lat, floors, latency)
-        targets.append(_registration(label, lat, floors))
+        targets.append(_registration(label, lat))
     return targets
 
 
@@ -65,7 +65,10 @@ def _overhead(label: str, lat: ModeLatency) -> Target:
 
 
 def _first_call(label: str, lat: ModeLatency, floors: Floors) -> Target:
-    extra = lat.first_call.p50 - lat.steady.p50
+    """What a first call adds: the median over users and consumers of (first − next call)."""
+    paired = lat.first_call_extra
+    assert paired is not None
+    extra = paired.p50
     verify, insert = floors.jwt_verify.p50, floors.db_insert.p50
     rest = extra - verify - insert
     return Target(
@@ -73,14 +76,15 @@ def _first_call(label: str, lat: ModeLatency, floors: Floors) -> Target:
         mode=label,
         measured=round(extra, 3),
         limit=2.0,
-        unit="ms at p50",
+        unit="ms, median of per-user paired differences",
         met=extra <= 2.0,
-        detail=f"first call p50 {_ms(lat.first_call.p50)} (verify a new token, provision in "
-        f"one transaction) vs steady p50 {_ms(lat.steady.p50)}",
+        detail=f"{paired.n} first calls on every consumer, each minus the same user's next "
+        f"call on the same connection; first call p50 {_ms(lat.first_call.p50)}",
         reason=f"measured: a fresh token's signature check costs {_ms(verify)} and the "
         f"provisioning transaction {_ms(insert)} (floors of this run). Hypothesis (not timed per "
         f"stage): the other {_ms(max(rest, 0))} is the lookup before it and the hand-off to a "
         "database worker thread",
+        interval=mean_interval(paired.round_p50s()),
     )
 
 
@@ -92,8 +96,11 @@ def _propagation(
     transport = floors.valkey_pubsub if mode == "pubsub" else floors.valkey_stream
     what = "PUBLISH→receive" if mode == "pubsub" else "XADD→XREADGROUP"
     floor50 = transport.p50 + floors.db_insert.p50
-    floor99 = transport.p99 + floors.db_insert.p99
     prop = lat.propagation
+    # The floor's tail at the propagation tail's own rank: p99, or for a max of n samples the
+    # 100·(n−1)/n-th percentile, of delivery + insert drawn independently.
+    tail_q = 99.0 if prop.has_p99 else 100 * (prop.n - 1) / max(prop.n, 1)
+    floor99 = percentile_of_sum(transport.samples, floors.db_insert.samples, tail_q)
     r50 = prop.p50 / floor50 if floor50 else 0.0
     r99 = prop.tail / floor99 if floor99 else 0.0
     i50 = mean_interval([p / floor50 for p in prop.round_p50s()]) if floor50 else None
@@ -138,31 +145,33 @@ def _propagation(
             limit=10.0,
             unit="x floor",
             met=r99 <= 10.0,
-            detail=f"{prop.tail_label} {_ms(prop.tail)} vs floor {_ms(floor99)}",
+            detail=f"{prop.tail_label} {_ms(prop.tail)} vs the floor's {tail_q:.1f}th "
+            f"percentile {_ms(floor99)} ({what} + insert, drawn independently)",
             reason=why99,
             interval=i99,
         ),
     ]
 
 
-def _registration(label: str, lat: ModeLatency, floors: Floors) -> Target:
-    hash_rate = floors.hash_throughput.rps
-    ratio = lat.registration_throughput.rps / hash_rate if hash_rate else 0.0
+def _registration(label: str, lat: ModeLatency) -> Target:
+    """Registrations/s against the raw argon2id rate over a window of the same length, taken
+    right after each registration burst at the same concurrency."""
+    hashing = lat.matched_hash
+    assert hashing is not None
+    ratio = lat.registration_throughput.rps / hashing.rps if hashing.rps else 0.0
     return Target(
         name="registration throughput vs raw argon2 rate",
         mode=label,
         measured=round(ratio * 100, 1),
         limit=90.0,
-        unit="% of hashes/s at the same concurrency",
+        unit="% of hashes/s in matched windows",
         met=ratio >= 0.9,
-        detail=f"{lat.registration_throughput.rps:.2f} registrations/s vs "
-        f"{hash_rate:.2f} hashes/s at concurrency {floors.hash_throughput.concurrency}",
+        detail=f"{lat.registration_throughput.requests} registrations at "
+        f"{lat.registration_throughput.rps:.2f}/s vs {hashing.rps:.2f} hashes/s at concurrency "
+        f"{hashing.concurrency}, each burst followed by a hashing window of its length",
         reason="hypothesis (not timed per stage): a registration adds a lookup, a transaction "
         "and publishing to the hash, and the gateway and auth take CPU from the hashing threads",
         interval=_bounds(
-            ratio_of_means(
-                lat.registration_throughput.round_rates(), floors.hash_throughput.round_rates()
-            ),
-            100,
+            ratio_of_means(lat.registration_throughput.round_rates(), hashing.round_rates()), 100
         ),
     )

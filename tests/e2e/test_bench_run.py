@@ -34,6 +34,16 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
         for stats in (lat.registration, lat.login, lat.first_call, lat.steady, lat.verify_only):
             assert stats.n > 0 and stats.p50 > 0 and stats.p99 >= stats.p50
         assert (lat.propagation is None) == (label == "lazy")
+        users = TINY.latency.registrations
+        assert lat.first_call.n == lat.first_call_extra.n == 2 * users  # type: ignore[union-attr]
+        assert lat.steady_miss.n == lat.verify_miss.n == users  # type: ignore[union-attr]
+        assert lat.matched_hash.requests > 0  # type: ignore[union-attr]
+        assert len(lat.round_windows) == TINY.rounds
+        assert lat.propagation_timeouts == 0, label
+        if label == "lazy":  # Valkey runs for a live switch, but lazy mode never talks to it
+            assert lat.valkey_users == [], lat.valkey_users
+        else:
+            assert {"auth", "profiles", "notifications"} <= set(lat.valkey_users), label
     assert [s.id for s in res.scenarios] == list(range(1, 11))
     for scenario in res.scenarios:
         assert set(DEFAULT_VARIANTS) <= set(scenario.runs), scenario.title
@@ -41,6 +51,11 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
             assert set(run.consumers) == {"profiles", "notifications"}
     assert res.floors.valkey_pubsub.n and res.floors.jwt_verify.n and res.floors.bare_fastapi.n
     assert res.environment["cpu_count"] and res.environment["settings"]
+    env = res.environment
+    assert env["effective_settings"]["lab_known_cache_ttl"] > 0
+    assert "lab_internal_token" not in env["effective_settings"]
+    assert env["loadavg_before"] and env["loadavg_after"] and isinstance(env["seed"], int)
+    assert [sorted(order) for order in env["variant_order"]] == [sorted(res.latency)]
     assert {t.mode for t in res.targets} >= set(DEFAULT_VARIANTS)
 
 
