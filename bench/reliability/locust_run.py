@@ -92,6 +92,11 @@ def summary(env: Environment) -> dict[str, Any]:
     return {"total": stats(env.stats.total), "kinds": kinds, "statuses": dict(STATUSES)}
 
 
+def started_marker(out: Path) -> Path:
+    """The file that says the load has started."""
+    return out.with_suffix(".started")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", required=True)
@@ -105,6 +110,7 @@ def main() -> None:
     env = Environment(user_classes=[LabUser], host=args.host, events=events)
     runner = env.create_local_runner()
     runner.start(args.users, spawn_rate=args.spawn_rate)
+    started_marker(args.out).touch()  # the run's clock starts now, not at the process start
     gevent.spawn_later(args.duration, runner.quit)
     runner.greenlet.join()
     args.out.write_text(json.dumps(summary(env), indent=2))

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ class SoakPlan:
     def short(cls, kinds: tuple[str, ...] = FAULT_KINDS) -> SoakPlan:
         """The version CI runs: a few seconds, one fault of each kind."""
         return cls(
-            duration_s=12.0, users=4, spawn_rate=4.0, faults=len(kinds), kinds=kinds, settle_s=20.0
+            duration_s=20.0, users=4, spawn_rate=4.0, faults=len(kinds), kinds=kinds, settle_s=20.0
         )
 
 
@@ -73,8 +74,9 @@ def _rss_mb(stack: Stack) -> dict[str, float]:
 
 
 def _fault_times(plan: SoakPlan, rng: random.Random) -> list[float]:
-    """Random points in the middle of the run, where the load is steady."""
-    return sorted(rng.uniform(0.2, 0.7) * plan.duration_s for _ in range(plan.faults))
+    """Random points in the first half of the run, so that the load goes on long enough after
+    the last one for the stack to recover under it (a restart takes seconds on 2 cores)."""
+    return sorted(rng.uniform(0.1, 0.45) * plan.duration_s for _ in range(plan.faults))
 
 
 def run_soak(
@@ -100,18 +102,33 @@ def run_soak(
     args += ["--users", str(plan.users), "--spawn-rate", str(plan.spawn_rate)]
     args += ["--duration", str(plan.duration_s), "--out", str(out)]
     log = (work_dir / f"locust-{variant.label}.log").open("wb")
-    started = time.monotonic()
+    marker = out.with_suffix(".started")  # locust_run.started_marker; locust is not imported here
+    marker.unlink(missing_ok=True)
     rss: list[dict[str, Any]] = []
+    failed: list[BaseException] = []
+
+    def inject() -> None:
+        """The faults, in turn, each at its point of the run (a slow restart delays the next)."""
+        try:
+            for i, at in enumerate(pending):
+                time.sleep(max(0.0, at - (time.monotonic() - injector.started)))
+                kind = plan.kinds[i % len(plan.kinds)]
+                say(f"{variant.label}: {kind} at {time.monotonic() - injector.started:.1f}s")
+                getattr(injector, kind)()
+        except BaseException as exc:  # surfaced by the caller once the load is over
+            failed.append(exc)
+
+    faults = threading.Thread(target=inject, name="faults", daemon=True)
     with subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT) as load:
         try:
+            deadline = time.monotonic() + 120
+            while not marker.exists() and load.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            injector.started = time.monotonic()
+            faults.start()
             while load.poll() is None:
-                elapsed = time.monotonic() - started
+                elapsed = time.monotonic() - injector.started
                 rss.append({"t_s": round(elapsed, 1), **_rss_mb(stack)})
-                if pending and elapsed >= pending[0]:
-                    pending.pop(0)
-                    kind = plan.kinds[len(injector.log) % len(plan.kinds)]
-                    say(f"{variant.label}: {kind} at {elapsed:.1f}s")
-                    getattr(injector, kind)()
                 if elapsed > plan.duration_s + 120:
                     raise RuntimeError("the load generator did not stop")
                 time.sleep(plan.sample_every_s)
@@ -119,6 +136,10 @@ def run_soak(
             if load.poll() is None:
                 load.kill()
             log.close()
+            if faults.ident is not None:  # started: let it finish its faults
+                faults.join(timeout=300)
+    if failed:
+        raise RuntimeError(f"a fault could not be injected: {failed[0]}") from failed[0]
     if load.returncode != 0 or not out.exists():
         raise RuntimeError(f"locust failed (exit {load.returncode}); see {log.name}")
     say(f"{variant.label}: load done, checking the promise")

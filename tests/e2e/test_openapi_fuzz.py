@@ -6,14 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from common.processes import Stack
-from tests.support import stack_env
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 8  # per operation and phase: enough to reach every documented answer, kept cheap
@@ -24,13 +22,9 @@ EXCLUDED_CHECKS = "positive_data_acceptance"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(env=stack_env(tmp_path_factory.mktemp("fuzz") / "state"))
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
+def stack(lazy_stack: Stack) -> Stack:
+    """A stack of its own for this module (modes are switched on it)."""
+    return lazy_stack
 
 
 def _token(stack: Stack) -> str:

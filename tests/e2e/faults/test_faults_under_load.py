@@ -3,7 +3,6 @@ and has its connections killed; afterwards each mode is held to its own promise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +11,15 @@ import pytest
 from bench.harness import Variant
 from bench.reliability.soak import SoakPlan, run_soak
 from common.processes import Stack
-from tests.support import stack_env
 
 # Every fault kind lands in every variant, at random points of the run.
 CASES = ["lazy", "streams+outbox", "hybrid", "pubsub", "streams+direct"]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(env=stack_env(tmp_path_factory.mktemp("faults") / "state"))
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
+def stack(lazy_stack: Stack) -> Stack:
+    """A stack of its own for this module (modes are switched on it)."""
+    return lazy_stack
 
 
 def _server_errors(statuses: dict[str, int]) -> dict[str, int]:

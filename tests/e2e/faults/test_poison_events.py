@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from bench.reliability.soak import wait_subscribers
 from common.processes import Stack
 from common.settings import CONSUMER_SERVICES
 from events import names
-from tests.support import stack_env, wait_for
+from tests.support import wait_for
 
 POISON: list[bytes] = [
     b"",
@@ -33,13 +32,9 @@ POISON: list[bytes] = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(env=stack_env(tmp_path_factory.mktemp("poison") / "state"))
-    try:
-        stack.up()
-        yield stack
-    finally:
-        stack.down()
+def stack(lazy_stack: Stack) -> Stack:
+    """A stack of its own for this module (modes are switched on it)."""
+    return lazy_stack
 
 
 def _register(stack: Stack) -> int:
