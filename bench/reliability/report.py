@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from matplotlib.figure import Figure
 
 from bench.report import Block, Chart, Heading, Para, T, Table, _colors, _png, fmt_value
@@ -24,9 +26,15 @@ def _promise(run: ReliabilityRun) -> T:
     return T(f"none made; {p['lost']} of {p['users']} users lost, counted")
 
 
+def _fault(fault: dict[str, Any]) -> str:
+    text = f"{fault['kind']}({fault['target']})@{fault['at_s']}s"
+    back = fault.get("back_after_s")
+    return text if back is None else f"{text}, back after {back}s"
+
+
 def _load_row(run: ReliabilityRun) -> list[T]:
     total = run.load["total"]
-    faults = ", ".join(f"{f['kind']}({f['target']})@{f['at_s']}s" for f in run.faults)
+    faults = ", ".join(_fault(f) for f in run.faults)
     return [
         T(run.variant),
         T(fmt_value(total["requests"])),

@@ -20,7 +20,7 @@ def _run(variant: str, promised: bool, lost: int) -> dict[str, Any]:
             "kinds": {},
             "statuses": {"call 200": 480, "call 502": 3, "register 201": 17},
         },
-        "faults": [{"at_s": 4.2, "kind": "kill9", "target": "auth"}],
+        "faults": [{"at_s": 4.2, "kind": "kill9", "target": "auth", "back_after_s": 3.1}],
         "rss_mb": [
             {"t_s": 0.0, "auth": 80.0, "valkey": 9.0},
             {"t_s": 0.5, "auth": 95.5, "valkey": 9.5},
@@ -47,7 +47,7 @@ def test_reliability_section_shows_every_figure(tmp_path: Path) -> None:
     md = md_path.read_text(encoding="utf-8")
     assert "4. Reliability under sustained load" in md
     assert "call 502 ×3" in md  # errors by status, not hidden
-    assert "kill9(auth)@4.2s" in md
+    assert "kill9(auth)@4.2s, back after 3.1s" in md
     assert "none made; 3 of 21 users lost, counted" in md
     assert "BROKEN: 2 of 21 users lost" in md
     assert "| streams+outbox | auth | 80 | 95.5 | 90 |" in md.replace(".0 ", " ")
