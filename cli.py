@@ -378,13 +378,8 @@ def deactivate(
     password: Annotated[str | None, typer.Option(help=PASSWORDS_HELP)] = None,
 ) -> None:
     """Deactivate a user (logs in with the password, then DELETE /auth/users/me)."""
-    client = _client(_stack())
     try:
-        reply = client.login(username, _password(password))
-        if reply.status != 200:
-            _show(reply, as_json=False)
-            raise typer.Exit(1)
-        gone = client.deactivate(reply.body["token"])
+        gone = _client(_stack()).deactivate_user(username, _password(password))
     except ClientError as exc:
         fail(str(exc))
     if gone.status != 204:

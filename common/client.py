@@ -91,6 +91,13 @@ class LabClient:
     def deactivate(self, token: str) -> Reply:
         return self.request("DELETE", "/auth/users/me", token=token)
 
+    def deactivate_user(self, username: str, password: str) -> Reply:
+        """Log in as the user and deactivate it: the 204, or the reply that stopped it."""
+        reply = self.login(username, password)
+        if reply.status != 200:
+            return reply
+        return self.deactivate(reply.body["token"])
+
     def internal(
         self, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0
     ) -> dict[str, Any]:

@@ -93,12 +93,8 @@ class Control:
         password = self.passwords.get(username)
         if password is None:
             raise ControlError(f"{username!r} was not registered from this dashboard")
-        client = self.client()
-        reply = client.login(username, password)
-        if reply.status != 200:
-            return {"username": username, "status": reply.status, "body": reply.body}
-        gone = client.deactivate(reply.body["token"])
-        return {"username": username, "status": gone.status}
+        gone = self.client().deactivate_user(username, password)
+        return {"username": username, "status": gone.status, "body": gone.body or None}
 
     def last_user(self) -> str | None:
         """The most recently registered user this dashboard knows the password of."""

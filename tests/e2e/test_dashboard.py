@@ -206,3 +206,11 @@ def _drive(page: Any, stack: Stack) -> None:
     assert page.locator("#grid tbody tr").count() == 9  # the page's own user + 8
     counters = page.inner_text("#counters")
     assert "events published" in counters and "dead letters" in counters
+
+    page.click("#deactivate-go")  # the latest user of the burst: user.deactivated reaches both
+    page.wait_for_function("document.querySelector('#activity').textContent.includes('→ 204')")
+    for service in ("profiles", "notifications"):
+        page.wait_for_function(
+            f"document.querySelector('#summary-{service}')?.textContent.includes('1 deactivated')"
+        )
+    assert page.locator("#grid tbody td.off").count() == 2
