@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from auth import store
 from auth.keys import KeyStore
-from auth.publishing import NoPublisher, connect
+from auth.publishing import NoPublisher, connect, replica_wait
 from auth.routes import internal_router, router
 from auth.service import AuthService
 from common import sealed
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
             verifier=verifier,
             publisher=NoPublisher(Mode.LAZY),
             seal_to=sealed.settings_sealer(settings),
+            replica_wait=replica_wait(settings),
         )
         await service.switch(settings.mode, settings.publish)
         app.state.service = service
@@ -58,6 +59,8 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await service.publisher.stop()
             await client.aclose()
+            if service.replica_wait is not None:
+                await service.replica_wait.pinned.reset()
             engine.dispose()
 
     app = FastAPI(title="discovery-lab auth", lifespan=lifespan)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine
 
 from common.settings import Mode, Publish, Settings
 from common.tokens import SigningKey
-from events import acl, connection, pubsub, signing, streams
+from events import acl, connection, names, pubsub, signing, streams
 from events.aio import stop_task
 from events.model import CloudEvent
 from events.outbox import OutboxRelay, add_to_outbox, pending_count
@@ -148,6 +148,21 @@ class OutboxPublisher:
         return {"relay_last_error": self.relay.last_error}
 
 
+def replica_wait(settings: Settings) -> streams.WaitReplicas | None:
+    """LAB_STREAM_WAIT_REPLICAS as a pinned connection to the stream's primary, or None."""
+    if settings.lab_stream_wait_replicas <= 0:
+        return None
+    pinned = connection.Pinned(
+        settings.valkey_url_as(acl.PUBLISHER),
+        names.STREAM,
+        socket_timeout=1.0 + settings.lab_stream_wait_timeout / 1000,
+        socket_connect_timeout=0.5,
+    )
+    return streams.WaitReplicas(
+        pinned, settings.lab_stream_wait_replicas, settings.lab_stream_wait_timeout
+    )
+
+
 def connect(settings: Settings) -> avalkey.Valkey:
     """auth's Valkey client, as the ACL user that may only publish and append."""
     return connection.connect(
@@ -165,8 +180,10 @@ def build_publisher(
     poll_interval: float,
     stats: PublishStats,
     active_key: Callable[[], SigningKey],
+    wait: streams.WaitReplicas | None = None,
 ) -> Publisher:
-    """The one place that turns (mode, publish) into a publisher; events leave signed."""
+    """The one place that turns (mode, publish) into a publisher; events leave signed. With
+    `wait`, the outbox marks a stream row sent only once replicas hold it."""
     if mode is Mode.LAZY:
         return NoPublisher(mode)
     sign = signing.signer(active_key)
@@ -177,8 +194,14 @@ def build_publisher(
     async def to_stream(event: CloudEvent) -> object:
         return await streams.append(client, sign(event), maxlen=stream_maxlen)
 
+    async def to_stream_replicated(event: CloudEvent) -> object:
+        assert wait is not None
+        return await streams.append_replicated(wait, sign(event), maxlen=stream_maxlen)
+
     transport: Transport = to_channel if mode is Mode.PUBSUB else to_stream
     if publish is Publish.OUTBOX:
+        if wait is not None and mode is not Mode.PUBSUB:
+            transport = to_stream_replicated
         return OutboxPublisher(mode, transport, stats, engine, poll_interval)
     return DirectPublisher(mode, transport, stats)
 

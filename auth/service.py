@@ -21,6 +21,7 @@ from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
 from common.tokens import Claims, Verifier, mint_access_token
 from events.model import CloudEvent, user_event
+from events.streams import WaitReplicas
 
 log = logging.getLogger("discovery_lab.auth")
 FAULT_EXIT_CODE = 70
@@ -50,6 +51,7 @@ class AuthService:
     publisher: Publisher
     seal_to: RSAKey | None = None  # LAB_TOKEN_ENCRYPT: the public half tokens are encrypted to
     stats: PublishStats = field(default_factory=PublishStats)
+    replica_wait: WaitReplicas | None = None  # LAB_STREAM_WAIT_REPLICAS
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def register(
@@ -211,6 +213,7 @@ class AuthService:
             poll_interval=self.settings.lab_outbox_poll_interval,
             stats=self.stats,
             active_key=lambda: self.keys.active,
+            wait=self.replica_wait,
         )
 
     def _maybe_crash(self, user_id: int) -> None:

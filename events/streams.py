@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import valkey.asyncio as avalkey
@@ -14,7 +15,7 @@ from valkey.exceptions import ResponseError
 
 from events import names
 from events.aio import raise_if_cancelling
-from events.connection import connect
+from events.connection import Pinned, connect
 from events.model import CloudEvent, InvalidEvent
 from events.signing import Decoder
 
@@ -51,6 +52,37 @@ async def append(client: avalkey.Valkey, message: str, *, maxlen: int) -> str:
         names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
     )
     return _text(entry)
+
+
+class NotReplicated(RuntimeError):
+    """WAIT timed out before enough replicas acknowledged an appended entry."""
+
+
+@dataclass
+class WaitReplicas:
+    """After XADD, WAIT for this many replicas (LAB_STREAM_WAIT_REPLICAS) on one connection
+    to the stream's primary."""
+
+    pinned: Pinned
+    replicas: int
+    timeout_ms: int
+
+
+async def append_replicated(wait: WaitReplicas, message: str, *, maxlen: int) -> str:
+    """XADD, then WAIT until enough replicas hold the entry, or raise NotReplicated: the
+    outbox then keeps the row and sends it again (a duplicate that consumers ignore), so an
+    entry that only the old primary held survives a failover."""
+    async with wait.pinned.lock:
+        try:
+            client = await wait.pinned.client()
+            entry = await append(client, message, maxlen=maxlen)
+            acked = int(await client.execute_command("WAIT", wait.replicas, wait.timeout_ms))
+        except Exception:
+            await wait.pinned.reset()  # a failover moved the slot, or the node is gone
+            raise
+    if acked < wait.replicas:
+        raise NotReplicated(f"entry {entry}: {acked} of {wait.replicas} replicas within WAIT")
+    return entry
 
 
 def _text(value: Any) -> str:

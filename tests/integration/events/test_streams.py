@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
 import valkey.asyncio as avalkey
 
 from events import names
+from events.connection import Pinned
 from events.model import user_event
-from events.streams import Handler, StreamConsumer, Unavailable, append
+from events.streams import (
+    Handler,
+    NotReplicated,
+    StreamConsumer,
+    Unavailable,
+    WaitReplicas,
+    append,
+    append_replicated,
+)
 from tests.integration.events.helpers import Collector, decode, probe, running, signed
-from tests.support import ValkeyProc, await_for
+from tests.support import ValkeyProc, await_for, start_valkey
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -307,3 +317,35 @@ def test_storage_outage_is_never_dead_lettered(valkey_proc: ValkeyProc) -> None:
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_append_replicated_needs_a_replica_to_acknowledge(
+    valkey_proc: ValkeyProc, tmp_path: Path
+) -> None:
+    asyncio.run(_replicated(valkey_proc, tmp_path))
+
+
+async def _replicated(valkey_proc: ValkeyProc, tmp_path: Path) -> None:
+    pinned = Pinned(valkey_proc.url, names.STREAM, socket_timeout=2)
+    wait = WaitReplicas(pinned, replicas=1, timeout_ms=100)
+    try:
+        with pytest.raises(NotReplicated):  # no replica yet: the row would stay pending
+            await append_replicated(wait, "{}", maxlen=MAXLEN)
+        replica = start_valkey(
+            tmp_path / "replica", replicaof=f"127.0.0.1 {valkey_proc.config.port}"
+        )
+        try:
+
+            async def linked() -> bool:
+                info = await _client(replica).info("replication")
+                return bool(info.get("master_link_status") == "up")
+
+            await await_for(linked, timeout=15, what="the replica to link")
+            entry = await append_replicated(wait, "{}", maxlen=MAXLEN)
+            assert await _client(replica).xrange(names.STREAM, entry, entry)
+        finally:
+            assert replica.proc is not None
+            replica.proc.kill()  # a SIGTERM'd replica may wait on its primary
+            replica.proc.wait(10)
+    finally:
+        await pinned.reset()
