@@ -1,0 +1,103 @@
+"""The failover benchmark on an embedded Valkey Cluster: `python -m bench.failover [--quick]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Harness, Variant, make_stack
+from bench.scenarios.base import Size
+from bench.scenarios.failover import FAULTS, Failover
+from common.net import free_port_run
+from common.valkey_cluster import NODES
+
+VARIANTS = ("pubsub+direct", "pubsub+outbox", "streams+direct", "streams+outbox", "hybrid+outbox")
+WAITED = ("streams+outbox", "hybrid+outbox")  # the variants LAB_STREAM_WAIT_REPLICAS changes
+
+
+async def run(
+    variants: list[Variant], faults: list[str], waits: list[int], size: Size, after_s: float
+) -> list[dict[str, Any]]:
+    """Every (wait, fault, variant) once on one cluster stack; one row per run."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="lab-failover-") as tmp:
+        stack = make_stack(
+            Path(tmp) / "state", LAB_VALKEY="cluster", VALKEY_PORT=str(free_port_run(NODES))
+        )
+        h = Harness(stack)
+        try:
+            await asyncio.to_thread(stack.up)
+            for wait in waits:
+                await h.restart_auth(LAB_STREAM_WAIT_REPLICAS=str(wait) if wait else "")
+                for fault in faults:
+                    for variant in variants:
+                        if wait and variant.label not in WAITED:
+                            continue
+                        scenario = Failover(fault, after_s=after_s)
+                        result = await scenario.run(h, variant, size)
+                        rows.append(
+                            {"variant": variant.label, "wait_replicas": wait, **_row(result)}
+                        )
+                        print(_line(rows[-1]), flush=True)
+        finally:
+            await h.close()
+            await asyncio.to_thread(stack.down)
+    return rows
+
+
+def _row(result: Any) -> dict[str, Any]:
+    consumers = result.consumers
+    return {
+        **result.figures,
+        "missed": {s: c.missed for s, c in consumers.items()},
+        "duplicates_ignored": {s: c.duplicates_ignored for s, c in consumers.items()},
+        "duplicates": {s: c.duplicates for s, c in consumers.items()},
+    }
+
+
+def _line(row: dict[str, Any]) -> str:
+    consistent = row["consistent_after_fault_s"].values()
+    worst = None if None in consistent else max(consistent, default=0.0)
+    before, after = row["latency_before"], row["latency_after"]
+    return (
+        f"| {row['fault']} | {row['variant']} | {row['wait_replicas']} | {row['registered']} "
+        f"| {row['registrations_failed']} | {sum(row['missed'].values())} "
+        f"| {sum(row['duplicates_ignored'].values())} | {sum(row['duplicates'].values())} "
+        f"| {row['propagation_resumed_s']} | {worst} "
+        f"| {before.get('median_ms')} / {before.get('max_ms')} "
+        f"| {after.get('median_ms')} / {after.get('max_ms')} |"
+    )
+
+
+HEADER = (
+    "| fault | variant | WAIT | registered | failed | missed (both consumers) "
+    "| duplicates ignored | second users | propagation resumed s | consistent s "
+    "| latency before ms (median / max) | latency after ms (median / max) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="only kill -9, shorter runs")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--faults", default=",".join(FAULTS))
+    parser.add_argument("--waits", default="0,1", help="LAB_STREAM_WAIT_REPLICAS values")
+    parser.add_argument("--out", type=Path, help="write the rows as JSON here")
+    args = parser.parse_args()
+    variants = [Variant.parse(label) for label in args.variants.split(",")]
+    faults = ["kill"] if args.quick else args.faults.split(",")
+    waits = [int(w) for w in args.waits.split(",")]
+    size = Size(users=0, settle_s=10.0 if args.quick else 20.0, quick=args.quick)
+    print(HEADER, flush=True)
+    rows = asyncio.run(run(variants, faults, waits, size, 6.0 if args.quick else 10.0))
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
