@@ -78,8 +78,13 @@ def test_compose_is_valid_against_the_compose_specification() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _default_services() -> dict[str, Any]:
+    """The services that run without a profile."""
+    return {k: v for k, v in _spec()["services"].items() if not v.get("profiles")}
+
+
 def test_compose_runs_the_same_processes_as_up() -> None:
-    services = _spec()["services"]
+    services = _default_services()
     assert set(services) == {"valkey", *PROCESSES}
     for name in PROCESSES:
         assert services[name]["command"] == ["python", "-m", "common.serve", name]
@@ -94,7 +99,11 @@ def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() ->
             assert check[1:] == ["python", "-m", "common.serve", "--check", name]
         for target, rule in service.get("depends_on", {}).items():
             assert target in services and target != name
-            assert rule == {"condition": "service_healthy"}
+            if "cluster" in services[target].get("profiles", []) and not service.get("profiles"):
+                # a profile's one-shot set-up: waited for only when the profile runs
+                assert rule == {"condition": "service_completed_successfully", "required": False}
+            else:
+                assert rule == {"condition": "service_healthy"}
     assert set(services["gateway"]["depends_on"]) >= {"auth", *CONSUMER_SERVICES}
 
 
@@ -123,6 +132,28 @@ def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.Monk
             host, port = urlsplit(url).hostname or "", urlsplit(url).port
             assert host in services, f"{name}: {url} names no compose service"
             assert port == listens[host], f"{name}: {url}"
+
+
+def test_the_cluster_profile_runs_three_primaries_with_a_replica_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    services = _spec()["services"]
+    nodes = sorted(n for n, s in services.items() if n.startswith("valkey-node-"))
+    assert len(nodes) == 6
+    for name in nodes:
+        command = services[name]["command"]
+        assert services[name]["profiles"] == ["cluster"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+    init = services["valkey-cluster-init"]
+    assert set(init["depends_on"]) == set(nodes)
+    script = " ".join(init["command"])
+    assert "--cluster-replicas 1" in script
+    assert all(f"{n}:6390" in script for n in nodes)
+    host_env = {"LAB_INTERNAL_TOKEN": TOKEN, "VALKEY_URL": "valkey+cluster://valkey-node-1:6390"}
+    for name in PROCESSES:
+        s = _settings(_environment(services[name], host_env), monkeypatch)
+        assert s.valkey_cluster, name
+        assert urlsplit(s.effective_valkey_url).hostname in nodes
 
 
 def test_signing_keys_stay_with_auth() -> None:
