@@ -116,6 +116,7 @@ class OutboxPublisher:
         stats: PublishStats,
         engine: Engine,
         poll_interval: float,
+        resend_window: float = 0.0,
     ) -> None:
         self.mode = mode
         self.stats = stats
@@ -126,7 +127,9 @@ class OutboxPublisher:
             stats.published += 1
             return result
 
-        self.relay = OutboxRelay(engine, counted, poll_interval=poll_interval)
+        self.relay = OutboxRelay(
+            engine, counted, poll_interval=poll_interval, resend_window=resend_window
+        )
         self._task: asyncio.Task[None] | None = None
 
     def stage(self, conn: Connection, event: CloudEvent) -> None:
@@ -145,7 +148,7 @@ class OutboxPublisher:
         self._task = None
 
     async def status(self) -> dict[str, Any]:
-        return {"relay_last_error": self.relay.last_error}
+        return {"relay_last_error": self.relay.last_error, "outbox_resent": self.relay.resent}
 
 
 def replica_wait(settings: Settings) -> streams.WaitReplicas | None:
@@ -181,6 +184,7 @@ def build_publisher(
     stats: PublishStats,
     active_key: Callable[[], SigningKey],
     wait: streams.WaitReplicas | None = None,
+    resend_window: float = 0.0,
 ) -> Publisher:
     """The one place that turns (mode, publish) into a publisher; events leave signed. With
     `wait`, the outbox marks a stream row sent only once replicas hold it."""
@@ -202,7 +206,7 @@ def build_publisher(
     if publish is Publish.OUTBOX:
         if wait is not None and mode is not Mode.PUBSUB:
             transport = to_stream_replicated
-        return OutboxPublisher(mode, transport, stats, engine, poll_interval)
+        return OutboxPublisher(mode, transport, stats, engine, poll_interval, resend_window)
     return DirectPublisher(mode, transport, stats)
 
 

@@ -214,6 +214,7 @@ class AuthService:
             stats=self.stats,
             active_key=lambda: self.keys.active,
             wait=self.replica_wait,
+            resend_window=self.settings.lab_outbox_resend_window,
         )
 
     def _maybe_crash(self, user_id: int) -> None:

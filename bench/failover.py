@@ -16,13 +16,19 @@ from common.net import free_port_run
 from common.valkey_cluster import NODES
 
 VARIANTS = ("pubsub+direct", "pubsub+outbox", "streams+direct", "streams+outbox", "hybrid+outbox")
-WAITED = ("streams+outbox", "hybrid+outbox")  # the variants LAB_STREAM_WAIT_REPLICAS changes
+# Durability options for the stream, as auth settings; both change only outbox publishing.
+DURABILITY: dict[str, dict[str, str]] = {
+    "none": {"LAB_STREAM_WAIT_REPLICAS": "", "LAB_OUTBOX_RESEND_WINDOW": ""},
+    "wait": {"LAB_STREAM_WAIT_REPLICAS": "1", "LAB_OUTBOX_RESEND_WINDOW": ""},
+    "resend": {"LAB_STREAM_WAIT_REPLICAS": "", "LAB_OUTBOX_RESEND_WINDOW": "2"},
+}
+CHANGED_BY_DURABILITY = ("streams+outbox", "hybrid+outbox")
 
 
 async def run(
-    variants: list[Variant], faults: list[str], waits: list[int], size: Size, after_s: float
+    variants: list[Variant], faults: list[str], options: list[str], size: Size, after_s: float
 ) -> list[dict[str, Any]]:
-    """Every (wait, fault, variant) once on one cluster stack; one row per run."""
+    """Every (durability option, fault, variant) once on one cluster stack; a row per run."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lab-failover-") as tmp:
         stack = make_stack(
@@ -31,16 +37,16 @@ async def run(
         h = Harness(stack)
         try:
             await asyncio.to_thread(stack.up)
-            for wait in waits:
-                await h.restart_auth(LAB_STREAM_WAIT_REPLICAS=str(wait) if wait else "")
+            for option in options:
+                await h.restart_auth(**DURABILITY[option])
                 for fault in faults:
                     for variant in variants:
-                        if wait and variant.label not in WAITED:
+                        if option != "none" and variant.label not in CHANGED_BY_DURABILITY:
                             continue
                         scenario = Failover(fault, after_s=after_s)
                         result = await scenario.run(h, variant, size)
                         rows.append(
-                            {"variant": variant.label, "wait_replicas": wait, **_row(result)}
+                            {"variant": variant.label, "durability": option, **_row(result)}
                         )
                         print(_line(rows[-1]), flush=True)
         finally:
@@ -64,7 +70,7 @@ def _line(row: dict[str, Any]) -> str:
     worst = None if None in consistent else max(consistent, default=0.0)
     before, after = row["latency_before"], row["latency_after"]
     return (
-        f"| {row['fault']} | {row['variant']} | {row['wait_replicas']} | {row['registered']} "
+        f"| {row['fault']} | {row['variant']} | {row['durability']} | {row['registered']} "
         f"| {row['registrations_failed']} | {sum(row['missed'].values())} "
         f"| {sum(row['duplicates_ignored'].values())} | {sum(row['duplicates'].values())} "
         f"| {row['propagation_resumed_s']} | {worst} "
@@ -74,7 +80,7 @@ def _line(row: dict[str, Any]) -> str:
 
 
 HEADER = (
-    "| fault | variant | WAIT | registered | failed | missed (both consumers) "
+    "| fault | variant | durability | registered | failed | missed (both consumers) "
     "| duplicates ignored | second users | propagation resumed s | consistent s "
     "| latency before ms (median / max) | latency after ms (median / max) |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -86,15 +92,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only kill -9, shorter runs")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--faults", default=",".join(FAULTS))
-    parser.add_argument("--waits", default="0,1", help="LAB_STREAM_WAIT_REPLICAS values")
+    parser.add_argument("--durability", default=",".join(DURABILITY), help="none,wait,resend")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args()
     variants = [Variant.parse(label) for label in args.variants.split(",")]
     faults = ["kill"] if args.quick else args.faults.split(",")
-    waits = [int(w) for w in args.waits.split(",")]
+    options = args.durability.split(",")
     size = Size(users=0, settle_s=10.0 if args.quick else 20.0, quick=args.quick)
     print(HEADER, flush=True)
-    rows = asyncio.run(run(variants, faults, waits, size, 6.0 if args.quick else 10.0))
+    rows = asyncio.run(run(variants, faults, options, size, 6.0 if args.quick else 10.0))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
 

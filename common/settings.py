@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     lab_cluster_node_timeout: int = Field(default=1000, ge=100)  # ms before a failover starts
     lab_stream_wait_replicas: int = Field(default=0, ge=0)
     lab_stream_wait_timeout: int = Field(default=1000, ge=1)  # ms one WAIT may block
+    # seconds of sent outbox rows to send again when publishing starts failing; 0: off
+    lab_outbox_resend_window: float = Field(default=0.0, ge=0)
     valkey_appendfsync: str = Field(default="everysec", pattern="^(always|everysec|no)$")
     valkey_pubsub_buffer_limit: str = ""
     auth_database_url: str = ""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, DateTime, Engine, func, insert, select, update
 from sqlmodel import Field, SQLModel
@@ -94,6 +94,13 @@ def _mark_sent(engine: Engine, row_id: int) -> None:
         conn.execute(update(outbox).where(outbox.c.id == row_id).values(sent_at=_now()))
 
 
+def _reopen_sent_since(engine: Engine, since: datetime) -> int:
+    """Mark rows sent at or after `since` unsent again; how many."""
+    with engine.begin() as conn:
+        result = conn.execute(update(outbox).where(outbox.c.sent_at >= since).values(sent_at=None))
+        return int(result.rowcount or 0)
+
+
 def _mark_failed(engine: Engine, row_id: int) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -119,8 +126,15 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         batch: int = 100,
         max_backoff: float = 2.0,
+        resend_window: float = 0.0,
     ) -> None:
         self.engine = engine
+        # When publishing starts failing (a failover, an outage), rows sent in the last
+        # `resend_window` seconds are sent again: the old primary may have acknowledged entries
+        # its replica never got. Consumers ignore the copies that did arrive. 0: off.
+        self.resend_window = resend_window
+        self.resent = 0
+        self._failing = False
         self.publish = publish
         self.poll_interval = poll_interval
         self.batch = batch
@@ -241,6 +255,20 @@ class OutboxRelay:
                     self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
                     return
 
+    async def _publish_failed(self) -> None:
+        """On the first failure after a success, reopen the rows sent within the window."""
+        if self._failing or self.resend_window <= 0:
+            return
+        self._failing = True
+        self._unmarked = []  # published by the fast path, not yet marked: they stay pending
+        since = _now() - timedelta(seconds=self.resend_window)
+        reopened = await asyncio.to_thread(_reopen_sent_since, self.engine, since)
+        self.resent += reopened
+        if reopened:
+            log.warning(
+                "outbox relay: publishing failed; %d recent rows will be sent again", reopened
+            )
+
     async def _flush_marks(self) -> None:
         """Mark the rows published by the fast path as sent, in one transaction."""
         if self._unmarked:
@@ -261,9 +289,11 @@ class OutboxRelay:
                 self.failures += 1
                 self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                 self._caught_up = False
+                await self._publish_failed()
                 return False
             self.published += 1
             self.fast_published += 1
+            self._failing = False
             self._unmarked.append(event.id)
             self._settle(event.id)
         return True
@@ -286,9 +316,11 @@ class OutboxRelay:
                     self.failures += 1
                     self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                     await asyncio.to_thread(_mark_failed, self.engine, row_id)
+                    await self._publish_failed()
                     return False
                 published.add(event.id)
                 self._settle(event.id)
                 await asyncio.to_thread(_mark_sent, self.engine, row_id)
                 self.published += 1
                 self.last_error = None
+                self._failing = False

@@ -25,7 +25,7 @@ class Registrations:
     """Registrations sent back to back while the fault happens: when, how long, what answer."""
 
     users: list[User] = field(default_factory=list)
-    sent_at: dict[int, float] = field(default_factory=dict)  # user_id -> wall clock at 201
+    sent_at: dict[int, float] = field(default_factory=dict)  # user_id -> wall clock when sent
     latencies_ms: list[tuple[float, float]] = field(default_factory=list)  # (sent, ms)
     failed: int = 0
 
@@ -52,7 +52,7 @@ async def register_until(h: Harness, stop: asyncio.Event, out: Registrations) ->
             await asyncio.sleep(0.05)
             continue
         out.users.append(user)
-        out.sent_at[user.user_id] = time.time()
+        out.sent_at[user.user_id] = sent
 
 
 def stream_primary(h: Harness) -> tuple[str, str]:

@@ -236,3 +236,59 @@ def test_handover_waits_until_published_but_not_while_valkey_is_down(
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_failure_after_success_sends_the_recent_rows_again(engine: Engine) -> None:
+    """The resend window: what was sent just before publishing failed is sent once more."""
+    sent: list[str] = []
+    failing = threading.Event()
+
+    async def transport(event: CloudEvent) -> object:
+        if failing.is_set():
+            raise ConnectionError("the primary is gone")
+        sent.append(event.id)
+        return None
+
+    async def scenario() -> None:
+        relay = OutboxRelay(engine, transport, poll_interval=0.05, resend_window=60.0)
+        async with running(relay.run()):
+            first = [_register(engine, uid) for uid in (1, 2)]
+            await await_for(_nothing_pending(engine), what="the first rows sent")
+            failing.set()
+            _register(engine, 3)
+            relay.wake()
+            await await_for(probe(lambda: relay.resent == 2), what="the sent rows reopened")
+            failing.clear()
+            relay.wake()
+            await await_for(_nothing_pending(engine), what="every row sent after recovery")
+        assert [sent.count(e.id) for e in first] == [2, 2]  # once before, once after
+
+    asyncio.run(scenario())
+
+
+def test_without_a_resend_window_a_sent_row_is_never_sent_again(engine: Engine) -> None:
+    sent: list[str] = []
+    failing = threading.Event()
+
+    async def transport(event: CloudEvent) -> object:
+        if failing.is_set():
+            raise ConnectionError("the primary is gone")
+        sent.append(event.id)
+        return None
+
+    async def scenario() -> None:
+        relay = OutboxRelay(engine, transport, poll_interval=0.05)
+        async with running(relay.run()):
+            first = _register(engine, 1)
+            await await_for(_nothing_pending(engine), what="the first row sent")
+            failing.set()
+            _register(engine, 2)
+            relay.wake()
+            await await_for(probe(lambda: relay.failures > 0), what="a failed publish")
+            failing.clear()
+            relay.wake()
+            await await_for(_nothing_pending(engine), what="every row sent after recovery")
+        assert sent.count(first.id) == 1
+        assert relay.resent == 0
+
+    asyncio.run(scenario())
