@@ -26,9 +26,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from common.settings import CONSUMER_SERVICES, Mode, Publish, default_publish
+
+if TYPE_CHECKING:
+    from bench.teamsize import TeamSizeDict
 
 RULE: str = " ".join((__doc__ or "").split("\n\n")[1].split())
 PROJECT_PACKAGES: tuple[str, ...] = ("auth", "consumers", "events", "common", "gateway")
@@ -75,6 +78,7 @@ class CodeSizeDict(TypedDict):
     processes: list[str]
     needs_valkey: bool
     settings: list[str]
+    team: TeamSizeDict
 
 
 # --- source lines -------------------------------------------------------------------------------
@@ -96,8 +100,8 @@ def _docstring_spans(tree: ast.Module) -> list[tuple[tuple[int, int], tuple[int,
     return spans
 
 
-def sloc_of_source(source: str) -> int:
-    """Physical lines holding code: no blank lines, comment-only lines or docstrings."""
+def code_lines(source: str) -> set[int]:
+    """Numbers of the physical lines holding code: no blanks, comment-only lines or docstrings."""
     spans = _docstring_spans(ast.parse(source))
     lines: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
@@ -106,7 +110,12 @@ def sloc_of_source(source: str) -> int:
         if tok.type == tokenize.STRING and any(a <= tok.start and tok.end <= b for a, b in spans):
             continue
         lines.update(range(tok.start[0], tok.end[0] + 1))
-    return len(lines)
+    return lines
+
+
+def sloc_of_source(source: str) -> int:
+    """Physical lines holding code: no blank lines, comment-only lines or docstrings."""
+    return len(code_lines(source))
 
 
 def sloc(path: Path) -> int:
@@ -506,6 +515,8 @@ def _existing(root: Path, names: Iterable[str]) -> set[str]:
 
 def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
     """Code, processes and settings one (mode, publish) variant needs, read from root."""
+    from bench.teamsize import team_size  # it builds on this module
+
     the_mode = Mode(mode)
     the_publish = Publish(publish) if publish else default_publish(the_mode)
     mode_modules = _existing(root, (f"{DISCOVERY}.{m.value}" for m in Mode))
@@ -550,6 +561,14 @@ def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
         "processes": processes,
         "needs_valkey": needs_valkey,
         "settings": settings_read(root, counted, needs_valkey, publishes),
+        "team": team_size(
+            root,
+            the_mode,
+            shared=auth_core | consumer_core,
+            own=auth_extra | consumer_extra,
+            has_events=publishes,
+            needs_valkey=needs_valkey,
+        ),
     }
 
 

@@ -459,6 +459,49 @@ def module_matrix(sizes: dict[str, CodeSize]) -> Table:
     return Table(["side", "module", *modes], body, "SLOC per module")
 
 
+def team_table(sizes: dict[str, CodeSize]) -> Table:
+    """What a team adopting each mode writes and keeps; the shared plumbing once, below."""
+    rows, plumbing = [], None
+    for column, size in sizes.items():
+        team = size.team
+        if team is None:
+            continue
+        plumbing = plumbing or team
+        rows.append(
+            [
+                T(column),
+                T(str(team.product_sloc)),
+                T(str(team.shared_event_sloc)),
+                T(f"{team.tests_sloc} ({len(team.test_files)} files)"),
+                T(f"{team.config_sloc} ({', '.join(team.config_files) or 'none'})"),
+                T(str(team.product_sloc + team.tests_sloc + team.config_sloc)),
+            ]
+        )
+    if plumbing is not None:
+        rows.append(
+            [
+                T("shared plumbing, every mode (counted once)"),
+                T(str(plumbing.plumbing_sloc)),
+                T("—"),
+                T(str(plumbing.plumbing_tests_sloc)),
+                T("—"),
+                T(str(plumbing.plumbing_sloc + plumbing.plumbing_tests_sloc)),
+            ]
+        )
+    return Table(
+        [
+            "mode",
+            "own product SLOC",
+            "of which event code in shared modules",
+            "tests SLOC",
+            "configuration lines",
+            "a team keeps",
+        ],
+        rows,
+        "Code a team adopting the mode writes and keeps (rule: bench/teamsize.py)",
+    )
+
+
 def codesize_section(results: Results, charts: bool) -> list[Block]:
     """Section 1: code size and moving parts."""
     sizes = measured_sizes(results)
@@ -477,6 +520,8 @@ def codesize_section(results: Results, charts: bool) -> list[Block]:
             [_codesize_row(c, s) for c, s in sizes.items()],
         ),
     ]
+    if sizes:
+        blocks.append(team_table(sizes))
     if charts and sizes:
         blocks.append(Chart("Code size per mode", codesize_chart(results)))
     if sizes:

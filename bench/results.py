@@ -112,6 +112,19 @@ class ModuleSize(BaseModel):
     sloc: int
 
 
+class TeamSize(BaseModel):
+    """Code a team adopting one mode writes and keeps (see bench.teamsize for the rule)."""
+
+    product_sloc: int
+    shared_event_sloc: int
+    tests_sloc: int
+    test_files: list[str]
+    config_sloc: int
+    config_files: list[str]
+    plumbing_sloc: int
+    plumbing_tests_sloc: int
+
+
 class CodeSize(BaseModel):
     """How much code and infrastructure one mode needs."""
 
@@ -123,6 +136,7 @@ class CodeSize(BaseModel):
     processes: list[str]
     needs_valkey: bool
     settings: list[str]
+    team: TeamSize | None = None
 
 
 class Throughput(BaseModel):

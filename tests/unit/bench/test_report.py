@@ -121,13 +121,17 @@ def test_winners_are_marked_in_the_html(results: Results, tmp_path: Path) -> Non
     assert row and re.search(r'<td class="win">\d+ ★</td>', row.group(0))
 
 
-def test_less_code_claim_follows_sloc(results: Results) -> None:
+def test_less_code_claim_follows_the_code_a_team_keeps(results: Results) -> None:
     assert _claim(results, "Less code").status in ("supported", "partly")
     same = results.model_copy(deep=True)
-    same.codesize["lazy"].total_sloc = max(s.total_sloc for s in same.codesize.values())
+    lazy = same.codesize["lazy"].team
+    assert lazy is not None
+    lazy.tests_sloc = 100_000  # lazy now keeps more than any event mode
     assert _claim(same, "Less code").status == "contradicted"
     radical = results.model_copy(deep=True)
-    radical.codesize["lazy"].total_sloc = 100
+    lazy = radical.codesize["lazy"].team
+    assert lazy is not None
+    lazy.product_sloc, lazy.tests_sloc, lazy.config_sloc = 10, 10, 0
     assert _claim(radical, "Less code").status == "supported"
 
 
