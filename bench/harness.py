@@ -108,13 +108,20 @@ class Harness:
 
     async def restart_auth(self, **env: str) -> None:
         """Restart auth with changed settings (fault switch, token lifetime); "" unsets one."""
-        await self.stop("auth")
+        await self.restart(("auth",), **env)
+
+    async def restart(self, names: Iterable[str], **env: str) -> None:
+        """Restart processes with changed settings; "" unsets one."""
+        names = list(names)
+        for name in names:
+            await self.stop(name)
         for key, value in env.items():
             if value:
                 self.stack.env[key] = value
             else:
                 self.stack.env.pop(key, None)
-        await self.start("auth")
+        for name in names:
+            await self.start(name)
 
     def wipe_service(self, service: str) -> None:
         """Delete a stopped service's SQLite database, as if it were brand new."""

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench import tokenreport  # noqa: E402
 from bench.reach import reach  # noqa: E402
 from bench.results import (  # noqa: E402
     MIN_P99_SAMPLES,
@@ -835,6 +836,29 @@ def reliability_section(results: Results, charts: bool) -> list[Block]:
     return section(results.reliability, charts)
 
 
+def tokens_section(results: Results) -> list[Block]:
+    """Packed attributes and encrypted tokens: size, cost per call, and the verdict."""
+    costs = results.token_costs
+    if costs is None:
+        return []
+    rows = [[T(cell) for cell in row] for row in tokenreport.encryption_rows(costs)]
+    return [
+        Heading(2, "Tokens: packing attributes and encrypting", "tokens"),
+        Para(tokenreport.packing_verdict(results)),
+        Table(tokenreport.TOKEN_HEADERS, rows, "Token size and per-call cost (in process)"),
+        Para(
+            f"Per 100 bytes of packed attributes: +{costs.header_bytes_per_100_bytes:.0f} header "
+            f"bytes, {costs.verify_us_per_100_bytes:+.1f} µs verify, "
+            f"+{costs.sealed_bytes_per_100_bytes:.0f} encrypted-token bytes, "
+            f"{costs.decrypt_verify_us_per_100_bytes:+.1f} µs decrypt + verify "
+            f"(least-squares slopes over {len(costs.points)} packings, median of "
+            f"{costs.samples_per_point} calls each)."
+        ),
+        Para(tokenreport.gateway_text(costs)),
+        Para(tokenreport.ENCRYPTION_HIDES),
+    ]
+
+
 def document(results: Results, charts: bool = True) -> list[Block]:
     """The whole report, verdict first."""
     title = Heading(1, "Discovery lab: lazy discovery vs. events, measured")
@@ -844,6 +868,7 @@ def document(results: Results, charts: bool = True) -> list[Block]:
         *codesize_section(results, charts),
         *latency_section(results, charts),
         *consistency_section(results, charts),
+        *tokens_section(results),
         *reliability_section(results, charts),
         *environment_section(results),
     ]

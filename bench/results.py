@@ -251,6 +251,33 @@ class ReliabilityRun(BaseModel):
     promise: dict[str, Any]  # bench.reliability.promise.PromiseCheck
 
 
+class TokenPoint(BaseModel):
+    """One packing: its size and per-call costs."""
+
+    packed: str
+    attributes: int
+    attribute_bytes: int  # the packed claims as compact JSON, attributes_version included
+    token_bytes: int
+    header_bytes: int
+    sealed_bytes: int
+    verify_us: float
+    decrypt_verify_us: float
+
+
+class TokenCosts(BaseModel):
+    """Token size against packed attributes, and what size and encryption cost per call."""
+
+    points: list[TokenPoint]
+    # Slopes per 100 bytes of packed attributes (least squares over the points).
+    verify_us_per_100_bytes: float
+    header_bytes_per_100_bytes: float
+    sealed_bytes_per_100_bytes: float
+    decrypt_verify_us_per_100_bytes: float
+    samples_per_point: int
+    gateway_plain: Stats | None = None  # steady /whoami through the gateway, plain token
+    gateway_sealed: Stats | None = None  # the same with LAB_TOKEN_ENCRYPT, same run
+
+
 class Results(BaseModel):
     """Everything one benchmark run measured."""
 
@@ -268,3 +295,4 @@ class Results(BaseModel):
     scenarios: list[Scenario]
     targets: list[Target]
     reliability: list[ReliabilityRun] = Field(default_factory=list)
+    token_costs: TokenCosts | None = None  # packing and encryption, measured in the same run

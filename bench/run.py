@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic_core import to_jsonable_python
 
 from bench import floors as fl
+from bench import tokencost
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, Variant, make_stack
 from bench.latency import Sizes, measure_all
@@ -101,10 +102,10 @@ def latency_variants(variants: list[Variant]) -> list[Variant]:
 
 def planned_steps(plan: Plan, variants: list[Variant]) -> int:
     """How many progress lines a run announces, for a progress bar and its ETA."""
-    before_latency = 4  # code size, in-process floors, starting the stack, Valkey floors
+    before_latency = 5  # code size, floors, token costs, starting the stack, Valkey floors
     latency = plan.rounds * (1 + len(latency_variants(variants)))
     scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
-    after = 2  # stopping the stack, writing results.json
+    after = 3  # gateway calls with plain and encrypted tokens, stopping the stack, results.json
     return before_latency + latency + scenarios + after
 
 
@@ -162,6 +163,7 @@ class OnStack:
     hash_throughput: Throughput
     scenarios: list[Scenario]
     variant_order: list[list[str]]  # the order the variants ran in, round by round
+    gateway_tokens: tuple[Stats, Stats]  # steady calls with a plain, then an encrypted token
 
 
 def _run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -224,7 +226,9 @@ async def _on_stack(
             finally:
                 if auth_env:
                     await h.restart_auth(**saved)
-        return OnStack(floors, latency, hash_tp, scenarios, order)
+        progress("tokens: steady calls through the gateway, plain and encrypted")
+        gateway_tokens = await tokencost.gateway_steady(h, plan.latency.steady_calls)
+        return OnStack(floors, latency, hash_tp, scenarios, order, gateway_tokens)
     finally:
         await h.close()
 
@@ -283,6 +287,9 @@ def run_bench(
     record.put(codesize=codesize)
     local_floors = _local_floors(plan, progress)
     record.put(floors=local_floors)
+    progress("tokens: size and verify cost per packed attribute, with and without encryption")
+    token_costs = tokencost.measure(plan.floor_samples * 2)
+    record.put(token_costs=token_costs)
     state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
     stack = make_stack(state, **(stack_env or {}))
     settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
@@ -335,6 +342,12 @@ def run_bench(
         scenarios=measured.scenarios,
         targets=check(measured.latency, floors),
         reliability=[ReliabilityRun.model_validate(run) for run in soak],
+        token_costs=token_costs.model_copy(
+            update={
+                "gateway_plain": measured.gateway_tokens[0],
+                "gateway_sealed": measured.gateway_tokens[1],
+            }
+        ),
     )
     record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.scenarios.attribute_change import AttributeChange
 from bench.scenarios.base import ScenarioSpec
 from bench.scenarios.concurrent import ConcurrentFirstCalls
 from bench.scenarios.crash import CrashAfterCommit
@@ -25,4 +26,5 @@ SCENARIOS: list[ScenarioSpec] = [
     NeverCall(),
     LateService(),
     ValkeyKilled(),
+    AttributeChange(),
 ]

@@ -44,7 +44,7 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
             assert lat.valkey_users == [], lat.valkey_users
         else:
             assert {"auth", "profiles", "notifications"} <= set(lat.valkey_users), label
-    assert [s.id for s in res.scenarios] == list(range(1, 11))
+    assert [s.id for s in res.scenarios] == list(range(1, 12))
     for scenario in res.scenarios:
         assert set(DEFAULT_VARIANTS) <= set(scenario.runs), scenario.title
         for run in scenario.runs.values():
@@ -120,3 +120,27 @@ def test_lazy_sends_no_welcome_to_users_who_never_call(results: tuple[Results, P
     for label in ("pubsub+direct", "streams+outbox", "hybrid+outbox"):
         run = runs[label]
         assert run.consumers["notifications"].welcome_messages == run.users  # type: ignore[attr-defined]
+
+
+def test_a_changed_plan_reaches_event_consumers_and_lazy_needs_a_new_login(
+    results: tuple[Results, Path],
+) -> None:
+    res, out = results
+    runs = _runs(res, 11)
+    lazy = runs["lazy"].figures  # type: ignore[attr-defined]
+    assert lazy["plans_changed"] == TINY.scenario.users
+    assert lazy["still_stale_after_window"] == 2 * TINY.scenario.users  # old tokens never learn
+    assert lazy["stale_calls"] > 0
+    assert lazy["ended_by_new_login"] == f"{2 * TINY.scenario.users}/{2 * TINY.scenario.users}"
+    for label in ("streams+outbox", "hybrid+outbox"):
+        figures = runs[label].figures  # type: ignore[attr-defined]
+        assert figures["still_stale_after_window"] == 0, label
+        assert figures["new_value_max_s"] is not None
+    costs = res.token_costs
+    assert costs is not None and costs.gateway_plain and costs.gateway_sealed
+    assert costs.gateway_plain.n == costs.gateway_sealed.n > 0
+    sizes = [p.token_bytes for p in costs.points]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    assert all(p.sealed_bytes > p.token_bytes for p in costs.points)
+    report = (out / "report.md").read_text()
+    assert "Tokens: packing attributes and encrypting" in report and "holds for" in report
