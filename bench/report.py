@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from bench import tokenreport  # noqa: E402
+from bench import overview, tokenreport
 from bench.reach import reach  # noqa: E402
 from bench.results import (  # noqa: E402
     MIN_P99_SAMPLES,
@@ -75,7 +75,13 @@ FLOOR_TITLES = {
     "bare_fastapi": "empty FastAPI endpoint over HTTP",
     "argon2_hash": "one argon2id hash",
 }
-STATUS_MARK = {"supported": "✅", "partly": "🟠", "contradicted": "🔴", "unmeasured": "⚪"}
+# Text, not emoji: a headless browser without an emoji font draws emoji as empty boxes.
+STATUS_MARK = {
+    "supported": "[OK]",
+    "partly": "[PARTLY]",
+    "contradicted": "[NO]",
+    "unmeasured": "[N/A]",
+}
 
 
 # --- a small document model, rendered to both markdown and HTML ---
@@ -130,7 +136,25 @@ class Chart:
     png: bytes = field(repr=False)
 
 
-Block = Heading | Para | Bullets | Table | Chart
+@dataclass(frozen=True)
+class Contents:
+    """A table of contents: (anchor, text) of each section."""
+
+    entries: list[tuple[str, str]]
+
+
+Block = Heading | Para | Bullets | Table | Chart | Contents
+
+
+def chart_file(chart: Chart) -> str:
+    """The file a chart is saved to beside report.md."""
+    return f"chart-{slug(chart.title)}.png"
+
+
+def slug(text: str) -> str:
+    """An anchor or file name from a title: lower case, words joined by hyphens."""
+    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return "-".join(words)
 
 
 # --- formatting helpers ---
@@ -181,7 +205,8 @@ def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, metadata={"Software": None})
+    # Twice the screen density, so a chart stays sharp on a projector or a high-density screen.
+    fig.savefig(buf, format="png", dpi=192, metadata={"Software": None})
     return buf.getvalue()
 
 
@@ -836,6 +861,44 @@ def reliability_section(results: Results, charts: bool) -> list[Block]:
     return section(results.reliability, charts)
 
 
+def missed_chart(results: Results) -> bytes:
+    """Users never reached, variant by scenario: the report's headline picture."""
+    missed = overview.users_missed(results)
+    labels = list(missed)
+    ids = sorted({sid for row in missed.values() for sid in row})
+    fig = Figure(figsize=(1.0 + 0.62 * len(ids), 0.9 + 0.42 * len(labels)))
+    ax = fig.subplots()
+    grid = [[missed[label].get(sid, -1) for sid in ids] for label in labels]
+    top = max([1, *(v for row in grid for v in row)])
+    shown = [[v if v >= 0 else float("nan") for v in row] for row in grid]
+    ax.imshow(shown, cmap="Reds", vmin=0, vmax=top, aspect="auto")
+    for y, row in enumerate(grid):
+        for x, value in enumerate(row):
+            text = "–" if value < 0 else str(value)
+            color = "white" if value > top * 0.6 else "black"
+            ax.text(x, y, text, ha="center", va="center", fontsize=9, color=color)
+    ax.set_xticks(range(len(ids)), [str(i) for i in ids], fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_xlabel("scenario (see section 3; – : not run)", fontsize=9)
+    ax.set_title("Users never reached, per mode and scenario", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def overview_section(results: Results, charts: bool) -> list[Block]:
+    """Which mode when, from this run's figures, and the users-missed headline chart."""
+    rows = [
+        [T(row.situation), T(row.choose), T(row.figure)]
+        for row in overview.which_mode_when(results)
+    ]
+    blocks: list[Block] = [Heading(2, "Which mode when", "which-mode-when")]
+    if rows:
+        blocks.append(Table(["situation", "choose", "deciding figure (this run)"], rows))
+    if charts and results.scenarios:
+        blocks.append(Chart("Users never reached, per mode and scenario", missed_chart(results)))
+    return blocks
+
+
 def tokens_section(results: Results) -> list[Block]:
     """Packed attributes and encrypted tokens: size, cost per call, and the verdict."""
     costs = results.token_costs
@@ -862,8 +925,8 @@ def tokens_section(results: Results) -> list[Block]:
 def document(results: Results, charts: bool = True) -> list[Block]:
     """The whole report, verdict first."""
     title = Heading(1, "Discovery lab: lazy discovery vs. events, measured")
-    return [
-        title,
+    body: list[Block] = [
+        *overview_section(results, charts),
         *verdict_section(results, verdict(results)),
         *codesize_section(results, charts),
         *latency_section(results, charts),
@@ -872,11 +935,15 @@ def document(results: Results, charts: bool = True) -> list[Block]:
         *reliability_section(results, charts),
         *environment_section(results),
     ]
+    sections = [
+        (b.anchor or slug(b.text), b.text) for b in body if isinstance(b, Heading) and b.level == 2
+    ]
+    return [title, Contents(sections), *body]
 
 
 # --- markdown ---
 
-MD_MARKS = {"win": "**{}** ★", "near": "{} ☆", "miss": "🔴 **{}**", "met": "✅ {}"}
+MD_MARKS = {"win": "**{}** ★", "near": "{} ☆", "miss": "**{}** [MISS]", "met": "{} [met]"}
 
 
 def md_text(text: str) -> str:
@@ -899,7 +966,11 @@ def md_block(block: Block) -> str:
     if isinstance(block, Bullets):
         return "\n".join(f"- {md_cell(item)}" for item in block.items)
     if isinstance(block, Chart):
-        return f"_Chart “{md_text(block.title)}”: see report.html._"
+        return f"![{md_text(block.title)}]({chart_file(block)})"
+    if isinstance(block, Contents):
+        return "**Contents**\n\n" + "\n".join(
+            f"- [{md_text(text)}](#{anchor})" for anchor, text in block.entries
+        )
     lines = [f"**{md_text(block.caption)}**", ""] if block.caption else []
     lines.append("| " + " | ".join(md_text(h) for h in block.headers) + " |")
     lines.append("|" + "---|" * len(block.headers))
@@ -908,7 +979,7 @@ def md_block(block: Block) -> str:
 
 
 def to_markdown(blocks: Sequence[Block]) -> str:
-    """The report as markdown, charts replaced by a pointer to report.html."""
+    """The report as markdown; charts are the PNG files saved beside it."""
     return "\n\n".join(md_block(b) for b in blocks) + "\n"
 
 
@@ -948,8 +1019,14 @@ def h_cell(cell: T, tag: str = "td") -> str:
 def h_block(block: Block) -> str:
     """One block as HTML."""
     if isinstance(block, Heading):
-        anchor = f' id="{html.escape(block.anchor)}"' if block.anchor else ""
+        anchor = f' id="{html.escape(block.anchor or slug(block.text))}"'
         return f"<h{block.level}{anchor}>{h_text(block.text)}</h{block.level}>"
+    if isinstance(block, Contents):
+        items = "".join(
+            f'<li><a href="#{html.escape(a)}">{h_text(t)}</a></li>' for a, t in block.entries
+        )
+        return f'<nav id="contents"><strong>Contents</strong><ul>{items}</ul></nav>'
+
     if isinstance(block, Para):
         cls = f' class="{block.mark}"' if block.mark else ""
         return f"<p{cls}>{h_text(block.text)}</p>"
@@ -980,7 +1057,7 @@ def to_html(blocks: Sequence[Block], title: str) -> str:
         if isinstance(block, Heading) and block.anchor == "verdict":
             parts.append('<section id="verdict">')
             in_verdict = True
-            parts.append(h_block(Heading(block.level, block.text)))
+            parts.append(f"<h{block.level}>{h_text(block.text)}</h{block.level}>")  # id: section
             continue
         parts.append(h_block(block))
     if in_verdict:
@@ -1002,6 +1079,9 @@ def render_results(results: Results, out_dir: Path, *, charts: bool = True) -> t
     blocks = document(results, charts)
     title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
     md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    for block in blocks:
+        if isinstance(block, Chart):
+            (out_dir / chart_file(block)).write_bytes(block.png)
     md_path.write_text(to_markdown(blocks), encoding="utf-8")
     html_path.write_text(to_html(blocks, title), encoding="utf-8")
     return md_path, html_path

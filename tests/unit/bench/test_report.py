@@ -59,12 +59,29 @@ def test_html_is_self_contained(rendered: tuple[str, str]) -> None:
     assert html.count("data:image/png;base64,") >= 3
 
 
-def test_verdict_comes_first(rendered: tuple[str, str]) -> None:
+def test_which_mode_when_opens_then_the_verdict(rendered: tuple[str, str]) -> None:
     md, html = rendered
-    assert re.findall(r"^## (.+)$", md, re.M)[0] == "Verdict"
+    assert re.findall(r"^## (.+)$", md, re.M)[:2] == ["Which mode when", "Verdict"]
     h2 = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
-    assert h2[0] == "Verdict"
-    assert html.index("Verdict") < html.index("1. Code size") < html.index("data:image/png")
+    assert h2[:2] == ["Which mode when", "Verdict"]
+    assert html.index("Users never reached") < html.index('<h2 id="codesize">')
+    # contents, before the first section, linking every section
+    contents = md[: md.index("## Which mode when")]
+    for anchor in ("which-mode-when", "verdict", "codesize", "latency", "consistency"):
+        assert f"](#{anchor})" in contents and f'id="{anchor}"' in html, anchor
+
+
+def test_charts_are_files_beside_the_report_at_twice_the_density(tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "results.json")
+    md_path, _ = render(tmp_path)
+    md = md_path.read_text(encoding="utf-8")
+    files = re.findall(r"!\[[^\]]*\]\((chart-[a-z0-9-]+\.png)\)", md)
+    assert files and files[0] == "chart-users-never-reached-per-mode-and-scenario.png"
+    from PIL import Image
+
+    for name in files:
+        with Image.open(tmp_path / name) as image:
+            assert image.info["dpi"][0] > 190, name
 
 
 def test_every_mode_and_variant_appears(results: Results, rendered: tuple[str, str]) -> None:
@@ -83,10 +100,16 @@ def test_missed_targets_are_marked(results: Results, rendered: tuple[str, str]) 
         if target.met:
             continue
         assert re.search(rf'<td class="miss">{name}</td>', html)
-        assert re.search(rf"🔴 \*\*{name}\*\*", md)
+        assert re.search(rf"\*\*{name}\*\* \[MISS\]", md)
     missed = sum(1 for t in results.targets if not t.met)
     assert html.count('<td class="miss">MISSED</td>') == missed
     assert html.count('<td class="met">met</td>') == len(results.targets) - missed
+
+
+def test_status_marks_are_text_not_emoji(rendered: tuple[str, str]) -> None:
+    for page in rendered:
+        # emoji blocks, and the check marks, crosses and circles drawn as emoji
+        assert not re.search("[\U0001F300-\U0001FAFF\u2705\u274C\u26AA\u26AB\u2B55]", page)
 
 
 def test_winners_follow_the_figures(results: Results) -> None:
