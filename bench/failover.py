@@ -66,7 +66,7 @@ def _row(result: Any) -> dict[str, Any]:
 
 
 def _line(row: dict[str, Any]) -> str:
-    consistent = row["consistent_after_fault_s"].values()
+    consistent = row["consistent_after_last_registration_s"].values()
     worst = None if None in consistent else max(consistent, default=0.0)
     before, after = row["latency_before"], row["latency_after"]
     return (
@@ -81,7 +81,8 @@ def _line(row: dict[str, Any]) -> str:
 
 HEADER = (
     "| fault | variant | durability | registered | failed | missed (both consumers) "
-    "| duplicates ignored | second users | propagation resumed s | consistent s "
+    "| duplicates ignored | second users | propagation resumed s "
+    "| consistent s after the last registration "
     "| latency before ms (median / max) | latency after ms (median / max) |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
