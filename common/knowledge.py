@@ -11,12 +11,14 @@ from common.processes import FRONTS, Stack
 from common.settings import CONSUMER_SERVICES, parse_replica
 
 
-def service_status(stack: Stack, healthy: set[str]) -> dict[str, dict[str, Any]]:
-    """Every healthy service's /internal/status, by process name."""
+def service_status(stack: Stack, healthy: set[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every reachable service's /internal/status, by process name."""
     out: dict[str, dict[str, Any]] = {}
     client = stack.client()
     for spec in stack.specs():
-        if spec.name not in healthy or spec.kind != "http" or spec.name in FRONTS:
+        if spec.kind != "http" or spec.name in FRONTS:
+            continue
+        if healthy is not None and spec.name not in healthy:
             continue
         with contextlib.suppress(httpx.HTTPError):
             out[spec.name] = client.internal(spec.port, "GET", "status", timeout=2.0)

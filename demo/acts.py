@@ -14,7 +14,8 @@ from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, parse_replica
 from demo.story import Recorder, Step, call, login, new_user, register
 
-SETTLE_S = 4.0  # how long an act waits for events to arrive before it reads what services know
+GRACE_S = 4.0  # pub/sub: time for events already on their way; nothing else can come
+CATCH_UP_S = 30.0  # streams: time for a consumer back from downtime to read what it missed
 FAULTED = "notifications"  # the consumer that is away during registration
 
 
@@ -37,13 +38,22 @@ Known = dict[str, dict[str, Any] | None]
 
 
 def settle(stack: Stack, user_id: int, done: Callable[[Known], bool], mode: str) -> Known:
-    """What services know about the user once `done` holds, or after SETTLE_S (lazy: at once)."""
-    deadline = time.monotonic() + (0.0 if mode == "lazy" else SETTLE_S)
+    """What services know about the user once `done` holds, or once nothing more can arrive:
+    at once in lazy mode, after a grace in pub/sub, when streams and outbox are drained."""
+    started = time.monotonic()
+    limit = 0.0 if mode == "lazy" else GRACE_S if mode == "pubsub" else CATCH_UP_S
     while True:
         known = what_services_know(stack, user_id)
-        if done(known) or time.monotonic() >= deadline:
+        waited = time.monotonic() - started
+        if done(known) or waited >= limit or (waited >= GRACE_S and _drained(stack)):
             return known
         time.sleep(0.1)
+
+
+def _drained(stack: Stack) -> bool:
+    """Nothing left to deliver: no outbox row unsent, no stream entry unread by any group."""
+    rows = stack.status()
+    return all(not r.get("outbox_pending") and not r.get("stream_lag") for r in rows)
 
 
 def everyone_knows(known: Known) -> bool:
