@@ -242,3 +242,27 @@ async def test_control_characters_in_a_new_username_get_422(client: httpx.AsyncC
     body = b'{"username": "al\\u0000ice", "password": "correct horse battery"}'
     r = await client.post("/register", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
+
+
+async def test_attribute_changes_publish_user_updated_and_bump_the_version(
+    client: httpx.AsyncClient, publisher: RecordingPublisher
+) -> None:
+    body = {"username": "carol", "password": PASSWORD, "display_name": "Carol", "plan": "pro"}
+    assert (await client.post("/register", json=body)).status_code == 201
+    assert publisher.committed[-1].data.attributes == {
+        "display_name": "Carol",
+        "email": None,
+        "plan": "pro",
+    }
+    auth = {"Authorization": f"Bearer {await login(client, 'carol')}"}
+    refused = await client.patch("/users/me", json={"plan": "gold"}, headers=auth)
+    assert refused.status_code == 422 and len(publisher.committed) == 1  # nothing published
+    r = await client.patch("/users/me", json={"email": "c@d.example"}, headers=auth)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    event = publisher.committed[-1]
+    assert event.type == "user.updated" and event.data.version == 2
+    assert event.data.changed == ["email"]
+    assert event.data.attributes is not None and event.data.attributes["plan"] == "pro"
+    assert (await client.delete("/users/me", headers=auth)).status_code == 204
+    gone = await client.patch("/users/me", json={"plan": "free"}, headers=auth)
+    assert gone.status_code == 403 and gone.json()["error"] == "user_deactivated"
