@@ -106,10 +106,11 @@ def _propagation(
     i50 = mean_interval([p / floor50 for p in prop.round_p50s()]) if floor50 else None
     tails = [percentile(sorted(r), 99) / floor99 for r in prop.per_round() if r]
     i99 = mean_interval(tails) if floor99 and prop.has_p99 else None
-    direct = latency.get(f"{'streams' if mode != 'pubsub' else 'pubsub'}+direct")
+    direct_label = f"{'pubsub' if mode == 'pubsub' else 'streams'}+direct"  # hybrid rides streams
+    direct = latency.get(direct_label)
     if label.endswith("+outbox") and direct is not None and direct.propagation is not None:
         why50 = (
-            f"measured: {mode}+direct propagates in {_ms(direct.propagation.p50)} at p50 in "
+            f"measured: {direct_label} propagates in {_ms(direct.propagation.p50)} at p50 in "
             f"this run, so the outbox adds {_ms(prop.p50 - direct.propagation.p50)}. Hypothesis "
             "(not timed per stage): the second row in the registration's transaction and the "
             f"hand-off to the relay; registration waits up to {HANDOVER_WAIT * 1000:.0f} ms "
