@@ -87,9 +87,7 @@ def _code(results: Results) -> Situation | None:
 
 
 ROWS: list[Callable[[Results], Situation | None]] = [
-    lambda r: _fewest_missed(
-        r, NEVER_CALL, "a welcome message must reach users who never call"
-    ),
+    lambda r: _fewest_missed(r, NEVER_CALL, "a welcome message must reach users who never call"),
     lambda r: _fewest_missed(r, CONSUMER_OFFLINE, "a consumer can be down for a while"),
     lambda r: _fewest_missed(r, VALKEY_DOWN, "one Valkey node, which may be down"),
     lambda r: _fewest_missed(r, VALKEY_KILLED, "Valkey may be killed and lose what it held"),

@@ -36,7 +36,7 @@ DEDICATED = (CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE)
 REFUSED_SUFFIX = "_refused_after_s"  # s7: "<service>_refused_after_s", one per service
 TTL_KEY = "token_ttl_s"  # s7: how long a token stays valid
 AGE_AT_DEACTIVATION_KEY = "token_age_at_deactivation_s"  # s7: how much of it was used
-EXPIRY_SHARE = 0.9  # a refusal this late in the token's lifetime is its expiry
+EXP_STEP_S = 1.0  # `iat` and `exp` are whole seconds: a token can expire up to 1 s early
 DEFAULT_TOKEN_TTL = int(Settings.model_fields["lab_token_ttl"].default)
 LATE_SERVICE_KEY = "late_service"  # s9: the consumer started after the users registered
 AT_ONCE_KEY, AFTER_WAIT_KEY = "known_at_once", "known_after_wait"  # s9: before anyone calls
@@ -386,9 +386,9 @@ def refused_after(run: ScenarioRun) -> tuple[bool, float | None]:
 def refuse_time(run: ScenarioRun) -> Cell:
     """Time to refuse a deactivated user everywhere; inf when it was still served at the end.
 
-    A refusal at or after EXPIRY_SHARE of the token lifetime is the token expiring, not a
-    signal: its time is the remaining lifetime (TTL − token age at deactivation), so it is
-    shown, and ranked, at the default lifetime.
+    A refusal no earlier than the token's remaining lifetime (TTL − token age at deactivation,
+    less EXP_STEP_S for whole-second claims) is the token expiring, not a signal: its time is
+    that remaining lifetime, so it is shown, and ranked, at the default lifetime.
     """
     found, value = refused_after(run)
     if not found:
@@ -397,14 +397,15 @@ def refuse_time(run: ScenarioRun) -> Cell:
     if value is None:
         until = f" (token valid {fmt_num(ttl)} s)" if ttl is not None else ""
         return Cell(f"still served at the end{until}", math.inf)
-    if ttl is None or value < EXPIRY_SHARE * ttl:
-        return Cell(f"{fmt_num(value)} s", value)
     age = float(run.figures.get(AGE_AT_DEACTIVATION_KEY) or 0.0)
+    if ttl is None or value < ttl - age - EXP_STEP_S:
+        return Cell(f"{fmt_num(value)} s", value)
     at_default = DEFAULT_TOKEN_TTL - age
     return Cell(
         f"token expiry: TTL − token age = {fmt_num(at_default)} s at the default "
         f"{DEFAULT_TOKEN_TTL} s (ran with TTL {fmt_num(ttl)} s, a parameter: measured "
-        f"{fmt_num(value)} s ≥ {EXPIRY_SHARE} × TTL)",
+        f"{fmt_num(value)} s ≥ TTL − token age {fmt_num(age)} s − {fmt_num(EXP_STEP_S)} s "
+        "for whole-second exp)",
         at_default,
     )
 
