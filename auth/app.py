@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from auth import store
 from auth.keys import KeyStore
+from auth.passwords import HashingBusy, build_passwords
 from auth.publishing import NoPublisher, connect, replica_wait
 from auth.routes import internal_router, router
 from auth.service import AuthService
+from auth.throttle import Policy
 from common import sealed
 from common.db import make_engine
 from common.settings import Mode, Settings
@@ -51,6 +54,13 @@ def create_app(settings: Settings) -> FastAPI:
             publisher=NoPublisher(Mode.LAZY),
             seal_to=sealed.settings_sealer(settings),
             replica_wait=replica_wait(settings),
+            passwords=build_passwords(settings),
+            throttle=Policy(
+                account_allowance=settings.lab_login_account_allowance,
+                address_allowance=settings.lab_login_address_allowance,
+                cap=settings.lab_login_backoff_cap,
+                window=settings.lab_login_window,
+            ),
         )
         await service.switch(settings.mode, settings.publish)
         app.state.service = service
@@ -65,6 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="discovery-lab auth", lifespan=lifespan)
     install_common(app, "auth")
+
+    @app.exception_handler(HashingBusy)
+    async def _busy(_: Request, exc: HashingBusy) -> JSONResponse:
+        body = {"success": False, "error": "busy", "detail": f"password hashing is full ({exc})"}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
     install_http_errors(app)
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from auth.service import AuthService
 from common.tokens import Claims
-from common.web import bearer_token, verified_claims
+from common.web import bearer_token, client_address, verified_claims
 
 
 def get_service(request: Request) -> AuthService:
@@ -18,6 +18,14 @@ def get_service(request: Request) -> AuthService:
 
 
 ServiceDep = Annotated[AuthService, Depends(get_service)]
+
+
+def get_address(request: Request, service: ServiceDep) -> str:
+    """The client address that login throttling counts against."""
+    return client_address(request, service.settings.internal_token())
+
+
+AddressDep = Annotated[str, Depends(get_address)]
 
 
 async def get_claims(service: ServiceDep, token: Annotated[str, Depends(bearer_token)]) -> Claims:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from auth.password_policy import check_length, normalise_password
 from common.attributes import DEFAULT_PLAN, MAX_DISPLAY_NAME, MAX_EMAIL, AttributeChanges
 
 
@@ -53,6 +54,11 @@ class Credentials(BaseModel):
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=8, max_length=1024)
 
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        return check_length(normalise_password(value))
+
     @field_validator("username")
     @classmethod
     def _username(cls, value: str) -> str:
@@ -82,3 +88,8 @@ class LoginBody(BaseModel):
 
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        return normalise_password(value)

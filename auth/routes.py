@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from auth.deps import ClaimsDep, ServiceDep
+from auth.deps import AddressDep, ClaimsDep, ServiceDep
 from auth.models import LoginBody, RegisterBody
+from auth.password_policy import WeakPassword
 from auth.service import InvalidCredentials, UserInactive, UsernameTaken
+from auth.throttle import TooManyAttempts
 from common.attributes import AttributeChanges
 from common.settings import Mode, Publish
 from common.web import ModeBody, error_responses, internal_guard, metrics_response
@@ -25,16 +28,25 @@ async def register(body: RegisterBody, service: ServiceDep) -> Any:
         user_id = await service.register(body.username, body.password, body.attributes())
     except UsernameTaken:
         return JSONResponse({"success": False, "error": "username_taken"}, status_code=409)
+    except WeakPassword as exc:
+        refusal = {"success": False, "error": "weak_password", "detail": str(exc)}
+        return JSONResponse(refusal, status_code=422)
     return {"success": True, "user_id": user_id}
 
 
 @router.post("/login", responses=error_responses(401, 413, 422, 429, 503))
-async def login(body: LoginBody, service: ServiceDep) -> Any:
-    """Exchange a username and password for an access token."""
+async def login(body: LoginBody, service: ServiceDep, address: AddressDep) -> Any:
+    """Exchange a username and password for an access token; failures are throttled."""
     try:
-        token = await service.login(body.username, body.password)
+        token = await service.login(body.username, body.password, address)
     except InvalidCredentials:
         return JSONResponse({"success": False, "error": "invalid_credentials"}, status_code=401)
+    except TooManyAttempts as exc:
+        return JSONResponse(
+            {"success": False, "error": "too_many_attempts"},
+            status_code=429,
+            headers={"Retry-After": str(math.ceil(exc.retry_after))},
+        )
     ttl = service.settings.lab_token_ttl
     return {"success": True, "token": token, "token_type": "bearer", "expires_in": ttl}
 

@@ -12,9 +12,11 @@ import valkey.asyncio as avalkey
 from joserfc.jwk import RSAKey
 from sqlalchemy import Connection, Engine
 
-from auth import passwords, store
+from auth import store, throttle
 from auth.keys import KeyStore
 from auth.models import username_key
+from auth.password_policy import check_new_password
+from auth.passwords import Passwords
 from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
 from common import sealed
 from common.settings import Mode, Publish, Settings, default_publish
@@ -49,6 +51,8 @@ class AuthService:
     valkey: avalkey.Valkey
     verifier: Verifier
     publisher: Publisher
+    passwords: Passwords
+    throttle: throttle.Policy
     seal_to: RSAKey | None = None  # LAB_TOKEN_ENCRYPT: the public half tokens are encrypted to
     stats: PublishStats = field(default_factory=PublishStats)
     replica_wait: WaitReplicas | None = None  # LAB_STREAM_WAIT_REPLICAS
@@ -58,11 +62,12 @@ class AuthService:
         self, username: str, password: str, attributes: dict[str, Any] | None = None
     ) -> int:
         """Create a user and publish user.registered the way the mode says."""
+        check_new_password(password, username)
         key = username_key(username)
         if await asyncio.to_thread(store.username_taken, self.engine, key):
             raise UsernameTaken(username)
         with phase("password"):
-            password_hash = await passwords.hash_password(password)
+            password_hash = await self.passwords.hash(password)
         publisher = self.publisher
         staged: list[CloudEvent] = []
 
@@ -84,15 +89,32 @@ class AuthService:
             await publisher.after_commit(staged[0])
         return user_id
 
-    async def login(self, username: str, password: str) -> str:
-        """Check credentials and mint an access token."""
+    async def login(self, username: str, password: str, address: str) -> str:
+        """Check credentials (throttled per account at this address and per address) and mint
+        an access token; an old hash is replaced by one with the current parameters."""
+        key = username_key(username)
+        buckets = throttle.buckets(key, address)
         with phase("db"):
-            found = await asyncio.to_thread(store.find_login, self.engine, username_key(username))
+            wait, failing = await asyncio.to_thread(throttle.blocked, self.engine, buckets)
+        if wait > 0:
+            raise throttle.TooManyAttempts(wait)
+        with phase("db"):
+            found = await asyncio.to_thread(store.find_login, self.engine, key)
         with phase("password"):
-            ok = await passwords.verify_password(found[1] if found else None, password)
-        if not found or not ok or not found[2]:
+            checked = await self.passwords.check(found[1] if found else None, password)
+        if not found or not checked.ok or not found[2]:
+            with phase("db"):
+                await asyncio.to_thread(
+                    throttle.record_failure, self.engine, buckets, self.throttle
+                )
             raise InvalidCredentials()
-        packed, version = await self._packed(found[0])
+        with phase("db"):
+            if buckets[0] in failing:
+                await asyncio.to_thread(throttle.clear, self.engine, buckets[0])
+            if checked.rehashed:
+                user_id, rehashed = found[0], checked.rehashed
+                await asyncio.to_thread(store.set_password_hash, self.engine, user_id, rehashed)
+            packed, version = await self._packed(found[0])
         with phase("sign"):
             token = mint_access_token(
                 self.keys.active,

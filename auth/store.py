@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from auth import throttle
 from auth.models import User
 from common.attributes import NAMES
 from events.outbox import create_outbox_table
@@ -21,9 +22,10 @@ ATTRIBUTE_COLUMNS = [users.c[name] for name in NAMES]
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the users and outbox tables if missing."""
+    """Create the users, outbox and login_failures tables if missing."""
     SQLModel.metadata.create_all(engine, tables=[users])
     create_outbox_table(engine)
+    throttle.create_table(engine)
 
 
 def username_taken(engine: Engine, key: str) -> bool:
@@ -75,6 +77,12 @@ def find_login(engine: Engine, key: str) -> tuple[int, str, bool] | None:
             )
         ).first()
     return (int(row[0]), str(row[1]), bool(row[2])) if row else None
+
+
+def set_password_hash(engine: Engine, user_id: int, password_hash: str) -> None:
+    """Replace a user's password hash (rehashed with the current parameters)."""
+    with engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
 
 def deactivate(engine: Engine, user_id: int, stage: Stage) -> bool:

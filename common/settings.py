@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
     lab_fault_crash_after_commit: bool = False
+    lab_argon2_time_cost: int = Field(default=3, ge=1)
+    lab_argon2_memory_kib: int = Field(default=65536, ge=64)
+    lab_argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    lab_hash_workers: int = Field(default=0, ge=0)  # 0: one per CPU
+    lab_hash_queue: int = Field(default=256, ge=0)
+    lab_login_account_allowance: int = Field(default=5, ge=1)
+    lab_login_address_allowance: int = Field(default=30, ge=1)
+    lab_login_backoff_cap: float = Field(default=60.0, gt=0)
+    lab_login_window: float = Field(default=900.0, gt=0)
     lab_jwks_cache_ttl: float = Field(default=60.0, gt=0)
     lab_known_cache_ttl: float = Field(default=1.0, ge=0)
     lab_outbox_poll_interval: float = Field(default=0.5, gt=0)

@@ -163,12 +163,24 @@ def internal_guard(expected: Callable[[], str]) -> Callable[..., Any]:
     """A dependency that requires X-Internal-Token to equal the configured secret."""
 
     async def guard(x_internal_token: str | None = Header(default=None)) -> None:
-        if not x_internal_token or not hmac.compare_digest(
-            x_internal_token.encode(), expected().encode()
-        ):
+        if not internal_token_ok(x_internal_token, expected()):
             raise HTTPException(status_code=401, detail="internal token required")
 
     return guard
+
+
+def internal_token_ok(given: str | None, expected: str) -> bool:
+    """True if a request carries the internal token (compared in constant time)."""
+    return bool(given) and hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+def client_address(request: Request, internal_token: str) -> str:
+    """The caller's address: the gateway's X-Forwarded-For when the request proves it comes from
+    the gateway with the internal token, else the peer address (never a header anyone can set)."""
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and internal_token_ok(request.headers.get("x-internal-token"), internal_token):
+        return forwarded.rsplit(",", 1)[-1].strip()[:64] or "unknown"
+    return request.client.host if request.client else "unknown"
 
 
 class _StatusCollector(Collector):

@@ -35,6 +35,7 @@ def _error(status: int, error: str, detail: str) -> JSONResponse:
 def create_app(settings: Settings) -> FastAPI:
     """Build the gateway; the upstream HTTP session lives in the lifespan."""
     routes = upstreams(settings)
+    internal_token = settings.internal_token()
     rotation: dict[str, Iterator[int]] = {
         name: itertools.cycle(range(len(urls))) for name, urls in routes.items()
     }
@@ -75,6 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
             for k, v in request.headers.raw
             if k.decode("latin-1").lower() in FORWARD_REQUEST
         }
+        if service == "auth":  # login throttling counts per client address, which auth trusts
+            headers["X-Forwarded-For"] = request.client.host if request.client else "unknown"
+            headers["X-Internal-Token"] = internal_token  # proves the header comes from here
         session: aiohttp.ClientSession = request.app.state.session
         start = next(rotation[service])
         last_error = ""
