@@ -187,6 +187,19 @@ class Floors(BaseModel):
     hash_throughput: Throughput  # argon2id hashes/s at the registration concurrency
 
 
+class Security(BaseModel):
+    """What the security measures cost (ms), and login timing by kind of failure."""
+
+    login_unknown: Stats
+    login_wrong_password: Stats
+    login_deactivated: Stats
+    event_alg: str
+    event_sign: Stats  # signing one event in process
+    event_verify: Stats  # verifying one event in process, the key already cached
+    publish_admin: Stats  # PUBLISH round trip as the admin user
+    publish_acl_user: Stats  # the same as auth's restricted ACL user
+
+
 class ConsumerOutcome(BaseModel):
     """What one consumer ended up knowing in one scenario run."""
 
@@ -296,3 +309,4 @@ class Results(BaseModel):
     targets: list[Target]
     reliability: list[ReliabilityRun] = Field(default_factory=list)
     token_costs: TokenCosts | None = None  # packing and encryption, measured in the same run
+    security: Security | None = None

@@ -33,11 +33,13 @@ from bench.results import (
     ReliabilityRun,
     Results,
     Scenario,
+    Security,
     Stats,
     Throughput,
 )
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
+from bench.security import measure as measure_security
 from bench.targets import check
 from common.processes import Stack
 from common.settings import Settings
@@ -103,7 +105,7 @@ def latency_variants(variants: list[Variant]) -> list[Variant]:
 def planned_steps(plan: Plan, variants: list[Variant]) -> int:
     """How many progress lines a run announces, for a progress bar and its ETA."""
     before_latency = 5  # code size, floors, token costs, starting the stack, Valkey floors
-    latency = plan.rounds * (1 + len(latency_variants(variants)))
+    latency = plan.rounds * (1 + len(latency_variants(variants))) + 1  # and the security figures
     scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
     after = 3  # gateway calls with plain and encrypted tokens, stopping the stack, results.json
     return before_latency + latency + scenarios + after
@@ -161,6 +163,7 @@ class OnStack:
     floors: dict[str, Stats]
     latency: dict[str, ModeLatency]
     hash_throughput: Throughput
+    security: Security
     scenarios: list[Scenario]
     variant_order: list[list[str]]  # the order the variants ran in, round by round
     gateway_tokens: tuple[Stats, Stats]  # steady calls with a plain, then an encrypted token
@@ -206,6 +209,11 @@ async def _on_stack(
             h, latency_variants(variants), plan.latency, plan.rounds, progress, plan.seed
         )
         record.put(latency=latency)
+        progress("security: login timing by kind of failure, event signing, ACL publish")
+        security = await measure_security(
+            h, logins=6 if plan.quick else 30, events=plan.floor_samples
+        )
+        record.put(security=security)
         scenarios: list[Scenario] = []
         for spec in SCENARIOS:
             scenario = Scenario(id=spec.id, title=spec.title, question=spec.question, runs={})
@@ -228,7 +236,7 @@ async def _on_stack(
                     await h.restart_auth(**saved)
         progress("tokens: steady calls through the gateway, plain and encrypted")
         gateway_tokens = await tokencost.gateway_steady(h, plan.latency.steady_calls)
-        return OnStack(floors, latency, hash_tp, scenarios, order, gateway_tokens)
+        return OnStack(floors, latency, hash_tp, security, scenarios, order, gateway_tokens)
     finally:
         await h.close()
 
@@ -291,7 +299,14 @@ def run_bench(
     token_costs = tokencost.measure(plan.floor_samples * 2)
     record.put(token_costs=token_costs)
     state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
-    stack = make_stack(state, **(stack_env or {}))
+    # Every benchmark request comes from one address: login throttling (tested, not measured
+    # here) would refuse the deliberate failures of the login-timing measurement.
+    stack = make_stack(
+        state,
+        LAB_LOGIN_ACCOUNT_ALLOWANCE="1000000",
+        LAB_LOGIN_ADDRESS_ALLOWANCE="1000000",
+        **(stack_env or {}),
+    )
     settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
     try:
         progress(f"starting the stack (state in {state})")
@@ -348,6 +363,7 @@ def run_bench(
                 "gateway_sealed": measured.gateway_tokens[1],
             }
         ),
+        security=measured.security,
     )
     record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")

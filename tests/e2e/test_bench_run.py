@@ -59,6 +59,17 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
     assert {t.mode for t in res.targets} >= set(DEFAULT_VARIANTS)
 
 
+def test_security_figures(results: tuple[Results, Path]) -> None:
+    res, out = results
+    sec = res.security
+    assert sec is not None
+    for stats in (sec.login_unknown, sec.login_wrong_password, sec.login_deactivated):
+        assert stats.n == 6 and stats.p50 > 0  # every failed login answered 401, none 429
+    assert sec.event_sign.n == sec.event_verify.n == TINY.floor_samples
+    assert sec.publish_admin.n == sec.publish_acl_user.n == TINY.floor_samples
+    assert "Security: login timing" in (out / "report.md").read_text()
+
+
 def _runs(res: Results, scenario_id: int) -> dict[str, object]:
     return dict(next(s for s in res.scenarios if s.id == scenario_id).runs)
 
