@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from auth import store
 from auth.app import create_app
 from auth.keys import KeyStore
+from auth.passwords import build_passwords
 from auth.service import AuthService
+from auth.throttle import Policy
 from common.db import make_engine
 from common.settings import Mode, Publish, Settings
 from common.tokens import Verifier
@@ -56,6 +58,8 @@ async def service(tmp_path: Path, publisher: RecordingPublisher) -> AsyncIterato
         valkey=client,
         verifier=Verifier(jwks, ISSUER, AUDIENCE, min_refresh_interval=0.0),
         publisher=publisher,
+        passwords=build_passwords(settings),
+        throttle=Policy(),
     )
     await client.aclose()
     engine.dispose()
