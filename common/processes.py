@@ -288,25 +288,39 @@ class Stack:
         return True
 
     def up(self, progress: Progress | None = None) -> None:
-        """Start every process in order and return once all are healthy."""
+        """Start every process in order and return once all are healthy; if one fails, stop
+        the processes this call started (those that ran before it keep running)."""
         self.save()
         self.settings.internal_token()  # generated once here, before processes race for it
         specs = self.specs()
-        for spec in specs:
-            if spec.kind != "valkey":
-                continue
-            self.start(spec.name, progress)
-        cluster = self.embedded_cluster()
-        if cluster is not None:
-            try:
-                cluster.ensure()
-            except (valkey_cluster.ClusterError, valkey.ValkeyError, OSError) as exc:
-                raise StackError(str(exc)) from exc
-            if progress:
-                progress("valkey cluster ready: every replica linked to its primary")
-        for spec in specs:
-            if spec.kind != "valkey":
-                self.start(spec.name, progress)
+        started: list[str] = []
+
+        def start(name: str) -> None:
+            was_running = self.pid(name) is not None
+            self.start(name, progress)
+            if not was_running:
+                started.append(name)
+
+        try:
+            for spec in specs:
+                if spec.kind == "valkey":
+                    start(spec.name)
+            cluster = self.embedded_cluster()
+            if cluster is not None:
+                try:
+                    cluster.ensure()
+                except (valkey_cluster.ClusterError, valkey.ValkeyError, OSError) as exc:
+                    raise StackError(str(exc)) from exc
+                if progress:
+                    progress("valkey cluster ready: every replica linked to its primary")
+            for spec in specs:
+                if spec.kind != "valkey":
+                    start(spec.name)
+        except BaseException:
+            for name in reversed(started):
+                if self._terminate(name) and progress:
+                    progress(f"stopped {name}: start-up did not complete")
+            raise
 
     def down(self, progress: Progress | None = None) -> list[str]:
         """Stop every process, in reverse order, including any left from a larger --replicas."""

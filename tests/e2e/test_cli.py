@@ -80,3 +80,34 @@ def test_status_fails_while_a_process_is_down_and_stop_refuses_twice(
     finally:
         lazy_stack.start("notifications")
     assert invoke(env, "status").exit_code == 0
+
+
+def test_a_failed_up_stops_what_it_started(stack_factory: Any) -> None:
+    import socket
+
+    import psutil
+
+    from common.processes import StackError
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = str(holder.getsockname()[1])
+        stack: Stack = stack_factory(start=False, LAB_GATEWAY_PORT=taken)
+        lines: list[str] = []
+        with pytest.raises(StackError, match=f"port {taken} for gateway is taken"):
+            stack.up(lines.append)
+    started = {
+        line.split()[1]: int(line.split("(pid ")[1].split(",")[0])
+        for line in lines
+        if line.startswith("started ")
+    }
+    assert {"valkey", "auth"} <= set(started)  # it got that far before the gateway
+    assert {f"stopped {name}: start-up did not complete" for name in started} <= set(lines)
+    assert list((stack.state_dir / "run").glob("*.pid")) == []
+    alive = [
+        pid
+        for pid in started.values()
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == []
