@@ -12,16 +12,17 @@ from fastapi.responses import JSONResponse
 
 from auth import store
 from auth.keys import KeyStore
+from auth.password_policy import WeakPassword
 from auth.passwords import HashingBusy, build_passwords
 from auth.publishing import NoPublisher, connect, replica_wait
 from auth.routes import internal_router, router
-from auth.service import AuthService
-from auth.throttle import Policy
+from auth.service import AuthService, InvalidCredentials, UserInactive, UsernameTaken
+from auth.throttle import Policy, TooManyAttempts
 from common import sealed
 from common.db import make_engine
 from common.settings import Mode, Settings
 from common.tokens import Verifier
-from common.web import install_common, install_http_errors
+from common.web import install_common, install_error_map, install_http_errors
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -82,6 +83,16 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     install_http_errors(app)
+    install_error_map(
+        app,
+        {
+            UsernameTaken: (409, "username_taken"),
+            InvalidCredentials: (401, "invalid_credentials"),
+            UserInactive: (403, "user_deactivated"),
+            WeakPassword: (422, "weak_password"),
+            TooManyAttempts: (429, "too_many_attempts"),
+        },
+    )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
     return app

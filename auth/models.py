@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Field as SQLField
@@ -93,3 +93,27 @@ class LoginBody(BaseModel):
     @classmethod
     def _password(cls, value: str) -> str:
         return normalise_password(value)
+
+class RegisteredBody(BaseModel):
+    """The reply to a registration."""
+
+    success: Literal[True] = True
+    user_id: int
+
+
+class TokenBody(BaseModel):
+    """The reply to a login: a bearer access token and its lifetime in seconds."""
+
+    success: Literal[True] = True
+    token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+
+
+class UpdatedBody(BaseModel):
+    """The reply to PATCH /users/me: every attribute of the caller and their new version."""
+
+    success: Literal[True] = True
+    user_id: int
+    attributes: dict[str, Any]
+    version: int

@@ -18,6 +18,11 @@ MAX_LENGTH = 1024
 class WeakPassword(ValueError):
     """A password the rules refuse; the message says why, for the 422 answer."""
 
+    @property
+    def context(self) -> dict[str, str]:
+        """What the 422 answer adds to the error code."""
+        return {"detail": str(self)}
+
 
 def normalise_password(raw: str) -> str:
     """NFKC, as 800-63B asks, so every way of typing the same characters gives one password."""

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import JSONResponse
 
 from auth.deps import AddressDep, ClaimsDep, ServiceDep
-from auth.models import LoginBody, RegisterBody
-from auth.password_policy import WeakPassword
-from auth.service import InvalidCredentials, UserInactive, UsernameTaken
-from auth.throttle import TooManyAttempts
+from auth.models import LoginBody, RegisterBody, RegisteredBody, TokenBody, UpdatedBody
 from common.attributes import AttributeChanges
-from common.settings import Mode, Publish
 from common.web import ModeBody, error_responses, internal_guard, metrics_response
 
 router = APIRouter()
@@ -22,54 +17,33 @@ internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503
 
 
 @router.post("/register", status_code=201, responses=error_responses(409, 413, 422, 503))
-async def register(body: RegisterBody, service: ServiceDep) -> Any:
-    """Register a user; the database generates the integer user_id."""
-    try:
-        user_id = await service.register(body.username, body.password, body.attributes())
-    except UsernameTaken:
-        return JSONResponse({"success": False, "error": "username_taken"}, status_code=409)
-    except WeakPassword as exc:
-        refusal = {"success": False, "error": "weak_password", "detail": str(exc)}
-        return JSONResponse(refusal, status_code=422)
-    return {"success": True, "user_id": user_id}
+async def register(body: RegisterBody, service: ServiceDep) -> RegisteredBody:
+    """Register a user; the database generates the integer user_id (409 if the name is
+    taken, 422 for a password the rules refuse)."""
+    user_id = await service.register(body.username, body.password, body.attributes())
+    return RegisteredBody(user_id=user_id)
 
 
 @router.post("/login", responses=error_responses(401, 413, 422, 429, 503))
-async def login(body: LoginBody, service: ServiceDep, address: AddressDep) -> Any:
-    """Exchange a username and password for an access token; failures are throttled."""
-    try:
-        token = await service.login(body.username, body.password, address)
-    except InvalidCredentials:
-        return JSONResponse({"success": False, "error": "invalid_credentials"}, status_code=401)
-    except TooManyAttempts as exc:
-        return JSONResponse(
-            {"success": False, "error": "too_many_attempts"},
-            status_code=429,
-            headers={"Retry-After": str(math.ceil(exc.retry_after))},
-        )
-    ttl = service.settings.lab_token_ttl
-    return {"success": True, "token": token, "token_type": "bearer", "expires_in": ttl}
+async def login(body: LoginBody, service: ServiceDep, address: AddressDep) -> TokenBody:
+    """Exchange a username and password for an access token (401 for any wrong credential);
+    failures are throttled (429)."""
+    token = await service.login(body.username, body.password, address)
+    return TokenBody(token=token, expires_in=service.settings.lab_token_ttl)
 
 
 @router.patch("/users/me", responses=error_responses(401, 403, 413, 422, 503))
-async def update_me(body: AttributeChanges, claims: ClaimsDep, service: ServiceDep) -> Any:
-    """Change the caller's attributes; the answer is all of them and their new version."""
+async def update_me(body: AttributeChanges, claims: ClaimsDep, service: ServiceDep) -> UpdatedBody:
+    """Change the caller's attributes; the answer is all of them and their new version (403 for
+    a deactivated caller)."""
     changes = body.given()
     if not changes:
-        return JSONResponse(
-            {"success": False, "error": "invalid_request", "detail": "no attribute given"},
-            status_code=422,
+        raise HTTPException(
+            422,
+            detail={"success": False, "error": "invalid_request", "detail": "no attribute given"},
         )
-    try:
-        attributes, version = await service.update_attributes(claims, changes)
-    except UserInactive:
-        return JSONResponse({"success": False, "error": "user_deactivated"}, status_code=403)
-    return {
-        "success": True,
-        "user_id": claims.user_id,
-        "attributes": attributes,
-        "version": version,
-    }
+    attributes, version = await service.update_attributes(claims, changes)
+    return UpdatedBody(user_id=claims.user_id, attributes=attributes, version=version)
 
 
 @router.delete("/users/me", status_code=204, responses=error_responses(401, 422, 503))
@@ -121,16 +95,9 @@ async def status(service: ServiceDep) -> dict[str, Any]:
 
 
 @internal.put("/mode")
-async def switch_mode(body: ModeBody, service: ServiceDep) -> Any:
+async def switch_mode(body: ModeBody, service: ServiceDep) -> dict[str, Any]:
     """Switch mode and publishing without a restart."""
-    try:
-        mode = Mode(body.mode)
-        publish = Publish(body.publish) if body.publish else None
-    except ValueError as exc:
-        return JSONResponse(
-            {"success": False, "error": "invalid_mode", "detail": str(exc)}, status_code=422
-        )
-    await service.switch(mode, publish)
+    await service.switch(body.mode, body.publish)
     return await service.status()
 
 

@@ -10,6 +10,7 @@ bucket stays blocked for more than `cap` seconds at a time.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,11 @@ class TooManyAttempts(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"retry after {retry_after:.1f}s")
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What the 429 answer carries: when to try again, in whole seconds."""
+        return {"Retry-After": str(math.ceil(self.retry_after))}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db import STORAGE_DOWN
+from common.settings import Mode, Publish
 from common.timing import ServerTiming
 from common.tokens import Claims, TokenError, Verifier
 
@@ -56,8 +57,25 @@ class ModeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: str
-    publish: str | None = None
+    mode: Mode
+    publish: Publish | None = None
+
+
+ErrorMap = Mapping[type[Exception], tuple[int, str]]
+
+
+def install_error_map(app: FastAPI, errors: ErrorMap) -> None:
+    """Answer each domain exception a service raises with its status and error code, in the one
+    error shape; the exception's `context` mapping, if it has one, joins the body, and its
+    `headers` mapping, if it has one, goes with the answer."""
+
+    async def answer(_: Request, exc: Exception) -> JSONResponse:
+        status, code = next(errors[t] for t in type(exc).__mro__ if t in errors)
+        body = {"success": False, "error": code, **getattr(exc, "context", {})}
+        return JSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))
+
+    for exc_type in errors:
+        app.add_exception_handler(exc_type, answer)
 
 
 class BodySizeLimit:

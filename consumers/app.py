@@ -14,9 +14,9 @@ from common.db import make_engine
 from common.jwks import http_jwks_fetcher
 from common.settings import Settings
 from common.tokens import Verifier
-from common.web import install_common, install_http_errors
+from common.web import install_common, install_error_map, install_http_errors
 from consumers import store
-from consumers.discovery.base import Context, KnownCache, Stats
+from consumers.discovery.base import Context, KnownCache, Stats, UnknownUser, UserDeactivated
 from consumers.discovery.lazy import LazyDiscovery
 from consumers.notifications import NotificationsSpec
 from consumers.profiles import ProfilesSpec
@@ -80,6 +80,9 @@ def create_app(
     app = FastAPI(title=f"discovery-lab {name}", lifespan=lifespan)
     install_common(app, name)
     install_http_errors(app)
+    install_error_map(
+        app, {UnknownUser: (403, "unknown_user"), UserDeactivated: (403, "user_deactivated")}
+    )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
     return app

@@ -1,4 +1,4 @@
-"""Tables every consumer service keeps about users, and the KnownUser view."""
+"""Tables every consumer service keeps about users, the KnownUser view, and reply bodies."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
@@ -42,20 +43,55 @@ class KnownUser:
     attributes_version: int = 0
     attributes_seen_at: datetime | None = None
 
-    def attributes_view(self) -> dict[str, object]:
-        """The attribute fields of /whoami."""
-        seen = self.attributes_seen_at
-        return {
-            "attributes": dict(self.attributes),
-            "attributes_version": self.attributes_version,
-            "attributes_seen_at": seen.isoformat() if seen else None,
-        }
+    def as_body(self) -> KnownUserBody:
+        """The /internal/known-users entry."""
+        return KnownUserBody(
+            user_id=self.user_id,
+            discovered_by=self.discovered_by,
+            known_since=self.known_since.isoformat(),
+            active=self.active,
+        )
 
-    def as_json(self) -> dict[str, object]:
-        """The /internal/known-users shape."""
-        return {
-            "user_id": self.user_id,
-            "discovered_by": self.discovered_by,
-            "known_since": self.known_since.isoformat(),
-            "active": self.active,
-        }
+
+class WhoAmIBody(BaseModel):
+    """GET /whoami: who the caller is to this service, how it learned of them, and the
+    attributes it holds for them."""
+
+    service: str
+    user_id: int
+    discovered_by: str
+    known_since: str  # RFC 3339, as datetime.isoformat writes it
+    first_call: bool
+    attributes: dict[str, Any]
+    attributes_version: int
+    attributes_seen_at: str | None
+
+
+class VerifiedBody(BaseModel):
+    """GET /verify: the caller's verified id, without discovery."""
+
+    service: str
+    user_id: int
+
+
+class MeBody(BaseModel):
+    """GET /me: the service's own record for the caller."""
+
+    service: str
+    user_id: int
+    record: dict[str, Any] | None
+
+
+class KnownUserBody(BaseModel):
+    """One user this service knows."""
+
+    user_id: int
+    discovered_by: str
+    known_since: str
+    active: bool
+
+
+class KnownUsersBody(BaseModel):
+    """GET /internal/known-users."""
+
+    users: list[KnownUserBody]

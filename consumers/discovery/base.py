@@ -27,11 +27,19 @@ from events.streams import Unavailable
 log = logging.getLogger("discovery_lab.consumers")
 
 
-class UnknownUser(Exception):
+class UserRefused(Exception):
+    """A verified caller this service will not serve; `context` names the user."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(user_id)
+        self.context = {"user_id": user_id}
+
+
+class UnknownUser(UserRefused):
     """A valid token for a user this service never heard of (event modes)."""
 
 
-class UserDeactivated(Exception):
+class UserDeactivated(UserRefused):
     """This service knows the user as deactivated."""
 
 

@@ -22,11 +22,18 @@ def results() -> Results:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """report.md and report.html rendered once from the fixture."""
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The output dir, report.md and report.html, rendered once from the fixture."""
     out = tmp_path_factory.mktemp("report")
     shutil.copy(FIXTURE, out / "results.json")
     md_path, html_path = render(out)
+    return out, md_path, html_path
+
+
+@pytest.fixture(scope="module")
+def rendered(written: tuple[Path, Path, Path]) -> tuple[str, str]:
+    """The text of report.md and report.html."""
+    _, md_path, html_path = written
     return md_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")
 
 
@@ -45,11 +52,10 @@ def test_fixture_is_small_and_complete(results: Results) -> None:
     assert any(t.met for t in results.targets) and any(not t.met for t in results.targets)
 
 
-def test_both_files_written(tmp_path: Path) -> None:
-    shutil.copy(FIXTURE, tmp_path / "results.json")
-    md_path, html_path = render(tmp_path)
-    assert md_path == tmp_path / "report.md" and md_path.stat().st_size > 0
-    assert html_path == tmp_path / "report.html" and html_path.stat().st_size > 0
+def test_both_files_written(written: tuple[Path, Path, Path]) -> None:
+    out, md_path, html_path = written
+    assert md_path == out / "report.md" and md_path.stat().st_size > 0
+    assert html_path == out / "report.html" and html_path.stat().st_size > 0
 
 
 def test_html_is_self_contained(rendered: tuple[str, str]) -> None:
