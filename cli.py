@@ -11,7 +11,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich import box
@@ -425,9 +425,9 @@ def events_tail(
     s = stack.settings
     running = next((r.get("mode") for r in stack.status() if r["name"] == "auth"), None)
     mode = Mode(running) if running else s.mode
-    if mode is Mode.LAZY:
+    transport = mode.transport
+    if transport is None:
         fail(f"lazy mode publishes no events; switch with `{PROG} mode pubsub|streams|hybrid`")
-    transport: Literal["pubsub", "stream"] = "pubsub" if mode is Mode.PUBSUB else "stream"
     where = "channel users.events" if transport == "pubsub" else "stream users.events.stream"
     shown = redact(s.effective_valkey_url)
     err.print(f"mode {mode}: tailing the {where} on {shown} (Ctrl-C to stop)")

@@ -20,7 +20,7 @@ from events.outbox import OutboxRelay, add_to_outbox, pending_count
 
 log = logging.getLogger("discovery_lab.auth.publishing")
 
-Transport = Callable[[CloudEvent], Awaitable[object]]
+Sender = Callable[[CloudEvent], Awaitable[object]]
 HANDOVER_WAIT = 0.1  # seconds a registration waits for its outbox event to be published
 
 
@@ -83,7 +83,7 @@ class DirectPublisher(NoPublisher):
 
     publish: Publish | None = Publish.DIRECT
 
-    def __init__(self, mode: Mode, transport: Transport, stats: PublishStats) -> None:
+    def __init__(self, mode: Mode, transport: Sender, stats: PublishStats) -> None:
         super().__init__(mode)
         self.transport = transport
         self.stats = stats
@@ -112,7 +112,7 @@ class OutboxPublisher:
     def __init__(
         self,
         mode: Mode,
-        transport: Transport,
+        transport: Sender,
         stats: PublishStats,
         engine: Engine,
         poll_interval: float,
@@ -202,9 +202,9 @@ def build_publisher(
         assert wait is not None
         return await streams.append_replicated(wait, sign(event), maxlen=stream_maxlen)
 
-    transport: Transport = to_channel if mode is Mode.PUBSUB else to_stream
+    transport: Sender = to_channel if mode.transport == "pubsub" else to_stream
     if publish is Publish.OUTBOX:
-        if wait is not None and mode is not Mode.PUBSUB:
+        if wait is not None and mode.transport == "stream":
             transport = to_stream_replicated
         return OutboxPublisher(mode, transport, stats, engine, poll_interval, resend_window)
     return DirectPublisher(mode, transport, stats)

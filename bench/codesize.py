@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish, default_publish
 
 if TYPE_CHECKING:
@@ -572,16 +573,9 @@ def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
     }
 
 
-def variant_label(mode: str, publish: str | None) -> str:
-    """`lazy`, or mode+publish such as `streams+outbox`."""
-    if Mode(mode) is Mode.LAZY:
-        return Mode.LAZY.value
-    return f"{mode}+{publish or default_publish(Mode(mode)).value}"
-
-
 def measure(root: Path) -> dict[str, CodeSizeDict]:
     """CodeSize for each benchmarked variant, keyed by its label."""
-    return {variant_label(m, p): measure_variant(root, m, p) for m, p in VARIANTS}
+    return {Variant.of(m, p).label: measure_variant(root, m, p) for m, p in VARIANTS}
 
 
 def project_root() -> Path:

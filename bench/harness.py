@@ -15,30 +15,12 @@ from typing import Any
 import httpx
 
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
+from bench.variants import Variant
 from common.isolated import isolated_env
 from common.processes import Stack
-from common.settings import CONSUMER_SERVICES, Mode, Publish
+from common.settings import CONSUMER_SERVICES, Mode
 
 PASSWORD = "bench password 1234"  # noqa: S105 - for throwaway benchmark users
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A mode with its publishing, labelled as in the report."""
-
-    mode: Mode
-    publish: Publish | None
-
-    @property
-    def label(self) -> str:
-        return (
-            self.mode.value if self.publish is None else f"{self.mode.value}+{self.publish.value}"
-        )
-
-    @classmethod
-    def parse(cls, label: str) -> Variant:
-        mode, _, publish = label.partition("+")
-        return cls(Mode(mode), Publish(publish) if publish else None)
 
 
 @dataclass

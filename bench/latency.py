@@ -14,8 +14,8 @@ from typing import Any
 import valkey.asyncio as avalkey
 
 from bench.floors import argon2_throughput
-from bench.harness import Harness, User, Variant
-from bench.loadgen import Connection, Request, closed_loop, get_request
+from bench.harness import PASSWORD, Harness, User, Variant
+from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
 from bench.results import ModeLatency, Stats, Throughput
 from bench.usage import client_counters, users_active
 from common.settings import CONSUMER_SERVICES, Mode
@@ -71,7 +71,7 @@ class EventClock:
         self._stream_from = "$"
 
     async def start(self, mode: Mode) -> None:
-        if mode is Mode.PUBSUB:
+        if mode.transport == "pubsub":
             ready = asyncio.Event()
             self._task = asyncio.create_task(self._listen(ready))
             await ready.wait()
@@ -189,9 +189,6 @@ async def _first_calls(
 
 
 async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
-    from bench.harness import PASSWORD
-    from bench.loadgen import json_request
-
     tag = f"lat2-{time.monotonic_ns()}"
     result = await closed_loop(
         h.host,
@@ -206,9 +203,6 @@ async def _timed_registrations(h: Harness, sizes: Sizes) -> list[float]:
 
 
 async def _timed_logins(h: Harness, users: list[User], sizes: Sizes) -> list[float]:
-    from bench.harness import PASSWORD
-    from bench.loadgen import json_request
-
     result = await closed_loop(
         h.host,
         h.gateway_port,

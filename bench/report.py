@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from bench.results import (  # noqa: E402
     Stats,
     Target,
     Throughput,
+    floor_parts,
 )
 from bench.verdict import (  # noqa: E402
     LAZY,
@@ -563,34 +564,12 @@ def op_stats(lat: ModeLatency, op: str) -> Stats | None:
     return value if isinstance(value, Stats) else None
 
 
-def floor_parts(op: str, mode: str) -> tuple[str, ...]:
-    """The reference lines an operation cannot beat."""
-    parts: dict[str, tuple[str, ...]] = {
-        "registration": ("bare_fastapi", "argon2_hash"),
-        "login": ("bare_fastapi", "argon2_hash"),
-        "first_call": ("bare_fastapi", "jwt_verify")
-        + (("db_insert",) if mode in (LAZY, "hybrid") else ()),
-        "first_call_extra": ("jwt_verify",) + (("db_insert",) if mode in (LAZY, "hybrid") else ()),
-        "steady": ("bare_fastapi", "jwt_verify"),
-        "verify_only": ("bare_fastapi", "jwt_verify"),
-        "steady_miss": ("bare_fastapi", "jwt_verify"),
-        "verify_miss": ("bare_fastapi", "jwt_verify"),
-        "propagation": (("valkey_pubsub" if mode == "pubsub" else "valkey_stream"), "db_insert"),
-    }
-    return parts[op]
-
-
-def floor_p50(floors: Floors, parts: Iterable[str]) -> float:
-    """Sum of the p50s of some floors."""
-    return sum(getattr(floors, p).p50 for p in parts)
-
-
 def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> list[T] | None:
     stats = op_stats(lat, op)
     if stats is None or stats.n == 0:
         return None
     parts = floor_parts(op, cost_columns(results)[column])
-    floor = floor_p50(results.floors, parts)
+    floor = results.floors.p50_of(parts)
     ratio = f"{stats.p50 / floor:.1f}×" if floor > 0 else "n/a"
     return [
         T(column),

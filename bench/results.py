@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -185,6 +185,31 @@ class Floors(BaseModel):
     bare_fastapi: Stats  # GET on a FastAPI endpoint that does nothing, over HTTP
     argon2_hash: Stats  # one argon2id hash with the service's parameters
     hash_throughput: Throughput  # argon2id hashes/s at the registration concurrency
+
+    def p50_of(self, parts: Iterable[str]) -> float:
+        """The sum of some floors' p50s."""
+        return sum(getattr(self, p).p50 for p in parts)
+
+    def p99_of(self, parts: Iterable[str]) -> float:
+        """The sum of some floors' p99s."""
+        return sum(getattr(self, p).p99 for p in parts)
+
+
+def floor_parts(op: str, mode: str) -> tuple[str, ...]:
+    """The floors an operation of a mode cannot beat: the one list of them."""
+    provisions: tuple[str, ...] = ("db_insert",) if mode in ("lazy", "hybrid") else ()
+    parts: dict[str, tuple[str, ...]] = {
+        "registration": ("bare_fastapi", "argon2_hash"),
+        "login": ("bare_fastapi", "argon2_hash"),
+        "first_call": ("bare_fastapi", "jwt_verify", *provisions),
+        "first_call_extra": ("jwt_verify", *provisions),
+        "steady": ("bare_fastapi", "jwt_verify"),
+        "verify_only": ("bare_fastapi", "jwt_verify"),
+        "steady_miss": ("bare_fastapi", "jwt_verify"),
+        "verify_miss": ("bare_fastapi", "jwt_verify"),
+        "propagation": (("valkey_pubsub" if mode == "pubsub" else "valkey_stream"), "db_insert"),
+    }
+    return parts[op]
 
 
 class Security(BaseModel):

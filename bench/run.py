@@ -22,6 +22,7 @@ from pydantic_core import to_jsonable_python
 
 from bench import floors as fl
 from bench import tokencost
+from bench.codesize import measure_variant
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, Variant, make_stack
 from bench.latency import Sizes, measure_all
@@ -284,8 +285,6 @@ def run_bench(
     record = Recorder(out_dir / "results.json")
     record.put(quick=plan.quick, modes=[v.mode.value for v in variants])
     progress("code size: counting modules through their imports")
-    from bench.codesize import measure_variant
-
     codesize = {
         v.label: CodeSize.model_validate(
             measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)

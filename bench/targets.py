@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from auth.publishing import HANDOVER_WAIT
 from bench.intervals import Interval, bootstrap, mean, ratio_of_means
-from bench.results import Floors, ModeLatency, Target, percentile, percentile_of_sum
+from bench.results import Floors, ModeLatency, Target, floor_parts, percentile, percentile_of_sum
+from bench.variants import Variant
 
 
 def _ms(x: float) -> str:
@@ -92,10 +93,11 @@ def _propagation(
     label: str, lat: ModeLatency, floors: Floors, latency: dict[str, ModeLatency]
 ) -> list[Target]:
     assert lat.propagation is not None
-    mode = label.split("+")[0]
-    transport = floors.valkey_pubsub if mode == "pubsub" else floors.valkey_stream
+    mode = Variant.parse(label).mode.value
+    parts = floor_parts("propagation", mode)
+    transport = getattr(floors, parts[0])
     what = "PUBLISH→receive" if mode == "pubsub" else "XADD→XREADGROUP"
-    floor50 = transport.p50 + floors.db_insert.p50
+    floor50 = floors.p50_of(parts)
     prop = lat.propagation
     # The floor's tail at the propagation tail's own rank: p99, or for a max of n samples the
     # 100·(n−1)/n-th percentile, of delivery + insert drawn independently.

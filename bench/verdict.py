@@ -22,6 +22,7 @@ from bench.results import (
     percentile,
 )
 from bench.targets import overhead_rounds
+from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Settings
 
 Better = Literal["lower", "higher"]
@@ -119,7 +120,7 @@ def fmt_s(x: float | None) -> str:
 def mode_of(results: Results, label: str) -> str:
     """The mode of a mode name or variant label."""
     spec = results.variants.get(label) or {}
-    return str(spec.get("mode") or label.split("+")[0])
+    return str(spec.get("mode") or Variant.parse(label).mode.value)
 
 
 def _ordered(results: Results, found: dict[str, str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ import os
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,20 @@ class Mode(StrEnum):
     PUBSUB = "pubsub"
     STREAMS = "streams"
     HYBRID = "hybrid"
+
+    @property
+    def transport(self) -> Transport | None:
+        """Where this mode's events travel: the pub/sub channel, the stream, or nowhere."""
+        return _TRANSPORTS[self]
+
+
+Transport = Literal["pubsub", "stream"]
+_TRANSPORTS: dict[Mode, Transport | None] = {
+    Mode.LAZY: None,
+    Mode.PUBSUB: "pubsub",
+    Mode.STREAMS: "stream",
+    Mode.HYBRID: "stream",
+}
 
 
 class Publish(StrEnum):

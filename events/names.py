@@ -12,4 +12,3 @@ SOURCE: Final = "/auth"
 USER_REGISTERED: Final = "user.registered"
 USER_UPDATED: Final = "user.updated"
 USER_DEACTIVATED: Final = "user.deactivated"
-EVENT_TYPES: Final = (USER_REGISTERED, USER_UPDATED, USER_DEACTIVATED)

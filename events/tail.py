@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
+from common.settings import Transport
 from events import names
 from events.connection import cluster_nodes, connect
-
-Transport = Literal["pubsub", "stream"]
 
 
 async def tail(

@@ -225,11 +225,12 @@ async def call_everyone(obs: Observation, label: str) -> dict[str, list[int]]:
     statuses = await obs.h.call_all([u for u in obs.users if u.token])
     obs.mark(label)
     for service, codes in statuses.items():
-        obs.figures[f"{label}_{service}_statuses"] = _histogram(codes)
+        obs.figures[f"{label}_{service}_statuses"] = status_counts(codes)
     return statuses
 
 
-def _histogram(codes: list[int]) -> dict[str, int]:
+def status_counts(codes: list[int]) -> dict[str, int]:
+    """How many replies had each status code, by code."""
     out: dict[str, int] = {}
     for code in codes:
         out[str(code)] = out.get(str(code), 0) + 1

@@ -7,7 +7,7 @@ import functools
 from bench.harness import Harness, Variant
 from bench.loadgen import Request, closed_loop, get_request
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, observe
+from bench.scenarios.base import Observation, Size, observe, status_counts
 
 CALLS = 50
 
@@ -46,7 +46,7 @@ class ConcurrentFirstCalls:
                     for _, reply in result.replies
                     if reply.status == 200 and reply.json().get("first_call")
                 )
-                obs.figures[f"{service}_statuses"] = _hist(result.statuses)
+                obs.figures[f"{service}_statuses"] = status_counts(result.statuses)
                 obs.figures[f"{service}_first_call_true"] = firsts
             obs.mark("calls")
 
@@ -55,10 +55,3 @@ class ConcurrentFirstCalls:
 
 def _same(request: Request, _index: int) -> Request:
     return request
-
-
-def _hist(codes: list[int]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for c in codes:
-        out[str(c)] = out.get(str(c), 0) + 1
-    return out
