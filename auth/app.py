@@ -14,13 +14,13 @@ from auth import store
 from auth.keys import KeyStore
 from auth.password_policy import WeakPassword
 from auth.passwords import HashingBusy, build_passwords
-from auth.publishing import NoPublisher, connect, replica_wait
+from auth.publishing import connect, replica_wait
 from auth.routes import internal_router, router
 from auth.service import AuthService, InvalidCredentials, UserInactive, UsernameTaken
 from auth.throttle import Policy, TooManyAttempts
 from common import sealed
 from common.db import make_engine
-from common.settings import Mode, Settings
+from common.settings import Settings
 from common.tokens import Verifier
 from common.web import install_common, install_error_map, install_http_errors
 
@@ -46,13 +46,12 @@ def create_app(settings: Settings) -> FastAPI:
             min_refresh_interval=0.0,
             unwrap=sealed.settings_opener(settings),
         )
-        service = AuthService(
-            settings=settings,
+        service = AuthService.from_settings(
+            settings,
             engine=engine,
             keys=keys,
             valkey=client,
             verifier=verifier,
-            publisher=NoPublisher(Mode.LAZY),
             seal_to=sealed.settings_sealer(settings),
             replica_wait=replica_wait(settings),
             passwords=build_passwords(settings),
@@ -63,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
                 window=settings.lab_login_window,
             ),
         )
-        await service.switch(settings.mode, settings.publish)
+        await service.publisher.start()
         app.state.service = service
         try:
             yield

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +12,12 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import Connection, Engine
 
 from auth import store, throttle
+from auth.faults import CrashAfterCommit
 from auth.keys import KeyStore
 from auth.models import username_key
 from auth.password_policy import check_new_password
 from auth.passwords import Passwords
-from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
+from auth.publishing import NoPublisher, Publisher, PublishStats, build_publisher, outbox_pending
 from common import sealed
 from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
@@ -26,7 +26,6 @@ from events.model import CloudEvent, user_event
 from events.streams import WaitReplicas
 
 log = logging.getLogger("discovery_lab.auth")
-FAULT_EXIT_CODE = 70
 
 
 class UsernameTaken(Exception):
@@ -84,7 +83,6 @@ class AuthService:
             )
         if user_id is None:
             raise UsernameTaken(username)
-        self._maybe_crash(user_id)
         with phase("publish"):
             await publisher.after_commit(staged[0])
         return user_id
@@ -225,8 +223,17 @@ class AuthService:
         status.update(await pub.status())
         return status
 
+    @classmethod
+    def from_settings(cls, settings: Settings, **parts: Any) -> AuthService:
+        """The service with the publisher its settings ask for, not yet started; `parts` are
+        the other fields."""
+        service = cls(settings=settings, publisher=NoPublisher(settings.mode), **parts)
+        service.publisher = service._build(settings.mode, settings.publish)
+        return service
+
     def _build(self, mode: Mode, publish: Publish) -> Publisher:
-        return build_publisher(
+        """The publisher for a mode, with the crash fault switch around it only when it is on."""
+        publisher = build_publisher(
             mode,
             publish,
             client=self.valkey,
@@ -238,9 +245,6 @@ class AuthService:
             wait=self.replica_wait,
             resend_window=self.settings.lab_outbox_resend_window,
         )
-
-    def _maybe_crash(self, user_id: int) -> None:
         if self.settings.lab_fault_crash_after_commit:
-            log.error("fault switch: exiting after committing user %s, before publishing", user_id)
-            logging.shutdown()
-            os._exit(FAULT_EXIT_CODE)
+            return CrashAfterCommit(publisher)
+        return publisher

@@ -1,0 +1,61 @@
+"""The crash fault switch: a publisher decorator, installed only when the setting is on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import valkey.asyncio as avalkey
+
+from auth import store
+from auth.faults import CrashAfterCommit
+from auth.keys import KeyStore
+from auth.publishing import NoPublisher
+from auth.service import AuthService
+from common.db import make_engine
+from common.settings import Mode, Publish, Settings
+from events import names
+from events.model import user_event
+from tests.unit.fakes import Keys, RecordingPublisher
+
+pytestmark = pytest.mark.anyio
+
+
+def _service(tmp_path: Path, crash: bool, mode: Mode) -> AuthService:
+    settings = Settings(lab_state_dir=tmp_path, lab_mode=mode, lab_fault_crash_after_commit=crash)
+    engine = make_engine(settings.database_url("auth"))
+    store.create_schema(engine)
+    keys = KeyStore(settings.keys_dir, "RS256", 300)
+    client = avalkey.Valkey(port=1)  # never connected: nothing is published here
+    return AuthService.from_settings(
+        settings, engine=engine, keys=keys, valkey=client, verifier=Keys().verifier()
+    )
+
+
+@pytest.mark.parametrize("mode", [Mode.LAZY, Mode.STREAMS])
+def test_the_switch_is_installed_only_when_on(tmp_path: Path, mode: Mode) -> None:
+    off = _service(tmp_path / "off", crash=False, mode=mode).publisher
+    on = _service(tmp_path / "on", crash=True, mode=mode).publisher
+    assert not isinstance(off, CrashAfterCommit)
+    assert isinstance(on, CrashAfterCommit)
+    assert (on.mode, on.publish) == (off.mode, off.publish)
+
+
+async def test_a_mode_switch_keeps_the_fault_installed(tmp_path: Path) -> None:
+    service = _service(tmp_path, crash=True, mode=Mode.LAZY)
+    assert isinstance(service.publisher.inner, NoPublisher)  # type: ignore[attr-defined]
+    await service.switch(Mode.PUBSUB, Publish.DIRECT)
+    assert isinstance(service.publisher, CrashAfterCommit)
+    assert service.publisher.mode is Mode.PUBSUB
+    await service.publisher.stop()
+
+
+async def test_everything_but_a_registration_passes_through() -> None:
+    inner = RecordingPublisher()
+    crash = CrashAfterCommit(inner)
+    event = user_event(names.USER_DEACTIVATED, 7, "eve")
+    crash.stage(None, event)  # type: ignore[arg-type]
+    await crash.after_commit(event)
+    await crash.start()
+    assert (inner.staged, inner.committed, inner.running) == ([event], [event], True)
+    assert await crash.status() == {"recorded": 1}
