@@ -14,10 +14,11 @@ from typing import Any
 import valkey.asyncio as avalkey
 
 from bench.floors import argon2_throughput
-from bench.harness import PASSWORD, Harness, User, Variant
+from bench.harness import PASSWORD, Harness, User
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
 from bench.results import ModeLatency, Stats, Throughput
 from bench.usage import client_counters, users_active
+from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode
 from events import names
 from events.aio import stop_task

@@ -24,7 +24,7 @@ from bench import floors as fl
 from bench import tokencost
 from bench.codesize import measure_variant
 from bench.environment import busy, describe, effective_settings, loadavg
-from bench.harness import Harness, Variant, make_stack
+from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
 from bench.reliability.soak import SoakPlan, run_soak
 from bench.results import (
@@ -42,6 +42,7 @@ from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
 from bench.security import measure as measure_security
 from bench.targets import check
+from bench.variants import Variant
 from common.processes import Stack
 from common.settings import Settings
 

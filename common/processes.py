@@ -242,15 +242,12 @@ class Stack:
         host = self.settings.lab_host
         try:
             if spec.kind == "valkey":
-                client = valkey.Valkey.from_url(
+                with valkey.Valkey.from_url(
                     self.settings.valkey_node_url(acl.ADMIN, spec.port),
                     socket_timeout=0.5,
                     socket_connect_timeout=0.5,
-                )
-                try:
+                ) as client:
                     return bool(client.ping())
-                finally:
-                    client.close()
             response = httpx.get(f"http://{host}:{spec.port}/health", timeout=0.5)
             return response.status_code == 200
         except Exception:

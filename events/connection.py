@@ -35,7 +35,8 @@ def connect(url: str, **options: Any) -> avalkey.Valkey:
     keyed stream commands and PUBLISH that the code uses under the same names, so callers
     keep one type. Pub/sub subscriptions are the exception: see `cluster_nodes`."""
     if not is_cluster(url):
-        return avalkey.Valkey.from_url(url, **options)
+        client: avalkey.Valkey = avalkey.Valkey.from_url(url, **options)
+        return client
     cluster = ValkeyCluster.from_url(node_url(url), **options)
     return cast(avalkey.Valkey, cluster)
 

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench.harness import Harness, User, Variant
+from bench.harness import Harness, User
 from bench.results import ConsumerOutcome, ScenarioRun
+from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 from events.streams import longest_redelivery_s
 

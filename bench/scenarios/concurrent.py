@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 
-from bench.harness import Harness, Variant
+from bench.harness import Harness
 from bench.loadgen import Request, closed_loop, get_request
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, observe, status_counts
+from bench.variants import Variant
 
 CALLS = 50
 

@@ -6,9 +6,10 @@ import secrets
 
 import jwt
 
-from bench.harness import PASSWORD, Harness, User, Variant
+from bench.harness import PASSWORD, Harness, User
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
+from bench.variants import Variant
 
 
 class CrashAfterCommit:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bench.harness import Harness, Variant
+from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.variants import Variant
 from bench.verdict import AGE_AT_DEACTIVATION_KEY
 from common.settings import CONSUMER_SERVICES, Mode
 

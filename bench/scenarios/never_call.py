@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bench.harness import Harness, Variant
+from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, observe
+from bench.variants import Variant
 
 
 class NeverCall:

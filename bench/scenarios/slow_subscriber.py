@@ -9,9 +9,10 @@ import signal
 
 import valkey.asyncio as avalkey
 
-from bench.harness import Harness, Variant
+from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.variants import Variant
 from events import names
 
 SERVICE = "notifications"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.harness import Harness, Variant
+from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.variants import Variant
 
 
 class SteadyStream:
