@@ -10,8 +10,10 @@ import valkey.asyncio as avalkey
 from auth import store
 from auth.faults import CrashAfterCommit
 from auth.keys import KeyStore
+from auth.passwords import build_passwords
 from auth.publishing import NoPublisher
 from auth.service import AuthService
+from auth.throttle import Policy
 from common.db import make_engine
 from common.settings import Mode, Publish, Settings
 from events import names
@@ -28,7 +30,13 @@ def _service(tmp_path: Path, crash: bool, mode: Mode) -> AuthService:
     keys = KeyStore(settings.keys_dir, "RS256", 300)
     client = avalkey.Valkey(port=1)  # never connected: nothing is published here
     return AuthService.from_settings(
-        settings, engine=engine, keys=keys, valkey=client, verifier=Keys().verifier()
+        settings,
+        engine=engine,
+        keys=keys,
+        valkey=client,
+        verifier=Keys().verifier(),
+        passwords=build_passwords(settings),
+        throttle=Policy(),
     )
 
 
