@@ -10,6 +10,7 @@ valid token. A key that stopped signing stays published until the tokens it sign
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -129,7 +130,7 @@ def key_states(records: list[KeyRecord], token_ttl: float, now: float) -> list[K
         (r for r in records if r.activates_at is not None and not r.revoked),
         key=lambda r: r.activates_at or 0.0,
     )
-    successor = {a.kid: b.activates_at for a, b in zip(timeline, timeline[1:], strict=False)}
+    successor = {a.kid: b.activates_at for a, b in itertools.pairwise(timeline)}
     views = []
     for r in records:
         retired_at = successor.get(r.kid)

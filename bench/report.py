@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib as mpl
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
 from bench import overview, tokenreport
-from bench.reach import reach  # noqa: E402
-from bench.results import (  # noqa: E402
+from bench.reach import reach
+from bench.results import (
     MIN_P99_SAMPLES,
     CodeSize,
     Floors,
@@ -31,7 +31,7 @@ from bench.results import (  # noqa: E402
     Throughput,
     floor_parts,
 )
-from bench.verdict import (  # noqa: E402
+from bench.verdict import (
     LAZY,
     Axis,
     Claim,
@@ -212,7 +212,7 @@ def _png(fig: Figure) -> bytes:
 
 
 def _colors(names: Sequence[str]) -> dict[str, Any]:
-    cmap = matplotlib.colormaps["tab10"]
+    cmap = mpl.colormaps["tab10"]
     return {name: cmap(i % 10) for i, name in enumerate(names)}
 
 

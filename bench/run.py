@@ -115,7 +115,7 @@ def planned_steps(plan: Plan, variants: list[Variant]) -> int:
 
 def default_out_dir() -> Path:
     """<timestamp>/ in the reports dir (LAB_REPORTS_DIR, by default reports/ in the current one)."""
-    return Settings().reports_dir / datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Settings().reports_dir / datetime.now(UTC).astimezone().strftime("%Y%m%d-%H%M%S")
 
 
 def link_latest(out_dir: Path) -> None:

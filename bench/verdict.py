@@ -173,7 +173,7 @@ Share = tuple[int, int]  # (users counted, users in the runs)
 
 def no_interval(a: str, b: str) -> None:
     """For single observations: no interval, so no lead is starred."""
-    return None
+    return
 
 
 def pick_winners(cells: dict[str, Cell], better: Better) -> tuple[str, ...]:

@@ -71,4 +71,4 @@ def ensure_pg_database(url: str) -> None:
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - name comes from our settings
+            conn.execute(f'CREATE DATABASE "{name}"')

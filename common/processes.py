@@ -99,9 +99,11 @@ class Stack:
         else:
             procs.append(ProcSpec("valkey", s.valkey_port, "valkey"))
         procs.append(ProcSpec("auth", s.lab_auth_port, "http"))
-        for service in CONSUMER_SERVICES:
-            for k in range(1, s.lab_replicas + 1):
-                procs.append(ProcSpec(replica_name(service, k), s.service_port(service, k), "http"))
+        procs.extend(
+            ProcSpec(replica_name(service, k), s.service_port(service, k), "http")
+            for service in CONSUMER_SERVICES
+            for k in range(1, s.lab_replicas + 1)
+        )
         procs.append(ProcSpec("gateway", s.lab_gateway_port, "http"))
         procs.append(ProcSpec("dashboard", s.lab_dashboard_port, "http"))
         return procs

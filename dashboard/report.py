@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-_VERDICT = re.compile(r'<section id="verdict">(.*?)</section>', re.S)
+_VERDICT = re.compile(r'<section id="verdict">(.*?)</section>', re.DOTALL)
 _IMAGE = re.compile(r'<img [^>]*src="(data:image/png;base64,[A-Za-z0-9+/=]+)"[^>]*>')
-_SCRIPT = re.compile(r"<script.*?</script>", re.S | re.I)
+_SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL | re.IGNORECASE)
 
 
 def latest_html(folder: Path) -> Path | None:
@@ -25,7 +25,7 @@ def summary(folder: Path, max_charts: int = 6) -> dict[str, Any]:
     html = path.read_text(errors="replace")
     found = _VERDICT.search(html)
     verdict = _SCRIPT.sub("", found.group(1)) if found else "<p>(the report has no verdict)</p>"
-    charts = [src for src in _IMAGE.findall(html)][:max_charts]
+    charts = list(_IMAGE.findall(html))[:max_charts]
     return {
         "exists": True,
         "folder": str(folder.resolve().name),

@@ -22,7 +22,7 @@ class FaultInjector:
     """Breaks one stack on demand and records what it did and when."""
 
     stack: Stack
-    rng: random.Random = field(default_factory=lambda: random.Random(8725))  # noqa: S311
+    rng: random.Random = field(default_factory=lambda: random.Random(8725))
     started: float = field(default_factory=time.monotonic)
     log: list[dict[str, Any]] = field(default_factory=list)
 

@@ -74,7 +74,7 @@ class LabUser(FastHttpUser):
 @events.request.add_listener
 def _count(name: str, response: Any, exception: Any, **_: Any) -> None:
     status = getattr(response, "status_code", 0) or 0
-    STATUSES[f"{name} {status if status else 'no_answer'}"] += 1
+    STATUSES[f"{name} {status or 'no_answer'}"] += 1
 
 
 def summary(env: Environment) -> dict[str, Any]:

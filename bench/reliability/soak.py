@@ -92,7 +92,7 @@ def run_soak(
     stack.set_mode(variant.mode, variant.publish)
     wait_subscribers(stack, variant.mode)
     after_id = max_user_id(stack)
-    rng = random.Random(seed)  # noqa: S311 - fault timing, not security
+    rng = random.Random(seed)
     injector = FaultInjector(stack, rng)
     pending = _fault_times(plan, rng)
     out = work_dir / f"load-{variant.label}.json"

@@ -29,7 +29,7 @@ class SteadyStream:
         async def body(obs: Observation) -> None:
             async def one(delay: float) -> None:
                 await asyncio.sleep(delay)
-                status, user = await h.register_one()
+                _status, user = await h.register_one()
                 if user is not None:
                     obs.users.append(user)
 

@@ -6,7 +6,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from common.settings import Mode
-from consumers.discovery.base import Context, EventDiscovery, count_invalid
+from consumers.discovery.base import Context, EventDiscovery, count_invalid, log
 from events import signing
 from events.connection import connect
 from events.streams import StreamConsumer
@@ -48,6 +48,8 @@ class StreamsDiscovery(EventDiscovery):
     async def extra_status(self) -> dict[str, Any]:
         try:
             lag = await self.consumer.lag(self._client)
-        except Exception:
+        except Exception as exc:  # Valkey away: the status still answers, with no lag
+            # debug, not warning: status is polled several times a second while Valkey is down
+            log.debug("stream lag unavailable: %r", exc)
             lag = None
         return {"stream_lag": lag, "dead_lettered": self.consumer.dead_lettered}

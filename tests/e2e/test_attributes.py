@@ -46,7 +46,7 @@ def plan_seen(stack: Stack, service: str, token: str) -> Any:
 
 def test_register_login_and_whoami_carry_attributes(stack: Stack) -> None:
     switch(stack, Mode.LAZY)
-    user_id, name = register(stack, display_name="Eve", email="eve@example.org")
+    _user_id, name = register(stack, display_name="Eve", email="eve@example.org")
     token = token_for(stack, name)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["display_name"] == "Eve" and claims["plan"] == "free"
@@ -112,7 +112,7 @@ def test_event_modes_update_every_consumer_for_old_tokens(
     stack: Stack, mode: Mode, publish: Publish | None
 ) -> None:
     switch(stack, mode, publish)
-    user_id, name = register(stack)
+    _user_id, name = register(stack)
     token = token_for(stack, name)
     for service in CONSUMERS:
         wait_for(lambda s=service: plan_seen(stack, s, token) == "free", what=f"{service} user")

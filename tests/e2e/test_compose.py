@@ -24,7 +24,7 @@ from tests.support import ValkeyProc, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
-TOKEN = "compose-test-internal-token"  # noqa: S105 - a test value for ${LAB_INTERNAL_TOKEN}
+TOKEN = "compose-test-internal-token"
 VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 

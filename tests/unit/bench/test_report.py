@@ -60,14 +60,14 @@ def test_both_files_written(written: tuple[Path, Path, Path]) -> None:
 
 def test_html_is_self_contained(rendered: tuple[str, str]) -> None:
     _, html = rendered
-    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.I)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.IGNORECASE)
     assert "<script" not in html.lower()
     assert html.count("data:image/png;base64,") >= 3
 
 
 def test_which_mode_when_opens_then_the_verdict(rendered: tuple[str, str]) -> None:
     md, html = rendered
-    assert re.findall(r"^## (.+)$", md, re.M)[:2] == ["Which mode when", "Verdict"]
+    assert re.findall(r"^## (.+)$", md, re.MULTILINE)[:2] == ["Which mode when", "Verdict"]
     h2 = re.findall(r"<h2[^>]*>(.*?)</h2>", html)
     assert h2[:2] == ["Which mode when", "Verdict"]
     assert html.index("Users never reached") < html.index('<h2 id="codesize">')

@@ -22,7 +22,7 @@ def test_packing_more_makes_tokens_bigger_and_encryption_bigger_still() -> None:
     costs = tokencost.measure(5)
     sizes = [p.token_bytes for p in costs.points]
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
-    assert [p.attribute_bytes for p in costs.points][0] == 0
+    assert next(p.attribute_bytes for p in costs.points) == 0
     assert all(p.sealed_bytes > p.token_bytes and p.verify_us > 0 for p in costs.points)
     assert 120 < costs.header_bytes_per_100_bytes < 150  # base64url: 4 bytes per 3
 

@@ -107,8 +107,8 @@ def test_edited_tokens_are_refused_unless_their_bytes_are_unchanged(
     edits: list[tuple[str, int, str]],
 ) -> None:
     token = GOOD
-    for op, at, char in edits:
-        at = min(at, max(len(token) - 1, 0))
+    for op, wanted, char in edits:
+        at = min(wanted, max(len(token) - 1, 0))
         if op == "replace":
             token = token[:at] + char + token[at + 1 :]
         elif op == "delete":
