@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -65,18 +66,55 @@ class Stats:
         self.events_refused += 1
 
 
+PER_USER_LIMIT = 100_000  # users that each per-user structure of a process holds at most
+
+
+class RecentIds:
+    """A set of user ids that keeps the `limit` most recently added, forgetting the oldest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        # OrderedDict, not dict: dropping a plain dict's first key again and again makes
+        # finding the next first key slower each time; popitem(last=False) stays O(1)
+        self._ids: OrderedDict[int, None] = OrderedDict()
+
+    def add(self, user_id: int) -> None:
+        self._ids[user_id] = None
+        self._ids.move_to_end(user_id)
+        if len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 @dataclass
 class KnownCache:
     """Recently confirmed active users, so the steady-state call skips the database.
 
     A user blocked here (deactivated by an event this process applied) is never cached as
     active again, even by a lookup that read the database before the deactivation committed.
+
+    Each structure holds at most `limit` users, so memory stays flat however many users a
+    process meets; at the bound the oldest is forgotten, and the database answers instead:
+    - a cached user: the next call reads the database again;
+    - a seen user: the next lookup tries an insert first, which falls back to the existing row;
+    - a blocked user: the database still says inactive, so the user stays refused. The block
+      only has to outlive a lookup in flight when the deactivation committed (milliseconds).
     """
 
     ttl: float
-    _entries: dict[int, tuple[KnownUser, float]] = field(default_factory=dict)
-    _blocked: set[int] = field(default_factory=set)
-    _seen: set[int] = field(default_factory=set)
+    limit: int = PER_USER_LIMIT
+    _entries: OrderedDict[int, tuple[KnownUser, float]] = field(default_factory=OrderedDict)
+    _blocked: RecentIds = field(init=False)
+    _seen: RecentIds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._blocked = RecentIds(self.limit)
+        self._seen = RecentIds(self.limit)
 
     def get(self, user_id: int) -> KnownUser | None:
         hit = self._entries.get(user_id)
@@ -91,9 +129,10 @@ class KnownCache:
     def put(self, user: KnownUser) -> None:
         self._seen.add(user.user_id)
         if self.ttl > 0 and user.active and user.user_id not in self._blocked:
-            if len(self._entries) > 100_000:
-                self._entries.clear()
             self._entries[user.user_id] = (user, time.monotonic())
+            self._entries.move_to_end(user.user_id)
+            if len(self._entries) > self.limit:  # forget the oldest entry
+                self._entries.popitem(last=False)
 
     def block(self, user_id: int) -> None:
         """Forget a user and refuse to cache them as active from now on."""

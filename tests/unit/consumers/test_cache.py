@@ -29,3 +29,22 @@ def test_inactive_users_and_zero_ttl_are_not_cached() -> None:
     off = KnownCache(ttl=0)
     off.put(_user(3))
     assert off.get(3) is None
+
+
+def test_every_per_user_structure_keeps_at_most_its_limit() -> None:
+    cache = KnownCache(ttl=60, limit=3)
+    for user_id in range(1, 11):
+        cache.put(_user(user_id))
+        cache.block(1000 + user_id)
+    assert [cache.get(u) is not None for u in (7, 8, 9, 10)] == [False, True, True, True]
+    assert [cache.seen(u) for u in (7, 8, 10)] == [False, True, True]
+    assert [cache.blocked(u) for u in (1007, 1008, 1010)] == [False, True, True]
+
+
+def test_a_user_used_again_is_the_last_forgotten() -> None:
+    cache = KnownCache(ttl=60, limit=2)
+    cache.put(_user(1))
+    cache.put(_user(2))
+    cache.put(_user(1))  # 1 is now the newest
+    cache.put(_user(3))
+    assert cache.get(1) is not None and cache.get(2) is None and cache.get(3) is not None
