@@ -227,7 +227,7 @@ def container_like(
             wait_for(
                 lambda name=name: httpx.get(f"http://127.0.0.1:{ports[name]}/health").status_code
                 == 200,
-                timeout=30,
+                timeout=90,
                 what=f"{name} to answer on 127.0.0.1 while bound to 0.0.0.0",
             )
         yield env_of
