@@ -32,7 +32,10 @@ from common.web import bearer_token, verified_claims
 ISS, AUD = "http://127.0.0.1:8000/auth", "discovery-lab"
 KEY = SigningKey("rsa-fuzz", "RS256", generate_private_key("RS256"))
 KEYS = keys_from_jwks({"keys": [public_jwk(KEY)]})
-GOOD = mint_access_token(KEY, user_id=42, issuer=ISS, audience=AUD, client_id="cli", ttl=600)
+# Minted at import, which may be long before a test runs in a full suite: a lifetime of years.
+GOOD = mint_access_token(
+    KEY, user_id=42, issuer=ISS, audience=AUD, client_id="cli", ttl=10 * 365 * 24 * 3600
+)
 # Derandomised: every run tries the same examples, so a run is repeatable; raise
 # max_examples locally to search further.
 FUZZ = settings(
