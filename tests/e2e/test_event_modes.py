@@ -19,9 +19,10 @@ from common.settings import Mode, Publish
 from common.tokens import SigningKey, generate_private_key
 from events import names, signing
 from events.model import user_event
+from tests.e2e.test_flow import PASSWORD, gw, login, whoami
+from tests.e2e.test_flow import register as register_user
 from tests.support import wait_for
 
-PASSWORD = "correct horse battery"
 CONSUMERS = ("profiles", "notifications")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,15 +33,8 @@ def stack(lazy_stack: Stack) -> Stack:
     return lazy_stack
 
 
-def gw(stack: Stack) -> str:
-    return f"http://127.0.0.1:{stack.settings.lab_gateway_port}"
-
-
 def register(stack: Stack, name: str | None = None) -> int:
-    name = name or f"u-{secrets.token_hex(4)}"
-    r = httpx.post(
-        f"{gw(stack)}/auth/register", json={"username": name, "password": PASSWORD}, timeout=30
-    )
+    r = register_user(stack, name or f"u-{secrets.token_hex(4)}")
     assert r.status_code == 201, r.text
     return int(r.json()["user_id"])
 
@@ -48,20 +42,6 @@ def register(stack: Stack, name: str | None = None) -> int:
 def register_named(stack: Stack) -> tuple[int, str]:
     name = f"u-{secrets.token_hex(4)}"
     return register(stack, name), name
-
-
-def token_for(stack: Stack, name: str) -> str:
-    r = httpx.post(
-        f"{gw(stack)}/auth/login", json={"username": name, "password": PASSWORD}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["token"])
-
-
-def whoami(stack: Stack, service: str, token: str) -> httpx.Response:
-    return httpx.get(
-        f"{gw(stack)}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
 
 
 def known(stack: Stack, service: str) -> dict[int, dict[str, Any]]:
@@ -126,7 +106,7 @@ def test_consumer_offline_while_users_register(stack: Stack, mode: Mode) -> None
         assert not ids & set(known(stack, "notifications"))
         before = status(stack, "notifications")["unknown_user_refusals"]
         for _, name in users:
-            r = whoami(stack, "notifications", token_for(stack, name))
+            r = whoami(stack, "notifications", login(stack, name))
             assert r.status_code == 403 and r.json()["error"] == "unknown_user"
         after = status(stack, "notifications")["unknown_user_refusals"]
         assert after - before == 5
@@ -177,7 +157,7 @@ def test_crash_between_commit_and_publish(stack: Stack, publish: Publish) -> Non
         stack.env["LAB_FAULT_CRASH_AFTER_COMMIT"] = "false"
         stack.stop("auth")
         stack.start("auth")
-    token = token_for(stack, name)  # the user was committed before the crash
+    token = login(stack, name)  # the user was committed before the crash
     user_id = jwt.decode(token, options={"verify_signature": False})["user_id"]
     if publish is Publish.OUTBOX:
         all_know(stack, {user_id}, timeout=10)
@@ -253,7 +233,7 @@ def test_deactivation_reaches_consumers_and_is_final(stack: Stack) -> None:
     switch(stack, Mode.HYBRID)
     user_id, name = register_named(stack)
     all_know(stack, {user_id})
-    token = token_for(stack, name)
+    token = login(stack, name)
     assert whoami(stack, "profiles", token).status_code == 200
     r = httpx.delete(f"{gw(stack)}/auth/users/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 204
@@ -274,7 +254,7 @@ def test_published_events_match_the_asyncapi_schema(stack: Stack) -> None:
     schema = json.loads(json.dumps(schema).replace("#/components/schemas/", "#/$defs/"))
     switch(stack, Mode.STREAMS, Publish.DIRECT)
     user_id, name = register_named(stack)
-    token = token_for(stack, name)
+    token = login(stack, name)
     r = httpx.patch(
         f"{gw(stack)}/auth/users/me",
         json={"plan": "pro", "email": "a@b.example"},
@@ -325,7 +305,7 @@ def test_mode_round_trip_is_visible_in_status(stack: Stack) -> None:
             wait_for(lambda s=service, w=want: status(stack, s)["subscriber"] == w, timeout=10)
     # Lazy again: a new user is discovered on the first call, as before.
     user_id, name = register_named(stack)
-    body = whoami(stack, "profiles", token_for(stack, name)).json()
+    body = whoami(stack, "profiles", login(stack, name)).json()
     assert body["discovered_by"] == "lazy" and body["user_id"] == user_id
 
 
