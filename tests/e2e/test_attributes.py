@@ -11,7 +11,9 @@ import pytest
 
 from common.processes import Stack
 from common.settings import Mode, Publish
-from tests.e2e.test_event_modes import CONSUMERS, PASSWORD, gw, status, switch, token_for, whoami
+from tests.e2e.test_event_modes import CONSUMERS, status, switch
+from tests.e2e.test_flow import PASSWORD, gw, whoami
+from tests.e2e.test_flow import login as token_for
 from tests.support import wait_for
 
 

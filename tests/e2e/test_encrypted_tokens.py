@@ -19,7 +19,8 @@ from common import sealed
 from common.isolated import isolated_env
 from common.processes import Stack
 from common.tokens import mint_access_token
-from tests.e2e.test_event_modes import PASSWORD, gw, token_for, whoami
+from tests.e2e.test_flow import PASSWORD, gw, whoami
+from tests.e2e.test_flow import login as token_for
 
 
 @pytest.fixture(scope="module")
