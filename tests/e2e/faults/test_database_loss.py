@@ -120,6 +120,11 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
             timeout=30,
             what="profiles answering 503 without its database",
         )
+        wait_for(  # the load, not only these probes, must meet the outage before it ends
+            lambda: any(k.endswith(" 503") for k in Counter(load.statuses)),
+            timeout=30,
+            what="the load to be answered 503 during the outage",
+        )
         outage = Counter(load.statuses)
 
         private_pg.start()
