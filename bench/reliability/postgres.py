@@ -3,8 +3,10 @@ fault can restart it without touching any shared server."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +39,15 @@ class PrivatePostgres:
     def url(self, database: str) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *args: str) -> None:
+    def _cmd(self, *args: str) -> list[str]:
         # PostgreSQL refuses to run as root: run as the owner of the data dir, "nobody" if root.
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "nobody", "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return ["runuser", "-u", "nobody", "--", *cmd] if os.geteuid() == 0 else cmd
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(
+            self._cmd(*args), capture_output=True, text=True, timeout=120, check=False
+        )
         if done.returncode:
             raise RuntimeError(f"{args[0]} failed: {(done.stderr or done.stdout).strip()[-300:]}")
 
@@ -75,8 +80,23 @@ class PrivatePostgres:
 
     def running(self) -> bool:
         result = subprocess.run(
-            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "status"],
-            capture_output=True,
-            check=False,
+            self._cmd("pg_ctl", "-D", str(self.data), "status"), capture_output=True, check=False
         )
         return result.returncode == 0
+
+    def discard(self) -> None:
+        """Stop the server for good, whichever postmaster holds the data dir now (a restart
+        gives it a new pid): `pg_ctl stop -m immediate`, then SIGKILL to the pid in
+        postmaster.pid if it is still there."""
+        pid_file = self.data / "postmaster.pid"
+        if not pid_file.exists():
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                self._cmd("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+        with contextlib.suppress(FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+            os.kill(int(pid_file.read_text().splitlines()[0]), signal.SIGKILL)

@@ -43,8 +43,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
         pg.start()
         yield pg
     finally:
-        if pg.running():
-            pg.stop()
+        pg.discard()
         shutil.rmtree(root, ignore_errors=True)
 
 
