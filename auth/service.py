@@ -88,8 +88,9 @@ class AuthService:
         return user_id
 
     async def login(self, username: str, password: str, address: str) -> str:
-        """Check credentials (throttled per account at this address and per address) and mint
-        an access token; an old hash is replaced by one with the current parameters."""
+        """Check credentials (throttled per account at this address, per account, and per
+        address) and mint an access token; an old hash is replaced by one with the current
+        parameters."""
         key = username_key(username)
         buckets = throttle.buckets(key, address)
         with phase("db"):

@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     lab_hash_workers: int = Field(default=0, ge=0)  # 0: one per CPU
     lab_hash_queue: int = Field(default=256, ge=0)
     lab_login_account_allowance: int = Field(default=5, ge=1)
+    lab_login_account_wide_allowance: int = Field(default=50, ge=1)
     lab_login_address_allowance: int = Field(default=30, ge=1)
     lab_login_backoff_cap: float = Field(default=60.0, gt=0)
     lab_login_window: float = Field(default=900.0, gt=0)

@@ -86,9 +86,7 @@ def test_failures_are_throttled_per_account_at_an_address(tmp_path: Path) -> Non
             )
             assert spoofed.status_code == 429
             # The block ends by itself: a lock-out is never for good.
-            await await_for(
-                lambda: _status(_login(client, "alice")), timeout=10, interval=0.2
-            )
+            await await_for(lambda: _status(_login(client, "alice")), timeout=10, interval=0.2)
 
     asyncio.run(scenario())
 
@@ -122,6 +120,32 @@ def test_address_bucket_stops_spraying_across_accounts(tmp_path: Path) -> None:
                 assert (await _login(client, f"nobody{k}", "wrong password")).status_code == 401
             assert (await _login(client, "dave")).status_code == 429
             assert (await _login(client, "dave", via="198.51.100.1")).status_code == 200
+
+    asyncio.run(scenario())
+
+
+def test_failures_from_many_addresses_throttle_the_account(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = _settings(
+            tmp_path, lab_login_account_allowance=2, lab_login_account_wide_allowance=4
+        )
+        async with _auth(settings) as app, _client(app) as client:
+            await _register(client, "heidi")
+            await _register(client, "ivan")
+            # Three addresses, each within its own allowance: 2 + 2 + 1 failures on one account.
+            for address, tries in (("192.0.2.1", 2), ("192.0.2.2", 2), ("192.0.2.3", 1)):
+                for _ in range(tries):
+                    wrong = await _login(client, "heidi", "wrong password", via=address)
+                    assert wrong.status_code == 401
+            blocked = await _login(client, "heidi", via="198.51.100.9")  # a fresh address
+            assert blocked.status_code == 429
+            assert int(blocked.headers["Retry-After"]) >= 1
+            assert (await _login(client, "ivan", via="192.0.2.1")).status_code == 200
+            await await_for(
+                lambda: _status(_login(client, "heidi", via="198.51.100.9")),
+                timeout=10,
+                interval=0.2,
+            )
 
     asyncio.run(scenario())
 
