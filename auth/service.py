@@ -17,7 +17,8 @@ from auth.keys import KeyStore
 from auth.models import username_key
 from auth.password_policy import check_new_password
 from auth.passwords import Passwords
-from auth.publishing import NoPublisher, Publisher, PublishStats, build_publisher, outbox_pending
+from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
+from auth.throttle import Policy as ThrottlePolicy
 from common import sealed
 from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
@@ -51,7 +52,7 @@ class AuthService:
     verifier: Verifier
     publisher: Publisher
     passwords: Passwords
-    throttle: throttle.Policy
+    throttle: ThrottlePolicy
     seal_to: RSAKey | None = None  # LAB_TOKEN_ENCRYPT: the public half tokens are encrypted to
     stats: PublishStats = field(default_factory=PublishStats)
     replica_wait: WaitReplicas | None = None  # LAB_STREAM_WAIT_REPLICAS
@@ -71,9 +72,7 @@ class AuthService:
         staged: list[CloudEvent] = []
 
         def stage(conn: Connection, user_id: int, name: str) -> None:
-            event = user_event(
-                "user.registered", user_id, name, attributes=attributes, version=1
-            )
+            event = user_event("user.registered", user_id, name, attributes=attributes, version=1)
             staged.append(event)
             publisher.stage(conn, event)
 
@@ -225,27 +224,83 @@ class AuthService:
         return status
 
     @classmethod
-    def from_settings(cls, settings: Settings, **parts: Any) -> AuthService:
-        """The service with the publisher its settings ask for, not yet started; `parts` are
-        the other fields."""
-        service = cls(settings=settings, publisher=NoPublisher(settings.mode), **parts)
-        service.publisher = service._build(settings.mode, settings.publish)
-        return service
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        engine: Engine,
+        keys: KeyStore,
+        valkey: avalkey.Valkey,
+        verifier: Verifier,
+        passwords: Passwords,
+        throttle: ThrottlePolicy,
+        seal_to: RSAKey | None = None,
+        replica_wait: WaitReplicas | None = None,
+    ) -> AuthService:
+        """The service with the publisher its settings ask for, not yet started."""
+        stats = PublishStats()
+        publisher = make_publisher(
+            settings,
+            settings.mode,
+            settings.publish,
+            engine=engine,
+            keys=keys,
+            valkey=valkey,
+            stats=stats,
+            replica_wait=replica_wait,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            keys=keys,
+            valkey=valkey,
+            verifier=verifier,
+            publisher=publisher,
+            passwords=passwords,
+            throttle=throttle,
+            seal_to=seal_to,
+            stats=stats,
+            replica_wait=replica_wait,
+        )
 
     def _build(self, mode: Mode, publish: Publish) -> Publisher:
-        """The publisher for a mode, with the crash fault switch around it only when it is on."""
-        publisher = build_publisher(
+        """A publisher for another mode, sharing this service's parts (a runtime switch)."""
+        return make_publisher(
+            self.settings,
             mode,
             publish,
-            client=self.valkey,
             engine=self.engine,
-            stream_maxlen=self.settings.lab_stream_maxlen,
-            poll_interval=self.settings.lab_outbox_poll_interval,
+            keys=self.keys,
+            valkey=self.valkey,
             stats=self.stats,
-            active_key=lambda: self.keys.active,
-            wait=self.replica_wait,
-            resend_window=self.settings.lab_outbox_resend_window,
+            replica_wait=self.replica_wait,
         )
-        if self.settings.lab_fault_crash_after_commit:
-            return CrashAfterCommit(publisher)
-        return publisher
+
+
+def make_publisher(
+    settings: Settings,
+    mode: Mode,
+    publish: Publish,
+    *,
+    engine: Engine,
+    keys: KeyStore,
+    valkey: avalkey.Valkey,
+    stats: PublishStats,
+    replica_wait: WaitReplicas | None,
+) -> Publisher:
+    """The publisher for a mode, with the crash fault switch around it only when it is on."""
+    publisher = build_publisher(
+        mode,
+        publish,
+        client=valkey,
+        engine=engine,
+        stream_maxlen=settings.lab_stream_maxlen,
+        poll_interval=settings.lab_outbox_poll_interval,
+        stats=stats,
+        active_key=lambda: keys.active,
+        wait=replica_wait,
+        resend_window=settings.lab_outbox_resend_window,
+    )
+    if settings.lab_fault_crash_after_commit:
+        return CrashAfterCommit(publisher)
+    return publisher
