@@ -153,6 +153,9 @@ def up(
         Db, typer.Option(help="SQLite files in the state dir, or PostgreSQL on 127.0.0.1:5432")
     ] = Db.SQLITE,
     replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
+    auth_replicas: Annotated[
+        int, typer.Option(min=1, max=9, help="auth processes behind the gateway (PostgreSQL only)")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     valkey: Annotated[
         Topology, typer.Option(help="embedded Valkey: one node, or a 3+3 node cluster")
@@ -167,12 +170,18 @@ def up(
     if publish is not None:
         stack.env["LAB_PUBLISH"] = publish.value
     stack.env["LAB_REPLICAS"] = str(replicas)
+    stack.env["LAB_AUTH_REPLICAS"] = str(auth_replicas)
     if db is Db.POSTGRES:
         from common.db import ensure_pg_database
 
         for service in ("auth", *CONSUMER_SERVICES):
             key = f"{service.upper()}_DATABASE_URL"
-            url = stack.env.get(key) or f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
+            given = stack.settings.database_url(service)  # the recorded or exported URL
+            url = (
+                given
+                if given.startswith("postgres")
+                else f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
+            )
             try:
                 ensure_pg_database(url)
             except Exception as exc:

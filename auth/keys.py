@@ -239,7 +239,7 @@ class KeyStore:
         self.keys_dir = keys_dir
         self.alg = alg
         self.token_ttl = token_ttl
-        self._mtime = -1.0
+        self._stamp: tuple[int, int, int] | None = None
         self._records: list[KeyRecord] = []
         self._keys: dict[str, SigningKey] = {}
         self._jwks: dict[str, dict[str, Any]] = {}
@@ -247,9 +247,12 @@ class KeyStore:
         self.reload()
 
     def reload(self) -> None:
-        """Re-read the index and key files if the index changed on disk."""
-        mtime = (self.keys_dir / INDEX).stat().st_mtime
-        if mtime == self._mtime:
+        """Re-read the index and key files if the index changed on disk: here, or in another
+        auth process sharing the keys dir. Every write replaces the file, so its inode changes
+        even when two writes share a timestamp tick."""
+        st = (self.keys_dir / INDEX).stat()
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+        if stamp == self._stamp:
             return
         records = [r for r in _read_index(self.keys_dir) if not r.revoked]
         if not any(r.activates_at is None for r in records):
@@ -259,7 +262,7 @@ class KeyStore:
         self._keys = {r.kid: self._keys.get(r.kid) or self._load(r) for r in records}
         self._jwks = {kid: public_jwk(key) for kid, key in self._keys.items()}
         self._records = records
-        self._mtime = mtime
+        self._stamp = stamp
 
     def _load(self, record: KeyRecord) -> SigningKey:
         pem = (self.keys_dir / f"{record.kid}.pem").read_bytes()

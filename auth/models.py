@@ -94,6 +94,7 @@ class LoginBody(BaseModel):
     def _password(cls, value: str) -> str:
         return normalise_password(value)
 
+
 class RegisteredBody(BaseModel):
     """The reply to a registration."""
 

@@ -57,6 +57,7 @@ class AuthService:
     stats: PublishStats = field(default_factory=PublishStats)
     replica_wait: WaitReplicas | None = None  # LAB_STREAM_WAIT_REPLICAS
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    registrations: int = 0  # users this process registered: how the gateway spread the load
 
     async def register(
         self, username: str, password: str, attributes: dict[str, Any] | None = None
@@ -82,6 +83,7 @@ class AuthService:
             )
         if user_id is None:
             raise UsernameTaken(username)
+        self.registrations += 1
         with phase("publish"):
             await publisher.after_commit(staged[0])
         return user_id
@@ -206,6 +208,8 @@ class AuthService:
         pub = self.publisher
         status: dict[str, Any] = {
             "service": "auth",
+            "replica": self.settings.lab_replica_name or "auth",
+            "registrations": self.registrations,
             "mode": pub.mode.value,
             "publish": pub.publish.value if pub.publish else "none",
             "known_users": await asyncio.to_thread(store.count_users, self.engine),

@@ -11,17 +11,18 @@ def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, 
     """Settings for a stack in its own state dir with every port free, so it never collides
     with a stack someone is running (replica ports are spaced by 10, as `up` places them)."""
 
-    def spaced() -> int:
+    def spaced(count: int = replicas) -> int:
         while True:
             base = free_port()
-            if all(not port_in_use(base + 10 * k) for k in range(replicas)):
+            if all(not port_in_use(base + 10 * k) for k in range(count)):
                 return base
 
+    auth_replicas = int(extra.get("LAB_AUTH_REPLICAS", "1"))
     gateway = free_port()
     env = {
         "LAB_STATE_DIR": str(state_dir),
         "VALKEY_PORT": str(free_port()),
-        "LAB_AUTH_PORT": str(free_port()),
+        "LAB_AUTH_PORT": str(spaced(auth_replicas)),
         "LAB_GATEWAY_PORT": str(gateway),
         "LAB_DASHBOARD_PORT": str(free_port()),
         "LAB_PROFILES_PORT": str(spaced()),

@@ -98,7 +98,10 @@ class Stack:
                 procs.append(ProcSpec(replica_name("valkey", k), port, "valkey"))
         else:
             procs.append(ProcSpec("valkey", s.valkey_port, "valkey"))
-        procs.append(ProcSpec("auth", s.lab_auth_port, "http"))
+        procs.extend(
+            ProcSpec(replica_name("auth", k), s.service_port("auth", k), "http")
+            for k in range(1, s.lab_auth_replicas + 1)
+        )
         procs.extend(
             ProcSpec(replica_name(service, k), s.service_port(service, k), "http")
             for service in CONSUMER_SERVICES
@@ -289,6 +292,7 @@ class Stack:
     def up(self, progress: Progress | None = None) -> None:
         """Start every process in order and return once all are healthy; if one fails, stop
         the processes this call started (those that ran before it keep running)."""
+        check_auth_replicas(self.settings)
         self.save()
         self.settings.internal_token()  # generated once here, before processes race for it
         specs = self.specs()
@@ -401,6 +405,16 @@ class Stack:
                 }
             )
         return results
+
+
+def check_auth_replicas(settings: Settings) -> None:
+    """More than one auth process needs PostgreSQL: they share the users table and claim outbox
+    rows with row locks, which SQLite has not (one writer, no SELECT ... FOR UPDATE)."""
+    if settings.lab_auth_replicas > 1 and not settings.database_url("auth").startswith("postgres"):
+        raise StackError(
+            f"{settings.lab_auth_replicas} auth processes need PostgreSQL: use --db postgres "
+            "(or AUTH_DATABASE_URL=postgresql://...); with SQLite, auth runs as one process"
+        )
 
 
 def wait_exited(pid: int, timeout: float) -> bool:

@@ -22,10 +22,9 @@ FACTORIES = {
 def process_port(name: str, settings: Settings) -> int:
     """The port a process such as auth, gateway or profiles-2 listens on."""
     service, replica = parse_replica(name)
-    if service in CONSUMER_SERVICES:
+    if service in (*CONSUMER_SERVICES, "auth"):
         return settings.service_port(service, replica)
     ports = {
-        "auth": settings.lab_auth_port,
         "gateway": settings.lab_gateway_port,
         "dashboard": settings.lab_dashboard_port,
     }
@@ -42,9 +41,9 @@ def build_app(name: str, settings: Settings) -> tuple[Any, int]:
         from consumers.app import create_app
 
         return create_app(settings, service, name), port
-    module, _, attr = FACTORIES[name].partition(":")
+    module, _, attr = FACTORIES[service].partition(":")
     factory = getattr(importlib.import_module(module), attr)
-    return factory(settings), port
+    return factory(settings.model_copy(update={"lab_replica_name": name})), port
 
 
 def check_health(name: str, settings: Settings) -> bool:

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     lab_outbox_poll_interval: float = Field(default=0.5, gt=0)
     lab_host: str = "127.0.0.1"  # the host in the default URLs between processes
     lab_bind_host: str = "127.0.0.1"  # where each process listens (0.0.0.0 in containers)
-    # How other processes reach a service; empty: http://LAB_HOST:<its port>. Consumers take a
+    # How other processes reach a service; empty: http://LAB_HOST:<its port>. Each takes a
     # comma-separated list, one base URL per replica.
     lab_auth_url: str = ""
     lab_profiles_url: str = ""
@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     lab_service_name: str = ""
     lab_replica_name: str = ""
     lab_replicas: int = Field(default=1, ge=1, le=9)
+    # auth processes behind the gateway; more than one needs PostgreSQL (shared rows, row locks)
+    lab_auth_replicas: int = Field(default=1, ge=1, le=9)
 
     @model_validator(mode="after")
     def _fill_publish(self) -> Settings:
@@ -216,7 +218,18 @@ class Settings(BaseSettings):
 
     @property
     def auth_url(self) -> str:
-        return self.lab_auth_url.rstrip("/") or f"http://{self.lab_host}:{self.lab_auth_port}"
+        """The first auth process: where consumers fetch the JWKS (every auth serves the same)."""
+        return self.auth_urls[0]
+
+    @property
+    def auth_urls(self) -> list[str]:
+        """Base URLs of the auth processes, as the gateway reaches them."""
+        if self.lab_auth_url:
+            return [url.strip().rstrip("/") for url in self.lab_auth_url.split(",") if url.strip()]
+        return [
+            f"http://{self.lab_host}:{self.service_port('auth', k)}"
+            for k in range(1, self.lab_auth_replicas + 1)
+        ]
 
     def consumer_urls(self, service: str) -> list[str]:
         """Base URLs of a consumer's replicas, as the gateway reaches them."""

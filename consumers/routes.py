@@ -22,6 +22,7 @@ internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503
 
 async def _resolve(service: ConsumerService, claims: Claims) -> Resolution:
     """The caller as this service knows them; UnknownUser or UserDeactivated answer 403."""
+    service.ctx.stats.calls_served += 1
     with phase("discover"):
         return await service.discovery.resolve(claims)
 

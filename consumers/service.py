@@ -56,6 +56,7 @@ class ConsumerService:
             "attribute_updates": stats.attribute_updates,
             "stale_updates": stats.stale_updates,
             "unknown_updates": stats.unknown_updates,
+            "calls_served": stats.calls_served,
             "subscriber": self.discovery.subscriber_state(),
             "last_propagation_ms": stats.last_propagation_ms,
             "token_cache_hits": self.verifier.cache_hits,

@@ -1,4 +1,12 @@
-"""The transactional outbox: event rows written with the user row, published by a relay."""
+"""The transactional outbox: event rows written with the user row, published by a relay.
+
+On PostgreSQL any number of relays (one per auth process) share the table: each claims rows
+with `SELECT ... FOR UPDATE SKIP LOCKED`, publishes them and marks them sent in the claiming
+transaction, so no row is published twice and none is skipped (a row locked by another relay is
+its to publish; if that relay dies, its locks go and the row is claimed again). A row is claimed
+only once every earlier row of its user is sent, so one user's events leave in the order they
+were written whichever relay publishes them. SQLite holds one auth process, with one relay.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +15,22 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    Select,
+    exists,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlmodel import Field, SQLModel
 
 from events.aio import raise_if_cancelling
@@ -36,14 +58,25 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
     sent_at: datetime | None = Field(default=None, index=True, sa_type=DateTime(timezone=True))
     attempts: int = 0
+    # whose event: a relay claims a row only once the earlier rows of its user are sent
+    user_id: int | None = Field(default=None, index=True)
 
 
 outbox = OutboxRow.__table__  # type: ignore[attr-defined]
 
 
 def create_outbox_table(engine: Engine) -> None:
-    """Create the outbox table only."""
+    """Create the outbox table, or add the user_id column to one written before it existed
+    (its old rows have no user: they are claimed in id order alone)."""
     SQLModel.metadata.create_all(engine, tables=[outbox])
+    if "user_id" in {c["name"] for c in inspect(engine).get_columns("outbox")}:
+        return
+    column = Integer().compile(dialect=engine.dialect)
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE outbox ADD COLUMN user_id {column}"))
+    for index in outbox.indexes:
+        if "user_id" in index.columns:
+            index.create(engine, checkfirst=True)
 
 
 def add_to_outbox(conn: Connection, event: CloudEvent) -> None:
@@ -55,6 +88,7 @@ def add_to_outbox(conn: Connection, event: CloudEvent) -> None:
             payload=event.to_json(),
             created_at=_now(),
             attempts=0,
+            user_id=event.data.user_id,
         )
     )
 
@@ -78,6 +112,58 @@ def _pending(engine: Engine, limit: int) -> list[tuple[int, str]]:
             .limit(limit)
         ).all()
     return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def claimable(limit: int) -> Select[Any]:
+    """Unsent rows whose user has no earlier unsent row, oldest first, locked for this
+    transaction; rows another relay holds are skipped, not waited for."""
+    earlier = outbox.alias("earlier")
+    return (
+        select(outbox.c.id, outbox.c.payload)
+        .where(
+            outbox.c.sent_at.is_(None),
+            ~exists().where(
+                earlier.c.user_id == outbox.c.user_id,
+                earlier.c.sent_at.is_(None),
+                earlier.c.id < outbox.c.id,
+            ),
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=outbox)
+    )
+
+
+class Claim:
+    """A batch of rows locked in one open transaction until finish() records what happened."""
+
+    def __init__(self, engine: Engine, limit: int) -> None:
+        self.conn = engine.connect()
+        try:
+            self.conn.begin()
+            rows = self.conn.execute(claimable(limit)).all()
+        except Exception:
+            self.conn.close()
+            raise
+        self.rows = [(int(r[0]), str(r[1])) for r in rows]
+        self.sent: list[int] = []
+
+    def finish(self, failed: int | None = None) -> None:
+        """Mark the published rows sent, count a failed attempt, commit and let go."""
+        try:
+            if self.sent:
+                self.conn.execute(
+                    update(outbox).where(outbox.c.id.in_(self.sent)).values(sent_at=_now())
+                )
+            if failed is not None:
+                self.conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == failed)
+                    .values(attempts=outbox.c.attempts + 1)
+                )
+            self.conn.commit()
+        finally:
+            self.conn.close()
 
 
 def _mark_sent_by_events(engine: Engine, event_ids: list[str]) -> None:
@@ -116,6 +202,10 @@ class OutboxRelay:
     once, without reading the table, and marks such rows sent in one batch when it goes idle.
     Anything else (a failure, a poll, rows left by a crash) goes through the ordered drain of
     the table, which first records the batch, so nothing is read back as pending by mistake.
+
+    With `claim` (the default on PostgreSQL) the relay may share the table with others: it has
+    no fast path, and every drain claims its rows (see the module's docstring). A handed-over
+    event wakes it, and its row is published by whichever relay claims it.
     """
 
     def __init__(
@@ -127,8 +217,10 @@ class OutboxRelay:
         batch: int = 100,
         max_backoff: float = 2.0,
         resend_window: float = 0.0,
+        claim: bool | None = None,
     ) -> None:
         self.engine = engine
+        self.claim = engine.dialect.name == "postgresql" if claim is None else claim
         # When publishing starts failing (a failover, an outage), rows sent in the last
         # `resend_window` seconds are sent again: the old primary may have acknowledged entries
         # its replica never got. Consumers ignore the copies that did arrive. 0: off.
@@ -210,7 +302,8 @@ class OutboxRelay:
         while True:
             raise_if_cancelling()
             self._wakeup.clear()
-            if self._caught_up and self._handed and await self._publish_handed():
+            fast = self._caught_up and not self.claim
+            if fast and self._handed and await self._publish_handed():
                 await self._sleep()
                 continue
             self._handed.clear()  # the drain below finds those rows in the table
@@ -300,16 +393,15 @@ class OutboxRelay:
 
     async def _drain(self, published: set[str]) -> bool:
         """Publish every pending row in order; False if a publish failed (rows stay pending)."""
+        if self.claim:
+            return await self._drain_claimed(published)
         while True:
             rows = await asyncio.to_thread(_pending, self.engine, self.batch)
             if not rows:
                 return True
             for row_id, payload in rows:
                 raise_if_cancelling()
-                try:
-                    event = CloudEvent.parse(payload)
-                except InvalidEvent as exc:  # never skipped: someone must look at this row
-                    raise RuntimeError(f"outbox row {row_id} holds an invalid event") from exc
+                event = _parse(row_id, payload)
                 try:
                     await self.publish(event)
                 except Exception as exc:
@@ -324,3 +416,44 @@ class OutboxRelay:
                 self.published += 1
                 self.last_error = None
                 self._failing = False
+
+    async def _drain_claimed(self, published: set[str]) -> bool:
+        """Claim batches until none is left to claim, publishing each in id order; False if a
+        publish failed (that row and the rest of its batch stay pending)."""
+        while True:
+            batch = await asyncio.to_thread(Claim, self.engine, self.batch)
+            failed: int | None = None
+            try:
+                for row_id, payload in batch.rows:
+                    raise_if_cancelling()
+                    event = _parse(row_id, payload)
+                    try:
+                        await self.publish(event)
+                    except Exception as exc:
+                        self.failures += 1
+                        self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
+                        failed = row_id
+                        break
+                    batch.sent.append(row_id)
+                    published.add(event.id)
+                    self._settle(event.id)
+                    self.published += 1
+                    self.last_error = None
+                    self._failing = False
+            except BaseException:
+                await asyncio.to_thread(batch.finish)  # what was published is recorded
+                raise
+            await asyncio.to_thread(batch.finish, failed)
+            if failed is not None:
+                await self._publish_failed()
+                return False
+            if not batch.rows:
+                return True
+
+
+def _parse(row_id: int, payload: str) -> CloudEvent:
+    """The row's event; an invalid one stops the relay: never skipped, someone must look."""
+    try:
+        return CloudEvent.parse(payload)
+    except InvalidEvent as exc:
+        raise RuntimeError(f"outbox row {row_id} holds an invalid event") from exc

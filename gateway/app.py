@@ -23,7 +23,7 @@ UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
 
 def upstreams(settings: Settings) -> dict[str, list[str]]:
     """Service name -> base URLs of its replicas."""
-    return {"auth": [settings.auth_url]} | {
+    return {"auth": settings.auth_urls} | {
         service: settings.consumer_urls(service) for service in CONSUMER_SERVICES
     }
 

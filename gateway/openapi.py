@@ -110,7 +110,7 @@ def document(services: tuple[str, ...]) -> dict[str, Any]:
                     **_errors(401, 503),
                     **forwarded,
                 },
-            }
+            },
         },
         "/auth/.well-known/jwks.json": {
             "get": {"summary": "public signing keys", "responses": {"200": _json("a JWKS")}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import valkey
 
 from common.isolated import isolated_env
@@ -112,6 +114,16 @@ def postgres_available() -> str | None:
             return None
     except Exception as exc:
         return f"PostgreSQL not reachable at 127.0.0.1:5432 ({exc.__class__.__name__})"
+
+
+def require_postgres() -> None:
+    """Skip the test when PostgreSQL is missing, with the reason; under CI=true, fail it."""
+    reason = postgres_available()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+    pytest.skip(reason)
 
 
 def create_pg_database(name: str) -> str:

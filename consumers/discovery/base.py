@@ -59,6 +59,7 @@ class Stats:
     attribute_updates: int = 0  # copies of attributes replaced by a newer version
     stale_updates: int = 0  # user.updated events older than the copy held: ignored
     unknown_updates: int = 0  # user.updated events for a user never heard of: ignored
+    calls_served: int = 0  # user calls (whoami, me) this process answered: its share of the load
     last_propagation_ms: float | None = None
 
     def refused(self) -> None:

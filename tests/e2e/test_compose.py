@@ -184,9 +184,7 @@ def test_the_image_runs_unprivileged_with_its_dependencies_cached_and_no_secret(
 
 
 @pytest.fixture
-def container_like(
-    tmp_path: Path, valkey_proc: ValkeyProc
-) -> Iterator[dict[str, dict[str, str]]]:
+def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str, dict[str, str]]]:
     """Each process started as its container starts it: settings only from the environment,
     listening on 0.0.0.0, reached through 127.0.0.1."""
     services = _spec()["services"]
@@ -225,8 +223,9 @@ def container_like(
     try:
         for name in PROCESSES:
             wait_for(
-                lambda name=name: httpx.get(f"http://127.0.0.1:{ports[name]}/health").status_code
-                == 200,
+                lambda name=name: (
+                    httpx.get(f"http://127.0.0.1:{ports[name]}/health").status_code == 200
+                ),
                 timeout=90,
                 what=f"{name} to answer on 127.0.0.1 while bound to 0.0.0.0",
             )

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import create_pg_database, drop_pg_database, postgres_available
-
-
-def _pg_or_skip() -> None:
-    reason = postgres_available()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
-    pytest.skip(reason)
+from tests.support import create_pg_database, drop_pg_database, require_postgres
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -27,7 +17,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
         return
-    _pg_or_skip()
+    require_postgres()
     name = f"lab_test_{uuid.uuid4().hex[:12]}"
     url = create_pg_database(name)
     try:

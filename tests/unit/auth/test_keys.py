@@ -132,3 +132,15 @@ def test_states_follow_one_timeline() -> None:
     assert views["b"].state is KeyState.ACTIVE and views["c"].state is KeyState.NEXT
     assert key_states([a, b], token_ttl=10, now=111)[0].state is KeyState.EXPIRED
     assert key_states([a, b], token_ttl=10, now=50)[1].state is KeyState.PENDING
+
+
+def test_auth_processes_sharing_the_keys_dir_sign_and_publish_alike(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    first = KeyStore(keys, "RS256", token_ttl=900)
+    second = KeyStore(keys, "RS256", token_ttl=900)  # another auth process: no key of its own
+    assert second.active.kid == first.active.kid
+    assert len(_states(keys)) == 2
+    for _ in range(3):  # rotations back to back, as `keys rotate` run from anywhere
+        r = rotate(keys, "RS256", lead=0)
+        assert first.active.kid == second.active.kid == r.kid
+        assert _kids(first) == _kids(second) == set(_states(keys))

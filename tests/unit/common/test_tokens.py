@@ -489,6 +489,8 @@ def test_rfc8725_every_required_claim_is_required(rsa_key: SigningKey, claim: st
         _reason(_signed(rsa_key, claims), keys_from_jwks({"keys": [public_jwk(rsa_key)]}))
         == "invalid"
     )
+
+
 def test_an_aged_cache_refreshes_even_inside_the_unknown_kid_throttle(
     rsa_key: SigningKey,
 ) -> None:

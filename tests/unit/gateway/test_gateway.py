@@ -40,6 +40,9 @@ def test_replicas_are_spaced_by_ten_ports(settings: Settings) -> None:
     base = settings.lab_profiles_port
     assert routes["profiles"] == [f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 10}"]
     assert routes["auth"] == [settings.auth_url]
+    two = upstreams(settings.model_copy(update={"lab_auth_replicas": 2}))["auth"]
+    auth = settings.lab_auth_port
+    assert two == [f"http://127.0.0.1:{auth}", f"http://127.0.0.1:{auth + 10}"]
 
 
 async def test_unknown_service_is_404(client: httpx.AsyncClient) -> None:
