@@ -1,15 +1,22 @@
-"""The gateway in-process: routing table, refusals, and upstream failures as JSON errors."""
+"""The gateway in-process: routing table, refusals, upstream failures as JSON errors, and a
+successful forward to a real upstream server on a free port."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
 
 from common.net import free_port
 from common.settings import Settings
 from gateway.app import create_app, upstreams
+from tests.support import await_for
 
 pytestmark = pytest.mark.anyio
 
@@ -25,13 +32,57 @@ def settings() -> Settings:
     )
 
 
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def _gateway(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):  # opens the upstream session
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.5", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
             yield c
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with _gateway(settings) as c:
+        yield c
+
+
+def _echo() -> FastAPI:
+    """An upstream that answers with what it received, and headers the gateway must filter."""
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    async def echo(path: str, request: Request) -> Response:
+        seen = {
+            "method": request.method,
+            "path": path,
+            "query": sorted(request.query_params.multi_items()),
+            "headers": {k: v for k, v in request.headers.items() if k.startswith("x-")},
+            "authorization": request.headers.get("authorization"),
+            "body": (await request.body()).decode(),
+        }
+        headers = {"Retry-After": "7", "X-Upstream-Secret": "not for clients"}
+        return Response(
+            json.dumps(seen), status_code=202, media_type="application/json", headers=headers
+        )
+
+    return app
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[str]:
+    """The echo app under a real uvicorn server on a free port (the gateway speaks aiohttp)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(_echo(), host="127.0.0.1", port=port, log_level="error"))
+    task = asyncio.create_task(server.serve())
+    await await_for(lambda: _started(server), timeout=10)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def _started(server: uvicorn.Server) -> bool:
+    return server.started
 
 
 def test_replicas_are_spaced_by_ten_ports(settings: Settings) -> None:
@@ -74,6 +125,38 @@ async def test_unreachable_replicas_give_json_502(client: httpx.AsyncClient) -> 
     body = r.json()
     assert (body["success"], body["error"]) == (False, "upstream_unavailable")
     assert "profiles" in body["detail"]
+
+
+async def test_a_forward_carries_the_request_and_filters_headers(upstream: str) -> None:
+    settings = Settings(
+        lab_auth_url=upstream, lab_profiles_url=upstream, lab_internal_token="gateway-secret"
+    )
+    async with _gateway(settings) as client:
+        r = await client.post(
+            "/auth/login?a=1&a=2",
+            content=b'{"username": "alice"}',
+            headers={
+                "Authorization": "Bearer t",
+                "Content-Type": "application/json",
+                "X-Forwarded-For": "192.0.2.66",  # a client's claim, replaced by the gateway
+                "X-Other": "dropped",
+            },
+        )
+        assert r.status_code == 202
+        assert r.headers["retry-after"] == "7"
+        assert "x-upstream-secret" not in r.headers
+        seen = r.json()
+        assert seen["method"] == "POST" and seen["path"] == "login"
+        assert seen["query"] == [["a", "1"], ["a", "2"]]
+        assert seen["body"] == '{"username": "alice"}'
+        assert seen["authorization"] == "Bearer t"
+        assert seen["headers"] == {
+            "x-forwarded-for": "203.0.113.5",
+            "x-internal-token": "gateway-secret",
+        }
+        # Only auth gets the client address and the internal token.
+        other = (await client.get("/profiles/whoami", headers={"Authorization": "Bearer t"})).json()
+        assert (other["path"], other["headers"]) == ("whoami", {})
 
 
 async def test_health_answers_without_upstreams(client: httpx.AsyncClient) -> None:
