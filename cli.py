@@ -13,10 +13,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from valkey.exceptions import ValkeyClusterException, ValkeyError
 
 from common import sealed
 from common.client import PROG, ClientError, LabClient, Reply, TokenStore
@@ -172,6 +174,8 @@ def up(
     stack.env["LAB_REPLICAS"] = str(replicas)
     stack.env["LAB_AUTH_REPLICAS"] = str(auth_replicas)
     if db is Db.POSTGRES:
+        import psycopg
+
         from common.db import ensure_pg_database
 
         for service in ("auth", *CONSUMER_SERVICES):
@@ -184,7 +188,7 @@ def up(
             )
             try:
                 ensure_pg_database(url)
-            except Exception as exc:
+            except (psycopg.Error, OSError, ValueError) as exc:
                 fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
             stack.env[key] = url
     started = time.perf_counter()
@@ -271,7 +275,7 @@ def mode_cmd(
     stack = _stack()
     try:
         results = stack.set_mode(mode, publish)
-    except Exception as exc:
+    except (httpx.HTTPError, ValueError) as exc:
         fail(f"switching failed: {exc}")
     if all(r.get("note") == "not running" for r in results):
         fail(f"the stack is not running; `{PROG} up --mode {mode}` will start it in that mode")
@@ -446,7 +450,7 @@ def events_tail(
         pass
     except OSError as exc:
         fail(f"cannot reach Valkey at {shown}: {exc}")
-    except Exception as exc:
+    except (ValkeyError, ValkeyClusterException) as exc:
         fail(f"{exc.__class__.__name__}: {exc}")
 
 
@@ -657,7 +661,8 @@ def report(
         fail(f"no results.json in {directory}")
     try:
         md, html = render_reports(directory)
-    except Exception as exc:
+    # A results.json from another version may lack or mistype anything: say so, no traceback.
+    except Exception as exc:  # noqa: BLE001
         fail(f"cannot render {directory / 'results.json'}: {exc}")
     console.print(f"wrote {md} and {html}")
 

@@ -91,7 +91,9 @@ class DirectPublisher(NoPublisher):
     async def after_commit(self, event: CloudEvent) -> None:
         try:
             await self.transport(event)
-        except Exception as exc:
+        # The user is committed: whatever stops the send loses the event (counted), never the
+        # request.
+        except Exception as exc:  # noqa: BLE001
             self.stats.lost += 1
             log.warning(
                 "event lost: %s %s user_id=%s (%s)",

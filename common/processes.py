@@ -255,7 +255,7 @@ class Stack:
                     return bool(client.ping())
             response = httpx.get(f"http://{host}:{spec.port}/health", timeout=0.5)
             return response.status_code == 200
-        except Exception:
+        except (valkey.ValkeyError, httpx.HTTPError, OSError):
             return False
 
     def last_log_line(self, name: str) -> str:
@@ -363,7 +363,7 @@ class Stack:
             if row["healthy"] and spec.kind == "http" and spec.name not in FRONTS:
                 try:
                     st = self.client().internal(spec.port, "GET", "status", timeout=2.0)
-                except Exception:
+                except (httpx.HTTPError, ValueError):  # not answering, or not with JSON
                     st = {}
                 for key in (
                     "mode",

@@ -320,7 +320,9 @@ class Verifier:
             self._attempted_at = now
             try:
                 jwks = await self.fetch_jwks()
-            except Exception as exc:  # auth unreachable: keep the keys we have until it answers
+            # The fetcher is injected (HTTP in consumers, the key files in auth): whatever it
+            # raises, keep the keys we have until it answers.
+            except Exception as exc:  # noqa: BLE001
                 self._failed = True
                 log.warning("JWKS refresh failed, keeping %d cached keys: %r", len(self._keys), exc)
                 return

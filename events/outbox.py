@@ -31,6 +31,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
 from events.aio import raise_if_cancelling
@@ -311,7 +312,9 @@ class OutboxRelay:
             try:
                 await self._flush_marks()
                 drained = await self._drain(published)
-            except Exception as exc:  # database trouble: retry after a pause
+            # The relay's supervisor: database trouble, or a row it cannot send, is retried
+            # after a pause; the relay never dies.
+            except Exception as exc:  # noqa: BLE001
                 self.failures += 1
                 self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
                 log.warning("outbox relay: %s", self.last_error)
@@ -343,7 +346,7 @@ class OutboxRelay:
                     return
                 try:
                     await self._flush_marks()
-                except Exception as exc:  # the database is gone: run() retries with backoff
+                except SQLAlchemyError as exc:  # the database is gone: run() retries with backoff
                     self.failures += 1
                     self.last_error = f"database: {exc.__class__.__name__}: {exc}"[:200]
                     return
@@ -378,7 +381,9 @@ class OutboxRelay:
             event = self._handed.pop(0)
             try:
                 await self.publish(event)
-            except Exception as exc:
+            # The sender is injected (pub/sub, stream, replicated stream): any failure keeps
+            # the row for the next pass.
+            except Exception as exc:  # noqa: BLE001
                 self.failures += 1
                 self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                 self._caught_up = False
@@ -404,7 +409,7 @@ class OutboxRelay:
                 event = _parse(row_id, payload)
                 try:
                     await self.publish(event)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - as above: the row is kept and retried
                     self.failures += 1
                     self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                     await asyncio.to_thread(_mark_failed, self.engine, row_id)
@@ -429,7 +434,7 @@ class OutboxRelay:
                     event = _parse(row_id, payload)
                     try:
                         await self.publish(event)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - as above: the row stays pending
                         self.failures += 1
                         self.last_error = f"publish: {exc.__class__.__name__}: {exc}"[:200]
                         failed = row_id

@@ -89,7 +89,7 @@ class PubSubSubscriber:
             try:
                 await pubsub.subscribe(names.CHANNEL)
                 await self._session(pubsub)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the subscriber's supervisor: it reconnects
                 self._turn += 1
                 if self.state == "connected":
                     log.warning(

@@ -180,7 +180,7 @@ class StreamConsumer:
                 self.connected.set()
                 backoff = FIRST_BACKOFF
                 await self._consume(client)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the reader's supervisor: it reconnects
                 if self.state == "connected":
                     log.warning(
                         "stream consumer %s/%s lost Valkey (%s: %s); reconnecting",
@@ -307,7 +307,8 @@ class StreamConsumer:
         except InvalidEvent as exc:
             await self._dead_letter(client, entry_id, raw, f"invalid event: {exc}"[:300])
             return
-        except Exception as exc:  # keys not available yet: retried like a failed handler
+        # Keys not available yet, or a lookup that failed: retried like a failed handler.
+        except Exception as exc:  # noqa: BLE001
             await self._failed(entry_id, raw, deliveries, exc, client)
             return
         try:
@@ -316,7 +317,8 @@ class StreamConsumer:
             self.failures += 1
             log.warning("event %s left pending: %s", entry_id, exc)
             return
-        except Exception as exc:
+        # Any handler failure counts towards the dead letter: a poison event never stalls.
+        except Exception as exc:  # noqa: BLE001
             await self._failed(entry_id, raw, deliveries, exc, client)
             return
         await client.xack(names.STREAM, self.group, entry_id)

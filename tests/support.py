@@ -30,7 +30,7 @@ def wait_for(
     while True:
         try:
             last = check()
-        except Exception as exc:  # a probe may fail while a process is coming up
+        except Exception as exc:  # noqa: BLE001 - any probe may fail while a process comes up
             last = None
             err: Exception | None = exc
         else:
@@ -112,7 +112,7 @@ def postgres_available() -> str | None:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=2, user="postgres"):
             return None
-    except Exception as exc:
+    except (psycopg.Error, OSError) as exc:
         return f"PostgreSQL not reachable at 127.0.0.1:5432 ({exc.__class__.__name__})"
 
 

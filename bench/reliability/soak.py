@@ -115,7 +115,8 @@ def run_soak(
                 kind = plan.kinds[i % len(plan.kinds)]
                 say(f"{variant.label}: {kind} at {time.monotonic() - injector.started:.1f}s")
                 getattr(injector, kind)()
-        except BaseException as exc:  # surfaced by the caller once the load is over
+        # Surfaced by the caller once the load is over, whatever it was.
+        except BaseException as exc:  # noqa: BLE001
             failed.append(exc)
 
     faults = threading.Thread(target=inject, name="faults", daemon=True)

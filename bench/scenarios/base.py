@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import httpx
+
 from bench.harness import Harness, User
 from bench.results import ConsumerOutcome, ScenarioRun
 from bench.variants import Variant
@@ -61,7 +63,7 @@ class Observation:
         for service in CONSUMER_SERVICES:
             try:
                 known = await self.h.known(service)
-            except Exception:  # noqa: S112 - a stopped service simply has no sample
+            except httpx.HTTPError:  # a stopped service simply has no sample
                 continue
             self.last_known[service] = known
             self.curves.setdefault(service, []).append((self.elapsed(), len(ids & set(known))))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+from valkey.exceptions import ValkeyClusterException, ValkeyError
+
 from common.settings import Mode
 from consumers.discovery.base import Context, EventDiscovery, count_invalid, log
 from events import signing
@@ -48,7 +50,8 @@ class StreamsDiscovery(EventDiscovery):
     async def extra_status(self) -> dict[str, Any]:
         try:
             lag = await self.consumer.lag(self._client)
-        except Exception as exc:  # Valkey away: the status still answers, with no lag
+        # Valkey away: the status still answers, with no lag.
+        except (ValkeyError, ValkeyClusterException, OSError) as exc:
             # debug, not warning: status is polled several times a second while Valkey is down
             log.debug("stream lag unavailable: %r", exc)
             lag = None
