@@ -1,4 +1,4 @@
-"""Shared bits for the events tests: a task runner and an event collector."""
+"""Shared bits for the events tests: a Valkey client, a task runner and an event collector."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import jwt
+import valkey.asyncio as avalkey
 
 from common.tokens import SigningKey, generate_private_key, public_jwk
 from events import signing
 from events.model import CloudEvent
+from tests.support import ValkeyProc
 
 STOP_TIMEOUT = 3.0
 KEY = SigningKey(kid="events-test", alg="EdDSA", private_key=generate_private_key("EdDSA"))
 _PUBLIC = jwt.PyJWK(public_jwk(KEY), algorithm="EdDSA")
 
 T = TypeVar("T")
+
+
+def client_of(valkey_proc: ValkeyProc) -> avalkey.Valkey:
+    """An async client of the test's valkey-server, quick to notice that it is gone."""
+    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
 
 
 def probe(check: Callable[[], T]) -> Callable[[], Awaitable[T]]:

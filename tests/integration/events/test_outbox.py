@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from common.db import make_engine
 from events import names, streams
 from events.model import CloudEvent, user_event
 from events.outbox import OutboxRelay, add_to_outbox, create_outbox_table, outbox, pending_count
-from tests.integration.events.helpers import probe, running, signed
+from tests.integration.events.helpers import client_of, probe, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,10 +52,6 @@ def _rows(engine: Engine) -> list[Any]:
         return list(conn.execute(select(outbox).order_by(outbox.c.id)).all())
 
 
-def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
-    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
-
-
 def _relay(engine: Engine, client: avalkey.Valkey, **kw: Any) -> OutboxRelay:
     async def to_stream(event: CloudEvent) -> object:
         return await streams.append(client, signed(event), maxlen=10_000)
@@ -65,6 +62,34 @@ def _relay(engine: Engine, client: avalkey.Valkey, **kw: Any) -> OutboxRelay:
 async def _streamed_ids(client: avalkey.Valkey) -> list[str]:
     entries = await client.xrange(names.STREAM)
     return [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
+
+
+@contextlib.asynccontextmanager
+async def _after_first_pass(relay: OutboxRelay) -> AsyncIterator[None]:
+    """Run the relay for the block, from the end of its first (empty) drain."""
+    async with running(relay.run()):
+        await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+        yield
+
+
+async def _back_and_drained(valkey_proc: ValkeyProc, engine: Engine) -> None:
+    """Start Valkey again and wait until the relay has published every row."""
+    valkey_proc.start()
+    await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
+
+
+class Flaky:
+    """A transport that records what it sends, and fails while `failing` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.failing = threading.Event()
+
+    async def __call__(self, event: CloudEvent) -> object:
+        if self.failing.is_set():
+            raise ConnectionError("the primary is gone")
+        self.sent.append(event.id)
+        return None
 
 
 def _nothing_pending(engine: Engine) -> Any:
@@ -101,7 +126,7 @@ def test_relay_publishes_in_order_and_marks_sent(engine: Engine, valkey_proc: Va
     events = [_register(engine, uid) for uid in range(1, 6)]
 
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         relay = _relay(engine, client)
         async with running(relay.run()):
             await await_for(_nothing_pending(engine), what="outbox drained")
@@ -120,7 +145,7 @@ def test_relay_keeps_rows_while_valkey_is_down(engine: Engine, valkey_proc: Valk
     events = [_register(engine, uid) for uid in (1, 2, 3)]
 
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         relay = _relay(engine, client, max_backoff=0.2)
         async with running(relay.run()):
             await await_for(probe(lambda: relay.failures >= 3), what="failed publishes")
@@ -143,7 +168,7 @@ def test_wake_publishes_without_waiting_for_the_poll(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         # A poll interval no test outlives: only the wake can publish the second event.
         relay = _relay(engine, client, poll_interval=3600)
         relay.wake()  # before run(): harmless
@@ -169,10 +194,9 @@ def test_handed_over_events_skip_the_table_and_are_marked_in_a_batch(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         relay = _relay(engine, client, poll_interval=30, claim=False)  # the one-relay fast path
-        async with running(relay.run()):
-            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+        async with _after_first_pass(relay):
             events = [await asyncio.to_thread(_register, engine, i) for i in (1, 2, 3)]
             for event in events:
                 relay.wake(event)
@@ -181,9 +205,7 @@ def test_handed_over_events_skip_the_table_and_are_marked_in_a_batch(
             await await_for(
                 probe(lambda: pending_count(engine) == 0), timeout=2, what="batch marked sent"
             )
-        entries = await client.xrange(names.STREAM)
-        ids = [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
-        assert ids == [e.id for e in events]  # each once, in commit order
+        assert await _streamed_ids(client) == [e.id for e in events]  # each once, in order
         await client.aclose()
 
     asyncio.run(scenario())
@@ -194,22 +216,18 @@ def test_a_failed_fast_publish_falls_back_to_the_ordered_drain(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         relay = _relay(engine, client, poll_interval=30, max_backoff=0.2)
-        async with running(relay.run()):
-            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+        async with _after_first_pass(relay):
             valkey_proc.stop()
             first = await asyncio.to_thread(_register, engine, 1)
             relay.wake(first)
             await await_for(probe(lambda: relay.failures >= 1), what="a failed publish")
             second = await asyncio.to_thread(_register, engine, 2)
             relay.wake(second)
-            valkey_proc.start()
-            await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
-        check = _client(valkey_proc)
-        entries = await check.xrange(names.STREAM)
-        ids = [CloudEvent.parse(f[names.STREAM_FIELD.encode()]).id for _, f in entries]
-        assert ids == [first.id, second.id]
+            await _back_and_drained(valkey_proc, engine)
+        check = client_of(valkey_proc)
+        assert await _streamed_ids(check) == [first.id, second.id]
         await check.aclose()
         await client.aclose()
 
@@ -221,10 +239,9 @@ def test_handover_waits_until_published_but_not_while_valkey_is_down(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         relay = _relay(engine, client, poll_interval=30, max_backoff=0.2)
-        async with running(relay.run()):
-            await await_for(probe(lambda: relay.passes == 1), what="first (empty) drain")
+        async with _after_first_pass(relay):
             event = await asyncio.to_thread(_register, engine, 1)
             assert await relay.handover(event, wait=2.0) is True
             # one relay takes the fast path; relays that may share the table claim every row
@@ -232,8 +249,7 @@ def test_handover_waits_until_published_but_not_while_valkey_is_down(
             valkey_proc.stop()
             late = await asyncio.to_thread(_register, engine, 2)
             assert await relay.handover(late, wait=0.2) is False  # gives up, the row waits
-            valkey_proc.start()
-            await await_for(probe(lambda: pending_count(engine) == 0), timeout=10, what="drain")
+            await _back_and_drained(valkey_proc, engine)
         await client.aclose()
 
     asyncio.run(scenario())
@@ -241,55 +257,41 @@ def test_handover_waits_until_published_but_not_while_valkey_is_down(
 
 def test_a_failure_after_success_sends_the_recent_rows_again(engine: Engine) -> None:
     """The resend window: what was sent just before publishing failed is sent once more."""
-    sent: list[str] = []
-    failing = threading.Event()
-
-    async def transport(event: CloudEvent) -> object:
-        if failing.is_set():
-            raise ConnectionError("the primary is gone")
-        sent.append(event.id)
-        return None
+    transport = Flaky()
 
     async def scenario() -> None:
         relay = OutboxRelay(engine, transport, poll_interval=0.05, resend_window=60.0)
         async with running(relay.run()):
             first = [_register(engine, uid) for uid in (1, 2)]
             await await_for(_nothing_pending(engine), what="the first rows sent")
-            failing.set()
+            transport.failing.set()
             _register(engine, 3)
             relay.wake()
             await await_for(probe(lambda: relay.resent == 2), what="the sent rows reopened")
-            failing.clear()
+            transport.failing.clear()
             relay.wake()
             await await_for(_nothing_pending(engine), what="every row sent after recovery")
-        assert [sent.count(e.id) for e in first] == [2, 2]  # once before, once after
+        assert [transport.sent.count(e.id) for e in first] == [2, 2]  # once before, once after
 
     asyncio.run(scenario())
 
 
 def test_without_a_resend_window_a_sent_row_is_never_sent_again(engine: Engine) -> None:
-    sent: list[str] = []
-    failing = threading.Event()
-
-    async def transport(event: CloudEvent) -> object:
-        if failing.is_set():
-            raise ConnectionError("the primary is gone")
-        sent.append(event.id)
-        return None
+    transport = Flaky()
 
     async def scenario() -> None:
         relay = OutboxRelay(engine, transport, poll_interval=0.05)
         async with running(relay.run()):
             first = _register(engine, 1)
             await await_for(_nothing_pending(engine), what="the first row sent")
-            failing.set()
+            transport.failing.set()
             _register(engine, 2)
             relay.wake()
             await await_for(probe(lambda: relay.failures > 0), what="a failed publish")
-            failing.clear()
+            transport.failing.clear()
             relay.wake()
             await await_for(_nothing_pending(engine), what="every row sent after recovery")
-        assert sent.count(first.id) == 1
+        assert transport.sent.count(first.id) == 1
         assert relay.resent == 0
 
     asyncio.run(scenario())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import valkey.asyncio as avalkey
@@ -11,14 +13,25 @@ import valkey.asyncio as avalkey
 from events import names
 from events.model import user_event
 from events.pubsub import PubSubSubscriber, publish
-from tests.integration.events.helpers import Collector, decode, running, signed
+from tests.integration.events.helpers import Collector, client_of, decode, running, signed
 from tests.support import ValkeyProc, await_for
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
-    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
+@contextlib.asynccontextmanager
+async def _subscribed(sub: PubSubSubscriber) -> AsyncIterator[None]:
+    """Run the subscriber for the block, from the moment it is subscribed."""
+    async with running(sub.run()):
+        await asyncio.wait_for(sub.connected.wait(), 5)
+        yield
+
+
+def _disconnected(sub: PubSubSubscriber) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return sub.state == "disconnected"
+
+    return check
 
 
 async def _pubsub_clients(client: avalkey.Valkey) -> int:
@@ -29,9 +42,8 @@ def test_publish_reaches_subscriber_and_cancel_closes(valkey_proc: ValkeyProc) -
     async def scenario() -> None:
         got = Collector()
         sub = PubSubSubscriber(valkey_proc.url, got, decode)
-        client = _client(valkey_proc)
-        async with running(sub.run()):
-            await asyncio.wait_for(sub.connected.wait(), 5)
+        client = client_of(valkey_proc)
+        async with _subscribed(sub):
             assert sub.state == "connected"
             assert await publish(client, signed(user_event(names.USER_REGISTERED, 1, "ann"))) == 1
             await await_for(lambda: got.has(1), what="event 1")
@@ -57,9 +69,8 @@ def test_failing_handler_and_invalid_messages_do_not_stop_it(valkey_proc: Valkey
             raise RuntimeError("a broken callback is logged, not fatal")
 
         sub = PubSubSubscriber(valkey_proc.url, got, decode, on_invalid=on_invalid)
-        client = _client(valkey_proc)
-        async with running(sub.run()):
-            await asyncio.wait_for(sub.connected.wait(), 5)
+        client = client_of(valkey_proc)
+        async with _subscribed(sub):
             await publish(client, signed(user_event(names.USER_REGISTERED, 1, "fails")))
             await client.publish(names.CHANNEL, b"{not json")
             await publish(client, signed(user_event(names.USER_REGISTERED, 2, "ok")))
@@ -76,9 +87,8 @@ def test_client_kill_is_noticed_and_resubscribed(valkey_proc: ValkeyProc) -> Non
     async def scenario() -> None:
         got = Collector()
         sub = PubSubSubscriber(valkey_proc.url, got, decode)
-        client = _client(valkey_proc)
-        async with running(sub.run()):
-            await asyncio.wait_for(sub.connected.wait(), 5)
+        client = client_of(valkey_proc)
+        async with _subscribed(sub):
             assert await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub") == 1
 
             async def resubscribed() -> bool:
@@ -96,18 +106,14 @@ def test_valkey_restart_disconnects_then_reconnects(valkey_proc: ValkeyProc) -> 
     async def scenario() -> None:
         got = Collector()
         sub = PubSubSubscriber(valkey_proc.url, got, decode, max_backoff=0.2)
-        async with running(sub.run()):
-            await asyncio.wait_for(sub.connected.wait(), 5)
+        async with _subscribed(sub):
             await asyncio.to_thread(valkey_proc.stop)
 
-            async def disconnected() -> bool:
-                return sub.state == "disconnected"
-
-            await await_for(disconnected, timeout=2, what="subscriber notices Valkey is gone")
+            await await_for(_disconnected(sub), timeout=2, what="subscriber notices Valkey is gone")
             await asyncio.to_thread(valkey_proc.start)
             await asyncio.wait_for(sub.connected.wait(), 3)
             assert sub.state == "connected" and sub.reconnects == 1
-            client = _client(valkey_proc)
+            client = client_of(valkey_proc)
             assert await publish(client, signed(user_event(names.USER_REGISTERED, 9, "zed"))) == 1
             await await_for(lambda: got.has(9), what="event after restart")
             await client.aclose()
@@ -125,19 +131,14 @@ def test_hung_server_is_noticed_by_pings(valkey_proc: ValkeyProc) -> None:
         sub = PubSubSubscriber(
             valkey_proc.url, got, decode, health_check_interval=0.2, max_backoff=0.2
         )
-        async with running(sub.run()):
-            await asyncio.wait_for(sub.connected.wait(), 5)
+        async with _subscribed(sub):
             proc.send_signal(signal.SIGSTOP)
             try:
-
-                async def disconnected() -> bool:
-                    return sub.state == "disconnected"
-
-                await await_for(disconnected, timeout=3, what="silence detected")
+                await await_for(_disconnected(sub), timeout=3, what="silence detected")
             finally:
                 proc.send_signal(signal.SIGCONT)
             await asyncio.wait_for(sub.connected.wait(), 5)
-            client = _client(valkey_proc)
+            client = client_of(valkey_proc)
             assert await publish(client, signed(user_event(names.USER_REGISTERED, 3, "kim"))) == 1
             await await_for(lambda: got.has(3), what="event after the server thawed")
             await client.aclose()

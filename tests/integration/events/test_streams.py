@@ -21,16 +21,12 @@ from events.streams import (
     append,
     append_replicated,
 )
-from tests.integration.events.helpers import Collector, decode, probe, running, signed
+from tests.integration.events.helpers import Collector, client_of, decode, probe, running, signed
 from tests.support import ValkeyProc, await_for, start_valkey
 
 pytestmark = pytest.mark.timeout(60)
 
 MAXLEN = 10_000
-
-
-def _client(valkey_proc: ValkeyProc) -> avalkey.Valkey:
-    return avalkey.Valkey.from_url(valkey_proc.url, socket_connect_timeout=0.5, socket_timeout=2)
 
 
 def _consumer(valkey_proc: ValkeyProc, handler: Handler, **kw: Any) -> StreamConsumer:
@@ -47,13 +43,19 @@ async def _add(client: avalkey.Valkey, *user_ids: int) -> list[str]:
     ]
 
 
+async def _deliver(client: avalkey.Valkey, got: Collector, *user_ids: int, what: str) -> None:
+    """Append events for these users and wait until the handler has them all."""
+    await _add(client, *user_ids)
+    await await_for(lambda: got.has(*user_ids), what=what)
+
+
 async def _pending(client: avalkey.Valkey, group: str = "profiles") -> int:
     return int((await client.xpending(names.STREAM, group))["pending"])
 
 
 def test_append_consume_and_ack(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         ids = await _add(client, 1, 2, 3)
         assert all("-" in entry_id for entry_id in ids)
         raw = await client.xrange(names.STREAM)
@@ -76,7 +78,7 @@ def test_append_consume_and_ack(valkey_proc: ValkeyProc) -> None:
 
 def test_group_created_later_replays_the_stream(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         first = Collector()
         async with running(_consumer(valkey_proc, first).run()):
             await _add(client, 1, 2)
@@ -97,12 +99,11 @@ def test_group_created_later_replays_the_stream(valkey_proc: ValkeyProc) -> None
 
 def test_consumer_that_was_down_catches_up(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got)
         async with running(consumer.run()):
-            await _add(client, 1)
-            await await_for(lambda: got.has(1), what="event before downtime")
+            await _deliver(client, got, 1, what="event before downtime")
         await _add(client, 2, 3)
         assert await consumer.lag(client) == 2
         async with running(_consumer(valkey_proc, got).run()):
@@ -120,7 +121,7 @@ async def _lag_is(consumer: StreamConsumer, client: avalkey.Valkey, value: int) 
 
 def test_restarted_consumer_finishes_its_own_pending(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got, consumer="profiles-1", claim_idle_ms=60_000)
         await consumer.ensure_group(client)
@@ -145,7 +146,7 @@ def _pending_is(client: avalkey.Valkey, value: int, group: str = "profiles") -> 
 
 def test_dead_consumers_entries_are_reclaimed(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got, consumer="profiles-2", claim_idle_ms=100)
         await consumer.ensure_group(client)
@@ -166,7 +167,7 @@ def test_always_failing_event_is_dead_lettered_and_the_rest_flows(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector(fail_for={1})
         dead: list[tuple[str, str]] = []
 
@@ -202,14 +203,13 @@ def test_always_failing_event_is_dead_lettered_and_the_rest_flows(
 
 def test_poison_entries_are_dead_lettered_at_once(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got, dead_letter_after=5)
         async with running(consumer.run()):
             bad_json = (await client.xadd(names.STREAM, {names.STREAM_FIELD: "{nope"})).decode()
             no_field = (await client.xadd(names.STREAM, {"other": "x"})).decode()
-            await _add(client, 7)
-            await await_for(lambda: got.has(7), what="the good event")
+            await _deliver(client, got, 7, what="the good event")
             await await_for(probe(lambda: consumer.dead_lettered == 2), what="two dead letters")
             await await_for(_pending_is(client, 0), what="poison acked")
         assert got.attempts == {7: 1}
@@ -226,7 +226,7 @@ def test_poison_entries_are_dead_lettered_at_once(valkey_proc: ValkeyProc) -> No
 
 def test_entries_and_group_survive_a_valkey_restart(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got, max_backoff=0.2)
         await consumer.ensure_group(client)
@@ -234,7 +234,7 @@ def test_entries_and_group_survive_a_valkey_restart(valkey_proc: ValkeyProc) -> 
         await client.aclose()
         await asyncio.to_thread(valkey_proc.stop)
         await asyncio.to_thread(valkey_proc.start)
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         assert await consumer.lag(client) == 2
         async with running(consumer.run()):
             await await_for(lambda: got.has(1, 2), what="entries kept by AOF")
@@ -243,9 +243,8 @@ def test_entries_and_group_survive_a_valkey_restart(valkey_proc: ValkeyProc) -> 
             await asyncio.to_thread(valkey_proc.start)
             await asyncio.wait_for(consumer.connected.wait(), 5)
             await client.aclose()
-            client = _client(valkey_proc)
-            await _add(client, 3)
-            await await_for(lambda: got.has(3), what="event after restart")
+            client = client_of(valkey_proc)
+            await _deliver(client, got, 3, what="event after restart")
         assert got.user_ids == [1, 2, 3]
         assert consumer.reconnects >= 1
         await client.aclose()
@@ -255,17 +254,14 @@ def test_entries_and_group_survive_a_valkey_restart(valkey_proc: ValkeyProc) -> 
 
 def test_lost_group_is_recreated(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         got = Collector()
         consumer = _consumer(valkey_proc, got)
         async with running(consumer.run()):
-            await _add(client, 1)
-            await await_for(lambda: got.has(1), what="first event")
+            await _deliver(client, got, 1, what="first event")
             await client.delete(names.STREAM)  # as if Valkey came back without its data
-            await _add(client, 2)
-            await await_for(lambda: got.has(2), what="event after the group was lost")
-            await _add(client, 3)
-            await await_for(lambda: got.has(3), what="later events")
+            await _deliver(client, got, 2, what="event after the group was lost")
+            await _deliver(client, got, 3, what="later events")
         assert got.user_ids == [1, 2, 3]
         await client.aclose()
 
@@ -274,7 +270,7 @@ def test_lost_group_is_recreated(valkey_proc: ValkeyProc) -> None:
 
 def test_lag_falls_back_when_valkey_cannot_tell(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         consumer = _consumer(valkey_proc, Collector())
         await consumer.ensure_group(client)
         ids = await _add(client, 1, 2, 3, 4, 5)
@@ -294,7 +290,7 @@ def test_storage_outage_is_never_dead_lettered(valkey_proc: ValkeyProc) -> None:
     the event is applied once the database is back."""
 
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         outage = asyncio.Event()
         outage.set()
         got = Collector()
@@ -337,12 +333,12 @@ async def _replicated(valkey_proc: ValkeyProc, tmp_path: Path) -> None:
         try:
 
             async def linked() -> bool:
-                info = await _client(replica).info("replication")
+                info = await client_of(replica).info("replication")
                 return bool(info.get("master_link_status") == "up")
 
             await await_for(linked, timeout=15, what="the replica to link")
             entry = await append_replicated(wait, "{}", maxlen=MAXLEN)
-            assert await _client(replica).xrange(names.STREAM, entry, entry)
+            assert await client_of(replica).xrange(names.STREAM, entry, entry)
         finally:
             assert replica.proc is not None
             replica.proc.kill()  # a SIGTERM'd replica may wait on its primary
