@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import jwt
@@ -13,15 +12,13 @@ from common.attributes import AttributeChanges, checked, parse_names
 from common.settings import Settings
 from common.tokens import (
     SigningKey,
-    TokenError,
     generate_private_key,
-    mint_access_token,
     public_jwk,
     verify_token,
 )
 from events.model import CloudEvent, InvalidEvent, user_event
+from tests.unit.common.token_support import AUD, ISS, mint, refused, sign_raw, valid_claims
 
-ISS, AUD = "https://issuer.test", "discovery-lab"
 KEY = SigningKey("k1", "RS256", generate_private_key("RS256"))
 KEYS = {"k1": jwt.PyJWK(public_jwk(KEY), algorithm="RS256")}
 
@@ -67,21 +64,11 @@ def test_claim_names_setting() -> None:
 
 
 def test_packed_attributes_survive_verification() -> None:
-    token = mint_access_token(
-        KEY,
-        user_id=4,
-        issuer=ISS,
-        audience=AUD,
-        client_id="c",
-        ttl=60,
-        attributes={"plan": "pro", "display_name": "Eve"},
-        attributes_version=3,
-    )
+    token = mint(KEY, attributes={"plan": "pro", "display_name": "Eve"}, attributes_version=3)
     claims = verify_token(token, KEYS, issuer=ISS, audience=AUD)
     assert dict(claims.attributes) == {"display_name": "Eve", "plan": "pro"}
     assert claims.attributes_version == 3
-    bare = mint_access_token(KEY, user_id=4, issuer=ISS, audience=AUD, client_id="c", ttl=60)
-    plain = verify_token(bare, KEYS, issuer=ISS, audience=AUD)
+    plain = verify_token(mint(KEY), KEYS, issuer=ISS, audience=AUD)
     assert plain.attributes == {} and plain.attributes_version is None
 
 
@@ -96,22 +83,8 @@ def test_packed_attributes_survive_verification() -> None:
     ],
 )
 def test_malformed_packed_attributes_are_refused(extra: dict[str, Any]) -> None:
-    now = int(time.time())
-    payload = {
-        "iss": ISS,
-        "sub": "4",
-        "user_id": 4,
-        "aud": AUD,
-        "client_id": "c",
-        "iat": now,
-        "exp": now + 60,
-        "jti": "j",
-        **extra,
-    }
-    token = jwt.encode(payload, KEY.private_key, "RS256", headers={"kid": "k1", "typ": "at+jwt"})
-    with pytest.raises(TokenError) as caught:
-        verify_token(token, KEYS, issuer=ISS, audience=AUD)
-    assert caught.value.reason == "invalid"
+    token = sign_raw(KEY, {"alg": "RS256", "kid": "k1", "typ": "at+jwt"}, valid_claims(**extra))
+    assert refused(token, KEYS).reason == "invalid"
 
 
 def test_user_updated_needs_attributes_and_version() -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -28,8 +26,8 @@ from common.tokens import (
     verify_token,
 )
 from common.web import bearer_token, verified_claims
+from tests.unit.common.token_support import AUD, ISS, Jwks, refused, sign_raw
 
-ISS, AUD = "http://127.0.0.1:8000/auth", "discovery-lab"
 KEY = SigningKey("rsa-fuzz", "RS256", generate_private_key("RS256"))
 KEYS = keys_from_jwks({"keys": [public_jwk(KEY)]})
 # Minted at import, which may be long before a test runs in a full suite: a lifetime of years.
@@ -45,12 +43,6 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-
-
-def _refused(token: str) -> TokenError:
-    with pytest.raises(TokenError) as info:
-        verify_token(token, KEYS, issuer=ISS, audience=AUD)
-    return info.value
 
 
 def _segments(token: str) -> list[bytes] | None:
@@ -85,13 +77,13 @@ JSON_VALUES = st.recursive(
 @given(st.binary(max_size=2048))
 def test_arbitrary_bytes_are_refused(raw: bytes) -> None:
     # An HTTP header reaches the app decoded as latin-1, so every byte string is a possible token.
-    _refused(raw.decode("latin-1"))
+    refused(raw.decode("latin-1"), KEYS)
 
 
 @FUZZ
 @given(st.text(max_size=1024))
 def test_arbitrary_text_is_refused(text: str) -> None:
-    _refused(text)
+    refused(text, KEYS)
 
 
 @FUZZ
@@ -139,7 +131,7 @@ def test_signed_tokens_with_edited_headers(changes: dict[str, Any]) -> None:
     header = {"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid, **changes}
     claims = jwt.decode(GOOD, options={"verify_signature": False})
     try:
-        token = _sign_raw(header, claims)
+        token = sign_raw(KEY, header, claims)
     except (TypeError, ValueError):
         return  # not representable as a JWS at all
     ok = (
@@ -154,7 +146,7 @@ def test_signed_tokens_with_edited_headers(changes: dict[str, Any]) -> None:
     if ok:
         assert verify_token(token, KEYS, issuer=ISS, audience=AUD).user_id == 42
     else:
-        _refused(token)
+        refused(token, KEYS)
 
 
 CLAIM_NAMES = st.sampled_from([*REQUIRED_CLAIMS, "nbf"])
@@ -167,7 +159,7 @@ def test_signed_tokens_with_edited_claims(changes: dict[str, Any], dropped: set[
     claims = {**jwt.decode(GOOD, options={"verify_signature": False}), **changes}
     for name in dropped:
         claims.pop(name, None)
-    token = _sign_raw({"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid}, claims)
+    token = sign_raw(KEY, {"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid}, claims)
     try:
         verified = verify_token(token, KEYS, issuer=ISS, audience=AUD)
     except TokenError:
@@ -184,29 +176,11 @@ def test_signed_tokens_with_edited_claims(changes: dict[str, Any], dropped: set[
 @FUZZ
 @given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_any_authorization_header_gets_a_clean_401(value: str) -> None:
-    async def fetch() -> Mapping[str, Any]:
-        return {"keys": [public_jwk(KEY)]}
-
     async def scenario() -> None:
-        verifier = Verifier(fetch, ISS, AUD, min_refresh_interval=1e9)
+        verifier = Verifier(Jwks(KEY), ISS, AUD, min_refresh_interval=1e9)
         with pytest.raises(HTTPException) as info:
             token = await bearer_token(authorization=value)
             await verified_claims(verifier, token)
         assert info.value.status_code == 401
 
     asyncio.run(scenario())
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _sign_raw(header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
-    """A JWS over exactly these header and claims, signed with the real key."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    assert isinstance(KEY.private_key, rsa.RSAPrivateKey)
-    signature = KEY.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
