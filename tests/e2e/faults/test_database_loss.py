@@ -21,6 +21,7 @@ from bench.harness import PASSWORD, Variant
 from bench.reliability.postgres import PrivatePostgres, pg_bin_dir
 from bench.reliability.promise import check_promise, max_user_id
 from bench.reliability.soak import wait_subscribers
+from common.db import ensure_pg_database
 from common.processes import Stack
 from common.settings import CONSUMER_SERVICES
 from tests.support import stack_env, wait_for
@@ -79,6 +80,27 @@ def _status(http: httpx.Client, method: str, path: str, **kw: Any) -> int:
     return http.request(method, path, **kw).status_code
 
 
+def _probes(http: httpx.Client, fresh: dict[str, str], token: str) -> dict[str, Callable[[], int]]:
+    """One request per service that needs its database: a registration, and a profile read."""
+    auth = {"Authorization": f"Bearer {token}"}
+    return {
+        "auth": partial(_status, http, "POST", "/auth/register", json=fresh),
+        "profiles": partial(_status, http, "GET", "/profiles/me", headers=auth),
+    }
+
+
+def _each_answers(
+    probes: dict[str, Callable[[], int]], wanted: dict[str, int], timeout: float, what: str
+) -> None:
+    """Wait until each service's probe answers the status wanted of it."""
+    for name, status in wanted.items():
+        wait_for(
+            lambda probe=probes[name], status=status: probe() == status,
+            timeout=timeout,
+            what=f"{name} answering {status} {what}",
+        )
+
+
 def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path) -> None:
     env: dict[str, Any] = {
         "AUTH_DATABASE_URL": private_pg.url("auth"),
@@ -88,8 +110,6 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
         "LAB_PUBLISH": "outbox",
     }
     stack = Stack(env=stack_env(tmp_path / "state", **env))
-    from common.db import ensure_pg_database
-
     for service in ("auth", *CONSUMER_SERVICES):
         ensure_pg_database(stack.settings.database_url(service))
     stack.up()
@@ -108,17 +128,8 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
 
         private_pg.stop()
         fresh = {"username": f"pg-{uuid.uuid4().hex[:10]}", "password": PASSWORD}
-        auth = {"Authorization": f"Bearer {token}"}
-        wait_for(
-            lambda: _status(http, "POST", "/auth/register", json=fresh) == 503,
-            timeout=30,
-            what="auth answering 503 without its database",
-        )
-        wait_for(
-            lambda: _status(http, "GET", "/profiles/me", headers=auth) == 503,
-            timeout=30,
-            what="profiles answering 503 without its database",
-        )
+        probes = _probes(http, fresh, token)
+        _each_answers(probes, {"auth": 503, "profiles": 503}, 30, "without its database")
         wait_for(  # the load, not only these probes, must meet the outage before it ends
             lambda: any(k.endswith(" 503") for k in Counter(load.statuses)),
             timeout=30,
@@ -127,16 +138,7 @@ def test_postgres_restart_under_load(private_pg: PrivatePostgres, tmp_path: Path
         outage = Counter(load.statuses)
 
         private_pg.start()
-        wait_for(
-            lambda: _status(http, "POST", "/auth/register", json=fresh) == 201,
-            timeout=60,
-            what="auth recovering by itself",
-        )
-        wait_for(
-            lambda: _status(http, "GET", "/profiles/me", headers=auth) == 200,
-            timeout=60,
-            what="profiles recovering by itself",
-        )
+        _each_answers(probes, {"auth": 201, "profiles": 200}, 60, "recovering by itself")
         load.stop.set()
         load.thread.join(timeout=60)
         http.close()
