@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from bench.harness import Harness, User, Variant
 from bench.results import ScenarioRun, percentile
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
 from common.settings import CONSUMER_SERVICES, Mode
 
 OLD_PLAN, NEW_PLAN = "free", "pro"
@@ -35,7 +35,7 @@ class Staleness:
         ]
 
 
-class AttributeChange:
+class AttributeChange(InEveryVariant):
     """Change the plan of every scenario user, then keep calling with the old tokens."""
 
     id = 11
@@ -45,9 +45,6 @@ class AttributeChange:
         "does each service go on serving the old plan, how many calls get it, and in lazy mode "
         "what ends it: a new login, or the token's expiry?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     @staticmethod
     def users(size: Size) -> int:
@@ -64,10 +61,8 @@ class AttributeChange:
         async def body(obs: Observation) -> None:
             users = await h.register(self.users(size))
             obs.users.extend(users)
-            deadline = time.monotonic() + (0 if variant.mode is Mode.LAZY else 5)
-            while not obs.consistent() and time.monotonic() < deadline:
-                await obs.sample()
-                await asyncio.sleep(0.05)
+            if variant.mode is not Mode.LAZY:  # lazy consumers learn of users only from calls
+                await settle(obs, time.monotonic() + 5, 0.05)
             await call_everyone(obs, "before")
             seen = Staleness()
             await _change_plans(h, users, seen)

@@ -114,13 +114,13 @@ async def observe(
     try:
         await body(obs)
         ended = time.monotonic()
-        await _settle(obs, ended + size.settle_s, interval)
+        await settle(obs, ended + size.settle_s, interval)
         if not obs.consistent() and variant.mode in REDELIVERING:
             # A stream retries a failed delivery only after it has been idle: a slow but
             # eventual delivery must not be counted as lost, so look again after that.
             first_check = obs.missing()
             obs.figures["recheck_after_s"] = round(size.settle_s + REDELIVERY_S, 2)
-            await _settle(obs, ended + size.settle_s + REDELIVERY_S, interval)
+            await settle(obs, ended + size.settle_s + REDELIVERY_S, interval)
     finally:
         stop.set()
         await task
@@ -131,7 +131,7 @@ async def observe(
     return run
 
 
-async def _settle(obs: Observation, deadline: float, interval: float) -> None:
+async def settle(obs: Observation, deadline: float, interval: float) -> None:
     """Sample until every consumer knows every user, or the deadline."""
     while time.monotonic() < deadline:
         await obs.sample()
@@ -191,6 +191,13 @@ def _by(known: dict[int, dict[str, Any]], ids: set[int]) -> dict[str, int]:
         how = str(known[uid]["discovered_by"])
         counts[how] = counts.get(how, 0) + 1
     return counts
+
+
+class InEveryVariant:
+    """A scenario that runs in each base variant, as most do."""
+
+    def variants(self, base: list[Variant]) -> list[Variant]:
+        return base
 
 
 class ScenarioSpec(Protocol):

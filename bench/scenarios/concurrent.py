@@ -7,13 +7,13 @@ import functools
 from bench.harness import Harness
 from bench.loadgen import Request, closed_loop, get_request
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, observe, status_counts
+from bench.scenarios.base import InEveryVariant, Observation, Size, observe, status_counts
 from bench.variants import Variant
 
 CALLS = 50
 
 
-class ConcurrentFirstCalls:
+class ConcurrentFirstCalls(InEveryVariant):
     """A new user fires 50 calls at once at each service before anything settled."""
 
     id = 6
@@ -22,9 +22,6 @@ class ConcurrentFirstCalls:
         "A user registers, logs in and at once makes 50 concurrent calls to each "
         "service. How many provisions, welcome messages and refusals result?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         async def body(obs: Observation) -> None:

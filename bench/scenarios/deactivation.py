@@ -7,13 +7,13 @@ import time
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
 from bench.variants import Variant
 from bench.verdict import AGE_AT_DEACTIVATION_KEY
 from common.settings import CONSUMER_SERVICES, Mode
 
 
-class Deactivation:
+class Deactivation(InEveryVariant):
     """Deactivate a user who holds a valid token, then keep calling until refused."""
 
     id = 7
@@ -22,9 +22,6 @@ class Deactivation:
         "A user who holds a still-valid token is deactivated. How long until each "
         "service refuses that token? Lazy discovery has no signal until it expires."
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     @staticmethod
     def token_ttl(size: Size) -> int:
@@ -42,10 +39,8 @@ class Deactivation:
         async def body(obs: Observation) -> None:
             users = await h.register(1)
             obs.users.extend(users)
-            deadline = time.monotonic() + (0 if variant.mode is Mode.LAZY else 5)
-            while not obs.consistent() and time.monotonic() < deadline:
-                await obs.sample()
-                await asyncio.sleep(0.05)
+            if variant.mode is not Mode.LAZY:  # lazy consumers learn of users only from calls
+                await settle(obs, time.monotonic() + 5, 0.05)
             await h.login(users)  # a fresh token: its whole lifetime lies ahead
             logged_in = time.monotonic()
             await call_everyone(obs, "calls")

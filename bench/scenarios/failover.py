@@ -14,7 +14,7 @@ import valkey
 
 from bench.harness import Harness, User, Variant
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, observe
 from common.settings import CONSUMER_SERVICES
 from events import names
 
@@ -128,7 +128,7 @@ def latency_figures(samples: list[float]) -> dict[str, Any]:
     }
 
 
-class Failover:
+class Failover(InEveryVariant):
     """Kill -9 (or fail over by hand) the stream's primary with registrations in flight."""
 
     id = 10
@@ -145,9 +145,6 @@ class Failover:
         self.fault = fault
         self.before_s = before_s
         self.after_s = after_s
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         regs = Registrations()

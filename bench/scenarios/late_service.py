@@ -9,14 +9,14 @@ from valkey.exceptions import ResponseError
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
 from bench.variants import Variant
 from events import names
 
 SERVICE = "notifications"
 
 
-class LateService:
+class LateService(InEveryVariant):
     """notifications starts from nothing (no database, no consumer group) after users exist."""
 
     id = 9
@@ -25,9 +25,6 @@ class LateService:
         "notifications is deployed after users already registered. What does it know "
         "at once, after a while, and after the users call?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         async def body(obs: Observation) -> None:

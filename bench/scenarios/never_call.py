@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, observe
 from bench.variants import Variant
 
 
-class NeverCall:
+class NeverCall(InEveryVariant):
     """Registration only: the welcome message is what lazy discovery cannot send."""
 
     id = 8
@@ -16,9 +16,6 @@ class NeverCall:
     question = (
         "Users register and never call any service. Does notifications send them a welcome message?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         async def body(obs: Observation) -> None:

@@ -6,13 +6,13 @@ import asyncio
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
 from bench.variants import Variant
 
 SERVICE = "notifications"
 
 
-class ConsumerOffline:
+class ConsumerOffline(InEveryVariant):
     """notifications is stopped during registrations and calls, then started again."""
 
     id = 2
@@ -21,9 +21,6 @@ class ConsumerOffline:
         "notifications is down while users register and call; it comes back and the "
         "users call again. Who does it know?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         async def body(obs: Observation) -> None:

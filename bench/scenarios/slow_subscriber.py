@@ -11,7 +11,7 @@ import valkey.asyncio as avalkey
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
 from bench.variants import Variant
 from events import names
 
@@ -22,7 +22,7 @@ NOISE_BYTES = 65_536
 DEFAULT_LIMIT = "pubsub 32mb 8mb 60"
 
 
-class SlowSubscriber:
+class SlowSubscriber(InEveryVariant):
     """notifications is frozen while a burst of users registers; Valkey's buffer limit bites."""
 
     id = 5
@@ -32,9 +32,6 @@ class SlowSubscriber:
         "traffic on the channel, with a small client-output-buffer-limit for pub/sub. "
         "What does it know once it thaws?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         burst = max(size.users, 8)

@@ -6,11 +6,11 @@ import asyncio
 
 from bench.harness import Harness
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe
+from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
 from bench.variants import Variant
 
 
-class SteadyStream:
+class SteadyStream(InEveryVariant):
     """Registrations at a fixed rate; how fast does each consumer become aware?"""
 
     id = 1
@@ -19,9 +19,6 @@ class SteadyStream:
         "Users register at a fixed rate, then each calls both services once. "
         "When does each service know each user?"
     )
-
-    def variants(self, base: list[Variant]) -> list[Variant]:
-        return base
 
     async def run(self, h: Harness, variant: Variant, size: Size) -> ScenarioRun:
         rate = 4.0
