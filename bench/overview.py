@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.intervals import paired_difference
 from bench.reach import reach
 from bench.results import Results, Scenario
 
@@ -69,12 +70,24 @@ def _attributes(results: Results) -> Situation | None:
 
 
 def _latency(results: Results) -> Situation | None:
-    steady = {label: lat.steady.p50 for label, lat in results.latency.items()}
-    if not steady:
+    """The fastest steady call, named only when the paired-round interval of its lead excludes
+    a tie; otherwise every variant whose gap to the fastest may be noise shares the row."""
+    lats = results.latency
+    if not lats:
         return None
-    best = min(steady, key=lambda label: steady[label])
-    figure = ", ".join(f"{label} {p50:.2f} ms" for label, p50 in steady.items())
-    return Situation("the steady call must be as fast as possible", best, f"p50: {figure}")
+    by_p50 = sorted(lats, key=lambda label: lats[label].steady.p50)
+    rounds = {label: lats[label].steady.round_p50s() for label in by_p50}
+    best = by_p50[0]
+    gaps = {label: paired_difference(rounds[label], rounds[best]) for label in by_p50[1:]}
+    tied = [best, *(label for label, gap in gaps.items() if gap is None or gap.low <= 0)]
+    figure = "p50: " + ", ".join(f"{label} {lats[label].steady.p50:.2f} ms" for label in by_p50)
+    if len(by_p50) > 1:
+        second = by_p50[1]
+        gap = gaps[second]
+        gap_text = gap.text(lambda ms: f"{ms:+.2f} ms") if gap else "no interval (one round)"
+        figure += f"; {second} − {best}: {gap_text} over paired rounds"
+    choose = best if len(tied) == 1 else f"tie (within noise): {' or '.join(tied)}"
+    return Situation("the steady call must be as fast as possible", choose, figure)
 
 
 def _code(results: Results) -> Situation | None:
