@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import getpass
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -642,9 +643,9 @@ def bench(
             )
     except (ValueError, StackError) as exc:
         fail(str(exc))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or bench.run.Stopped for SIGTERM/SIGHUP
         err.print(f"interrupted: what was measured is in {target / 'results.json'}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + getattr(exc, "signum", signal.SIGINT)) from None
     console.print(
         f"[green]done[/green] in {time.perf_counter() - started:.0f}s: {done / 'report.html'}"
     )

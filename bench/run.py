@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import json
 import secrets
@@ -12,11 +13,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
@@ -52,6 +53,8 @@ DEFAULT_VARIANTS = ("lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox")
 LATENCY_EXTRA = ("streams+direct",)
 Progress = Callable[[str], None]
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -243,19 +246,50 @@ async def _on_stack(
         await h.close()
 
 
+class Stopped(KeyboardInterrupt):
+    """The run was stopped by SIGTERM or SIGHUP (`kill`, a CI timeout, a closed terminal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
 @contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Let a clean-up finish even if Ctrl-C is pressed again."""
+def _signals(handler: Callable[[int, Any], Any] | int, *, sigint: bool) -> Iterator[None]:
+    """Handle SIGTERM and SIGHUP (and SIGINT if sigint) with handler meanwhile."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    kinds = [signal.SIGTERM, signal.SIGHUP] + ([signal.SIGINT] if sigint else [])
+    previous = {sig: signal.signal(sig, handler) for sig in kinds}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
+def _stop_deferred() -> AbstractContextManager[None]:
+    """Let a clean-up finish even if Ctrl-C is pressed again or a stop signal arrives."""
+    return _signals(signal.SIG_IGN, sigint=True)
+
+
+def _stoppable(run: Callable[P, R]) -> Callable[P, R]:
+    """Make SIGTERM and SIGHUP stop run the way Ctrl-C does, so its clean-up runs."""
+
+    @functools.wraps(run)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _signals(_raise_stopped, sigint=False):
+            return run(*args, **kwargs)
+
+    return wrapper
+
+
+@_stoppable
 def run_bench(
     out_dir: Path,
     *,
@@ -320,7 +354,7 @@ def run_bench(
                 soak.append(run_soak(stack, variant, soak_plan, out_dir / "reliability"))
                 record.put(reliability=soak)
     finally:
-        with _sigint_deferred():
+        with _stop_deferred():
             stack.down()
             if keep_state:
                 progress(f"stack stopped; its state dir is kept: {state}")

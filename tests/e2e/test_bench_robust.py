@@ -63,7 +63,10 @@ def test_a_failed_start_up_leaves_nothing_running_and_keeps_what_was_measured(
 
 
 @pytest.mark.timeout(300)
-def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stopped_run_stops_the_stack_and_keeps_partial_results(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "cli.py", "bench", "--quick", "--modes", "lazy", "--out", str(out)]
     proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -77,9 +80,9 @@ def test_ctrl_c_stops_the_stack_and_keeps_partial_results(tmp_path: Path) -> Non
         if "floors: Valkey" in line:  # the stack is up and being measured
             break
     assert state is not None, "".join(lines)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     rest = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 130, "".join(lines) + rest
+    assert proc.returncode == 128 + stop, "".join(lines) + rest
     assert "state dir is removed" in rest and "interrupted" in rest
     assert not state.exists()
     deadline = time.monotonic() + 10
