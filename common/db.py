@@ -8,10 +8,12 @@ from typing import Any
 from sqlalchemy import Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-# The database cannot be reached or used right now (server gone, connection cut, file locked):
-# answered with 503 and retried, never taken for a fault of the request or the event.
-STORAGE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# The database cannot be reached or used right now (server gone, connection cut, file locked,
+# every pooled connection busy past the pool's timeout): answered with 503 and retried, never
+# taken for a fault of the request or the event.
+STORAGE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def normalise_url(url: str) -> str:

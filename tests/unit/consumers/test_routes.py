@@ -8,12 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.db import make_engine
 from common.settings import Mode, Settings
+from common.tokens import Claims
 from consumers import store
 from consumers.app import create_app, service_spec
-from consumers.discovery.base import Context, KnownCache, Stats
+from consumers.discovery.base import Context, KnownCache, Resolution, Stats
 from consumers.discovery.lazy import LazyDiscovery
 from consumers.service import ConsumerService
 from tests.unit.fakes import AUDIENCE, ISSUER, FakeDiscovery, Keys
@@ -176,3 +179,26 @@ async def test_known_users_lists_the_store(client: httpx.AsyncClient, app: FastA
     r = await client.get("/internal/known-users", headers={"X-Internal-Token": INTERNAL})
     users = r.json()["users"]
     assert [(u["user_id"], u["discovered_by"], u["active"]) for u in users] == [(5, "event", True)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OperationalError("SELECT 1", {}, Exception("database is locked")),
+        PoolTimeout("QueuePool limit of size 8 overflow 16 reached"),
+    ],
+)
+async def test_a_database_that_cannot_serve_now_is_503_not_500(
+    client: httpx.AsyncClient,
+    discovery: FakeDiscovery,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    async def unavailable(claims: Claims) -> Resolution:
+        raise error
+
+    monkeypatch.setattr(discovery, "resolve", unavailable)
+    r = await client.get("/whoami", headers=bearer(1))
+    assert r.status_code == 503
+    assert r.json() == {"success": False, "error": "storage_unavailable"}
+    assert r.headers["Retry-After"] == "1"
