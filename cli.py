@@ -620,6 +620,22 @@ def bench(
             "per mode; 30 s with --quick) for the report's reliability section",
         ),
     ] = False,
+    replicas: Annotated[
+        bool,
+        typer.Option(
+            "--replicas",
+            help="also run the replicas scenario on PostgreSQL at 127.0.0.1:5432: two replicas "
+            "per consumer, one against two auth processes (a few minutes)",
+        ),
+    ] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="also run the failover benchmark on an embedded Valkey Cluster (about 4 "
+            "minutes with --quick, 10 without)",
+        ),
+    ] = False,
 ) -> None:
     """Run the benchmark on its own stack; write results.json, report.md and report.html.
 
@@ -640,6 +656,8 @@ def bench(
                 on_plan=steps.plan,
                 keep_state=keep_state,
                 reliability=reliability,
+                replicas=replicas,
+                cluster=cluster,
             )
     except (ValueError, StackError) as exc:
         fail(str(exc))

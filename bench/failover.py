@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,15 @@ CHANGED_BY_DURABILITY = ("streams+outbox", "hybrid+outbox")
 
 
 async def run(
-    variants: list[Variant], faults: list[str], options: list[str], size: Size, after_s: float
+    variants: list[Variant],
+    faults: list[str],
+    options: list[str],
+    size: Size,
+    after_s: float,
+    emit: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every (durability option, fault, variant) once on one cluster stack; a row per run."""
+    """Every (durability option, fault, variant) once on one cluster stack; a row per run,
+    each also emitted as a markdown table line."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lab-failover-") as tmp:
         stack = make_stack(
@@ -48,7 +55,7 @@ async def run(
                         rows.append(
                             {"variant": variant.label, "durability": option, **_row(result)}
                         )
-                        print(_line(rows[-1]), flush=True)
+                        (emit or _print)(_line(rows[-1]))
         finally:
             await h.close()
             await asyncio.to_thread(stack.down)
@@ -65,27 +72,65 @@ def _row(result: Any) -> dict[str, Any]:
     }
 
 
-def _line(row: dict[str, Any]) -> str:
+COLUMNS = [
+    "fault",
+    "variant",
+    "durability",
+    "registered",
+    "failed",
+    "missed (both consumers)",
+    "duplicates ignored",
+    "second users",
+    "propagation resumed s",
+    "consistent s after the last registration",
+    "latency before ms (median / max)",
+    "latency after ms (median / max)",
+]
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    """One run's figures, in COLUMNS order."""
     consistent = row["consistent_after_last_registration_s"].values()
     worst = None if None in consistent else max(consistent, default=0.0)
     before, after = row["latency_before"], row["latency_after"]
-    return (
-        f"| {row['fault']} | {row['variant']} | {row['durability']} | {row['registered']} "
-        f"| {row['registrations_failed']} | {sum(row['missed'].values())} "
-        f"| {sum(row['duplicates_ignored'].values())} | {sum(row['duplicates'].values())} "
-        f"| {row['propagation_resumed_s']} | {worst} "
-        f"| {before.get('median_ms')} / {before.get('max_ms')} "
-        f"| {after.get('median_ms')} / {after.get('max_ms')} |"
-    )
+    return [
+        str(row["fault"]),
+        str(row["variant"]),
+        str(row["durability"]),
+        str(row["registered"]),
+        str(row["registrations_failed"]),
+        str(sum(row["missed"].values())),
+        str(sum(row["duplicates_ignored"].values())),
+        str(sum(row["duplicates"].values())),
+        str(row["propagation_resumed_s"]),
+        str(worst),
+        f"{before.get('median_ms')} / {before.get('max_ms')}",
+        f"{after.get('median_ms')} / {after.get('max_ms')}",
+    ]
 
 
-HEADER = (
-    "| fault | variant | durability | registered | failed | missed (both consumers) "
-    "| duplicates ignored | second users | propagation resumed s "
-    "| consistent s after the last registration "
-    "| latency before ms (median / max) | latency after ms (median / max) |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
-)
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return "| " + " | ".join(cells(row)) + " |"
+
+
+HEADER = "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
+
+
+def sizes(quick: bool) -> tuple[Size, float]:
+    """How long each run settles, and when the fault comes (seconds into the registrations)."""
+    return Size(users=0, settle_s=10.0 if quick else 20.0, quick=quick), 6.0 if quick else 10.0
+
+
+async def run_all(quick: bool, emit: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """What `bench --cluster` measures: every variant and durability option; kill -9 only with
+    quick, the manual failover too otherwise."""
+    variants = [Variant.parse(label) for label in VARIANTS]
+    faults = ["kill"] if quick else list(FAULTS)
+    return await run(variants, faults, list(DURABILITY), *sizes(quick), emit=emit)
 
 
 def main() -> None:
@@ -99,9 +144,8 @@ def main() -> None:
     variants = [Variant.parse(label) for label in args.variants.split(",")]
     faults = ["kill"] if args.quick else args.faults.split(",")
     options = args.durability.split(",")
-    size = Size(users=0, settle_s=10.0 if args.quick else 20.0, quick=args.quick)
-    print(HEADER, flush=True)
-    rows = asyncio.run(run(variants, faults, options, size, 6.0 if args.quick else 10.0))
+    _print(HEADER)
+    rows = asyncio.run(run(variants, faults, options, *sizes(args.quick)))
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
 

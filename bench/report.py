@@ -882,6 +882,13 @@ def reliability_section(results: Results, charts: bool) -> list[Block]:
     return section(results.reliability, charts)
 
 
+def beyond_one_machine(results: Results) -> list[Block]:
+    """Replicas and failover, when the run measured them."""
+    from bench.scalereport import failover_section, replicas_section  # built on these blocks
+
+    return [*replicas_section(results), *failover_section(results)]
+
+
 def missed_chart(results: Results) -> bytes:
     """Users never reached, variant by scenario: the report's headline picture."""
     missed = overview.users_missed(results)
@@ -954,6 +961,7 @@ def document(results: Results, charts: bool = True) -> list[Block]:
         *consistency_section(results, charts),
         *tokens_section(results),
         *reliability_section(results, charts),
+        *beyond_one_machine(results),
         *security_section(results),
         *environment_section(results),
     ]

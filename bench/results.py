@@ -316,6 +316,39 @@ class TokenCosts(BaseModel):
     gateway_sealed: Stats | None = None  # the same with LAB_TOKEN_ENCRYPT, same run
 
 
+class ReplicaLoad(BaseModel):
+    """One event mode with two replicas per consumer: what each replica received and did."""
+
+    variant: str
+    users: int
+    # process name -> events_received, event_provisions, duplicates_ignored, calls_served
+    replicas: dict[str, dict[str, int]]
+    expected: str  # what the mode promises about the replicas of a consumer
+    met: bool
+    records_per_user: dict[str, float]  # service -> its records / users: 1.0 is exactly once
+
+
+class AuthScaling(BaseModel):
+    """Registrations per second through the gateway with one and with two auth processes, in
+    interleaved rounds of the same run."""
+
+    rates: dict[str, list[float]]  # "1" or "2" auth processes -> registrations/s of each round
+    registered: dict[str, int]
+    failed: dict[str, int]
+    per_process: dict[str, int]  # what each auth process served in the two-process rounds
+    exactly_once: dict[str, bool]  # consumer service -> every user known, each exactly once
+    variant: str
+    concurrency: int
+
+
+class ReplicaResults(BaseModel):
+    """The replicas scenario: consumer replicas per event mode, and auth processes."""
+
+    consumers: list[ReplicaLoad]
+    auth: AuthScaling
+    environment: dict[str, Any] = Field(default_factory=dict)
+
+
 class Results(BaseModel):
     """Everything one benchmark run measured."""
 
@@ -335,3 +368,7 @@ class Results(BaseModel):
     reliability: list[ReliabilityRun] = Field(default_factory=list)
     token_costs: TokenCosts | None = None  # packing and encryption, measured in the same run
     security: Security | None = None
+    replicas: ReplicaResults | None = None  # bench --replicas (PostgreSQL)
+    failover: list[dict[str, Any]] = Field(
+        default_factory=list
+    )  # bench --cluster: bench.failover rows

@@ -21,13 +21,15 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
+from bench import failover, tokencost
 from bench import floors as fl
-from bench import tokencost
+from bench import replicas as bench_replicas
 from bench.codesize import measure_variant
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
 from bench.reliability.soak import SoakPlan, run_soak
+from bench.replicas import ReplicaPlan
 from bench.results import (
     CodeSize,
     Floors,
@@ -301,19 +303,23 @@ def run_bench(
     keep_state: bool = False,
     stack_env: Mapping[str, str] | None = None,
     reliability: bool = False,
+    replicas: bool = False,
+    cluster: bool = False,
 ) -> Path:
     """Run everything, write results.json and the reports into out_dir; return out_dir.
 
     results.json is rewritten after each measured part. Whatever happens (a failed start-up,
     an error, Ctrl-C), the stack is stopped and its temporary state dir removed, unless
     keep_state; progress says which. With reliability, each variant also runs under sustained
-    load with faults injected (bench/reliability), for the report's reliability section.
+    load with faults injected (bench/reliability), for the report's reliability section. With
+    replicas, the replicas scenario runs on a PostgreSQL stack of its own (bench/replicas.py);
+    with cluster, the failover runs on an embedded Valkey Cluster (bench/failover.py).
     """
     require_report_deps()
     plan = plan or Plan.make(quick)
     variants = variants_for(modes)
     if on_plan:
-        on_plan(planned_steps(plan, variants))
+        on_plan(planned_steps(plan, variants) + replicas + cluster)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load_before = loadavg()
@@ -361,6 +367,17 @@ def run_bench(
             else:
                 shutil.rmtree(state.parent, ignore_errors=True)
                 progress(f"stack stopped; its state dir is removed: {state}")
+    replica_results = None
+    if replicas:
+        replica_results = _run_async(
+            bench_replicas.run(ReplicaPlan.make(plan.quick), progress=progress)
+        )
+        record.put(replicas=replica_results)
+    failover_rows: list[dict[str, Any]] = []
+    if cluster:
+        progress("failover: kill -9 and CLUSTER FAILOVER on an embedded Valkey Cluster")
+        failover_rows = _run_async(failover.run_all(plan.quick, emit=lambda _line: None))
+        record.put(failover=failover_rows)
     load_after = loadavg()
     floors = Floors(**local_floors, **measured.floors, hash_throughput=measured.hash_throughput)
     results = Results(
@@ -398,6 +415,8 @@ def run_bench(
             }
         ),
         security=measured.security,
+        replicas=replica_results,
+        failover=failover_rows,
     )
     record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")

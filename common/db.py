@@ -59,9 +59,8 @@ def insert_ignore(engine: Engine, table: Table) -> Insert:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def ensure_pg_database(url: str) -> None:
-    """Create the PostgreSQL database named in url if it does not exist yet."""
-    import psycopg
+def _pg_admin(url: str) -> tuple[str, str]:
+    """(the database named in url, a connection string to the server's postgres database)."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(normalise_url(url))
@@ -69,8 +68,24 @@ def ensure_pg_database(url: str) -> None:
     if not name:
         raise ValueError(f"no database name in {url!r}")
     admin = parsed.set(drivername="postgresql", database="postgres")
-    conninfo = admin.render_as_string(hide_password=False)
+    return name, admin.render_as_string(hide_password=False)
+
+
+def ensure_pg_database(url: str) -> None:
+    """Create the PostgreSQL database named in url if it does not exist yet."""
+    import psycopg
+
+    name, conninfo = _pg_admin(url)
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_pg_database(url: str) -> None:
+    """Drop the PostgreSQL database named in url, closing its connections, if it exists."""
+    import psycopg
+
+    name, conninfo = _pg_admin(url)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

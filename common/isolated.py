@@ -17,6 +17,7 @@ def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, 
             if all(not port_in_use(base + 10 * k) for k in range(count)):
                 return base
 
+    replicas = int(extra.get("LAB_REPLICAS", replicas))
     auth_replicas = int(extra.get("LAB_AUTH_REPLICAS", "1"))
     gateway = free_port()
     env = {

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 
 import psutil
 
+_handed_out: set[int] = set()  # ports of LAB_FREE_PORTS this process gave already
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port the OS says is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that is free right now: one the OS picks, or, with LAB_FREE_PORTS=LOW-HIGH,
+    one of that range this process has not handed out yet (for a machine whose users each keep
+    to a range of ports)."""
+    span = os.environ.get("LAB_FREE_PORTS", "")
+    if not span:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+    low, _, high = span.partition("-")
+    ports = list(range(int(low), int(high) + 1))
+    random.shuffle(ports)
+    for port in ports:
+        if port not in _handed_out and not port_in_use(port, host):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free port left in LAB_FREE_PORTS={span}")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import render, render_results
-from bench.results import Results
+from bench.results import ReplicaResults, Results
 from bench.verdict import Axis, Claim, mode_axes, variant_axes, verdict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
@@ -214,3 +214,42 @@ def test_a_busy_run_is_flagged(results: Results, tmp_path: Path) -> None:
     quiet.environment["busy"] = False
     md_path, _ = render_results(quiet, tmp_path, charts=False)
     assert "Busy machine" not in md_path.read_text(encoding="utf-8")
+
+
+FAILOVER_ROW = {
+    "fault": "kill",
+    "variant": "pubsub+direct",
+    "durability": "none",
+    "registered": 8,
+    "registrations_failed": 0,
+    "propagation_resumed_s": 6.492,
+    "consistent_after_last_registration_s": {"profiles": None, "notifications": 0.3},
+    "latency_before": {"median_ms": 5917.4, "max_ms": 5934.4},
+    "latency_after": {"median_ms": 3216.3, "max_ms": 3506.5},
+    "missed": {"profiles": 2, "notifications": 2},
+    "duplicates_ignored": {"profiles": 0, "notifications": 0},
+    "duplicates": {"profiles": 0, "notifications": 0},
+}
+
+
+def test_replicas_and_failover_sections_appear_when_measured(
+    results: Results, tmp_path: Path
+) -> None:
+    md_path, _ = render_results(results, tmp_path / "without", charts=False)
+    plain = md_path.read_text(encoding="utf-8")
+    assert "Replicas: consumers and auth processes" not in plain
+    assert "Failover on a Valkey Cluster" not in plain
+    scaled = results.model_copy(deep=True)
+    scaled.replicas = ReplicaResults.model_validate_json(
+        (FIXTURE.parent / "replicas.json").read_text(encoding="utf-8")
+    )
+    scaled.failover = [FAILOVER_ROW]
+    md_path, _ = render_results(scaled, tmp_path / "with", charts=False)
+    md = md_path.read_text(encoding="utf-8")
+    assert "## Replicas: consumers and auth processes" in md
+    assert "| pubsub+direct | profiles-2 |" in md  # a row per replica
+    assert "every replica receives every event: holds" in md
+    assert "each event reaches one replica: holds" in md
+    assert "Every user exactly once in every consumer: profiles yes, notifications yes" in md
+    assert "## Failover on a Valkey Cluster" in md
+    assert "| kill | pubsub+direct | none | 8 | 0 | 4 | 0 | 0 | 6.492 | None |" in md
