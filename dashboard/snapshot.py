@@ -9,20 +9,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.knowledge import known_users, service_status
-from common.settings import CONSUMER_SERVICES
+from common.settings import CONSUMER_SERVICES, parse_replica
 from dashboard.control import Control
 
 PAGE_SIZE_MAX = 200
 
 
 def counters(statuses: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The headline counters, summed over consumer replicas."""
-    auth = statuses.get("auth", {})
-    consumers = [st for name, st in statuses.items() if name != "auth"]
+    """The headline counters, summed over auth processes and over consumer replicas (auth
+    processes share one database: its figures come from any of them)."""
+    auths = [st for name, st in statuses.items() if parse_replica(name)[0] == "auth"]
+    consumers = [st for name, st in statuses.items() if parse_replica(name)[0] != "auth"]
+    auth = auths[0] if auths else {}
     lags = [st["stream_lag"] for st in consumers if isinstance(st.get("stream_lag"), int)]
+
+    def summed(key: str) -> int | None:
+        return sum(st.get(key, 0) for st in auths) if auths else None
+
     return {
-        "events_published": auth.get("events_published"),
-        "events_lost": auth.get("events_lost"),
+        "events_published": summed("events_published"),
+        "events_lost": summed("events_lost"),
         "outbox_pending": auth.get("outbox_pending"),
         "registered_users": auth.get("known_users"),
         "events_received": sum(st.get("events_received", 0) for st in consumers),

@@ -50,6 +50,18 @@ def test_counters_sum_the_replicas_and_take_auth_figures_from_auth() -> None:
     assert c["events_lost"] == 1 and c["unknown_user_refusals"] == 2
 
 
+def test_counters_sum_what_each_auth_process_published() -> None:
+    c = counters(
+        {
+            "auth": {"events_published": 9, "events_lost": 1, "outbox_pending": 2},
+            "auth-2": {"events_published": 5, "events_lost": 0, "outbox_pending": 2},
+            "profiles": {"events_received": 14},
+        }
+    )
+    assert (c["events_published"], c["events_lost"], c["outbox_pending"]) == (14, 1, 2)
+    assert c["events_received"] == 14  # auth-2 is no consumer
+
+
 def test_report_summary_reads_the_verdict_and_charts_but_no_scripts(tmp_path: Path) -> None:
     assert summary(tmp_path)["exists"] is False
     png = "data:image/png;base64,iVBORw0KGgo="
