@@ -71,11 +71,12 @@ def auth_summary(results: ReplicaResults) -> str:
     once = ", ".join(f"{s} {'yes' if ok else 'NO'}" for s, ok in auth.exactly_once.items())
     env = results.environment
     load = env.get("loadavg_before") or ["?"]
+    first = fmt_value(round(load[0], 2)) if isinstance(load[0], float) else str(load[0])
     return (
         f"Two auth processes register {ratio} as many users per second as one (medians of "
         f"interleaved rounds, {auth.concurrency} registrations in flight, {auth.variant}). "
         f"Argon2id hashing is CPU bound and this machine has {env.get('cpus')} CPUs (1-minute "
-        f"load average {load[0]} when the run began), so a second process adds hashing threads "
+        f"load average {first} when the run began), so a second process adds hashing threads "
         "and a larger share of a shared machine, not cores. In the two-process rounds the "
         f"gateway's round robin gave: {served}. Every user exactly once in every consumer: "
         f"{once}."
