@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
 
-from common.settings import Mode, Publish
+from common.settings import Mode, Publish, Settings
 from common.tokens import (
     Claims,
     SigningKey,
@@ -23,6 +24,20 @@ from events.model import CloudEvent
 
 ISSUER = "http://127.0.0.1:8000/auth"
 AUDIENCE = "discovery-lab"
+INTERNAL = "unit-internal-token"
+
+
+def in_process_settings(state: Path, mode: Mode, **over: Any) -> Settings:
+    """Settings of a service run in-process: these keys' issuer and audience, and a known
+    internal token."""
+    return Settings(
+        lab_state_dir=state,
+        lab_issuer=ISSUER,
+        lab_audience=AUDIENCE,
+        lab_internal_token=INTERNAL,
+        lab_mode=mode,
+        **over,
+    )
 
 
 def claims(user_id: int, version: int | None = None, **attributes: Any) -> Claims:

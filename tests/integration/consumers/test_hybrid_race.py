@@ -23,7 +23,7 @@ from consumers.notifications import messages
 from consumers.service import ConsumerService
 from events import names
 from events.model import user_event
-from tests.unit.fakes import AUDIENCE, ISSUER, Keys
+from tests.unit.fakes import Keys, in_process_settings
 
 USERS = 40
 CALLS_PER_REPLICA = 3
@@ -57,13 +57,7 @@ async def _whoami(app: FastAPI, user_id: int) -> httpx.Response:
 
 
 def test_event_and_lazy_fallback_race_for_one_user(tmp_path: Path, db_url: str) -> None:
-    settings = Settings(
-        lab_state_dir=tmp_path,
-        lab_issuer=ISSUER,
-        lab_audience=AUDIENCE,
-        lab_internal_token="race-internal",
-        lab_mode=Mode.HYBRID,
-    )
+    settings = in_process_settings(tmp_path, Mode.HYBRID)
     replicas = [_replica(settings, db_url, name) for name in ("notifications", "notifications-2")]
 
     async def race(user_id: int) -> list[httpx.Response]:

@@ -18,13 +18,12 @@ from auth.passwords import build_passwords
 from auth.service import AuthService
 from auth.throttle import Policy
 from common.db import make_engine
-from common.settings import Mode, Publish, Settings
+from common.settings import Mode, Publish
 from common.tokens import Verifier
-from tests.unit.fakes import AUDIENCE, ISSUER, RecordingPublisher
+from tests.unit.fakes import AUDIENCE, INTERNAL, ISSUER, RecordingPublisher, in_process_settings
 
 pytestmark = pytest.mark.anyio
 
-INTERNAL = "unit-internal-token"
 PASSWORD = "correct horse battery"
 
 
@@ -35,14 +34,7 @@ def publisher() -> RecordingPublisher:
 
 @pytest.fixture
 async def service(tmp_path: Path, publisher: RecordingPublisher) -> AsyncIterator[AuthService]:
-    settings = Settings(
-        lab_state_dir=tmp_path,
-        lab_issuer=ISSUER,
-        lab_audience=AUDIENCE,
-        lab_internal_token=INTERNAL,
-        lab_mode=Mode.STREAMS,
-        lab_token_ttl=300,
-    )
+    settings = in_process_settings(tmp_path, Mode.STREAMS, lab_token_ttl=300)
     engine = make_engine(settings.database_url("auth"))
     store.create_schema(engine)
     keys = KeyStore(settings.keys_dir, "RS256", 300)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -185,20 +184,14 @@ def test_valkey_processes_and_settings(real: dict[str, CodeSizeDict]) -> None:
     )
 
 
-def test_figures_follow_the_source(tmp_path: Path) -> None:
-    for package in PROJECT_PACKAGES:
-        shutil.copytree(
-            project_root() / package,
-            tmp_path / package,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    before = measure(tmp_path)
-    assert before == measure(tmp_path)
+def test_figures_follow_the_source(project_copy: Path) -> None:
+    before = measure(project_copy)
+    assert before == measure(project_copy)
 
-    streams_module = tmp_path / "consumers" / "discovery" / "streams.py"
+    streams_module = project_copy / "consumers" / "discovery" / "streams.py"
     with streams_module.open("a") as fh:
         fh.write("\n# a comment and a blank line add nothing\n\n_CODESIZE_PROBE = 1\n")
-    after = measure(tmp_path)
+    after = measure(project_copy)
 
     for label in ("streams+outbox", "hybrid+outbox"):
         assert after[label]["consumer_sloc"] == before[label]["consumer_sloc"] + 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from bench.codesize import PROJECT_PACKAGES, CodeSizeDict, measure, project_root
+from bench.codesize import CodeSizeDict, measure, project_root
 from bench.teamsize import (
     compose_service_lines,
     event_lines,
@@ -50,19 +49,13 @@ def test_every_test_file_is_counted_somewhere(real: dict[str, CodeSizeDict]) -> 
     assert "consumers.discovery.lazy" in own_of_any_mode(root)
 
 
-def test_event_code_in_a_shared_module_follows_the_source(tmp_path: Path) -> None:
-    for package in PROJECT_PACKAGES:
-        shutil.copytree(
-            project_root() / package,
-            tmp_path / package,
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-    before = measure(tmp_path)
-    shared = tmp_path / "consumers" / "store.py"
+def test_event_code_in_a_shared_module_follows_the_source(project_copy: Path) -> None:
+    before = measure(project_copy)
+    shared = project_copy / "consumers" / "store.py"
     with shared.open("a") as fh:
         fh.write("\n\ndef _probe(e: object) -> object:\n    return CloudEvent\n")
         fh.write("\n\nfrom events.model import CloudEvent  # noqa\n")
-    after = measure(tmp_path)
+    after = measure(project_copy)
     for label in ("pubsub+direct", "streams+outbox"):
         grew = (
             after[label]["team"]["shared_event_sloc"] - before[label]["team"]["shared_event_sloc"]

@@ -12,18 +12,17 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from common.db import make_engine
-from common.settings import Mode, Settings
+from common.settings import Mode
 from common.tokens import Claims
 from consumers import store
 from consumers.app import create_app, service_spec
 from consumers.discovery.base import Context, KnownCache, Resolution, Stats
 from consumers.discovery.lazy import LazyDiscovery
 from consumers.service import ConsumerService
-from tests.unit.fakes import AUDIENCE, ISSUER, FakeDiscovery, Keys
+from tests.unit.fakes import INTERNAL, FakeDiscovery, Keys, in_process_settings
 
 pytestmark = pytest.mark.anyio
 
-INTERNAL = "unit-internal-token"
 KEYS = Keys()
 
 
@@ -34,13 +33,7 @@ def discovery() -> FakeDiscovery:
 
 @pytest.fixture
 def app(tmp_path: Path, discovery: FakeDiscovery) -> FastAPI:
-    settings = Settings(
-        lab_state_dir=tmp_path,
-        lab_issuer=ISSUER,
-        lab_audience=AUDIENCE,
-        lab_internal_token=INTERNAL,
-        lab_mode=Mode.STREAMS,
-    )
+    settings = in_process_settings(tmp_path, Mode.STREAMS)
     spec = service_spec("profiles")
     engine = make_engine(f"sqlite:///{tmp_path / 'profiles.sqlite3'}")
     store.create_schema(engine, spec)
