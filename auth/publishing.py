@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -192,7 +193,11 @@ def build_publisher(
     `wait`, the outbox marks a stream row sent only once replicas hold it."""
     if mode is Mode.LAZY:
         return NoPublisher(mode)
-    sign = signing.signer(active_key)
+    sign_with_key = signing.signer(active_key)
+
+    def sign(event: CloudEvent) -> str:
+        # publishmono: the moment the event leaves for Valkey, inside what the signature covers
+        return sign_with_key(event.stamped(publishmono=time.monotonic_ns()))
 
     async def to_channel(event: CloudEvent) -> object:
         return await pubsub.publish(client, sign(event))

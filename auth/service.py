@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import valkey.asyncio as avalkey
 from joserfc.jwk import RSAKey
@@ -27,6 +30,14 @@ from events.model import CloudEvent, user_event
 from events.streams import WaitReplicas
 
 log = logging.getLogger("discovery_lab.auth")
+T = TypeVar("T")
+
+
+def stamp_commit(transaction: Callable[[], T]) -> tuple[T, int]:
+    """Run a transaction (in a worker thread) and stamp CLOCK_MONOTONIC in ns the moment it
+    has committed, for the event's `commitmono`."""
+    result = transaction()
+    return result, time.monotonic_ns()
 
 
 class UsernameTaken(Exception):
@@ -77,15 +88,16 @@ class AuthService:
             staged.append(event)
             publisher.stage(conn, event)
 
+        insert = functools.partial(
+            store.insert_user, self.engine, username, key, password_hash, stage, attributes
+        )
         with phase("db"):
-            user_id = await asyncio.to_thread(
-                store.insert_user, self.engine, username, key, password_hash, stage, attributes
-            )
+            user_id, committed = await asyncio.to_thread(stamp_commit, insert)
         if user_id is None:
             raise UsernameTaken(username)
         self.registrations += 1
         with phase("publish"):
-            await publisher.after_commit(staged[0])
+            await publisher.after_commit(staged[0].stamped(commitmono=committed))
         return user_id
 
     async def login(self, username: str, password: str, address: str) -> str:
@@ -165,12 +177,13 @@ class AuthService:
             staged.append(event)
             publisher.stage(conn, event)
 
-        result = await asyncio.to_thread(
-            store.update_attributes, self.engine, claims.user_id, changes, stage
+        result, committed = await asyncio.to_thread(
+            stamp_commit,
+            functools.partial(store.update_attributes, self.engine, claims.user_id, changes, stage),
         )
         if result is None:
             raise UserInactive(claims.user_id)
-        await publisher.after_commit(staged[0])
+        await publisher.after_commit(staged[0].stamped(commitmono=committed))
         return result
 
     async def deactivate(self, claims: Claims) -> None:
@@ -182,9 +195,11 @@ class AuthService:
             staged.append(user_event("user.deactivated", user_id, name))
             publisher.stage(conn, staged[0])
 
-        changed = await asyncio.to_thread(store.deactivate, self.engine, claims.user_id, stage)
+        changed, committed = await asyncio.to_thread(
+            stamp_commit, functools.partial(store.deactivate, self.engine, claims.user_id, stage)
+        )
         if changed:
-            await publisher.after_commit(staged[0])
+            await publisher.after_commit(staged[0].stamped(commitmono=committed))
 
     async def is_active(self, user_id: int) -> bool:
         """True if the user exists and is active."""

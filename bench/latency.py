@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-import valkey.asyncio as avalkey
-
+from bench import pathfloor
 from bench.floors import argon2_throughput
 from bench.harness import PASSWORD, Harness, User
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
-from bench.results import ModeLatency, Stats, Throughput
+from bench.pathfloor import PathFloorRun
+from bench.results import ModeLatency, PathFloor, PropagationSample, Stats, Throughput
+from bench.stages import sample_of, split, total_ms
 from bench.usage import client_counters, users_active
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode
-from events import names
-from events.aio import stop_task
 
 Progress = Callable[[str], None]
 PATHS = ("whoami", "verify")
@@ -50,6 +47,8 @@ class Samples:
     verify_only: list[list[float]] = field(default_factory=list)
     propagation: list[list[float]] = field(default_factory=list)
     propagation_timeouts: int = 0
+    propagation_unstamped: int = 0
+    propagation_samples: list[PropagationSample] = field(default_factory=list)
     first_call_extra: list[list[float]] = field(default_factory=list)
     steady_miss: list[list[float]] = field(default_factory=list)
     verify_miss: list[list[float]] = field(default_factory=list)
@@ -61,54 +60,22 @@ class Samples:
     windows: list[tuple[float, float]] = field(default_factory=list)  # each round's epoch span
 
 
-class EventClock:
-    """Records each user.registered event's time as it is published, from either transport."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.times: dict[int, datetime] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._client = avalkey.Valkey.from_url(url)
-        self._stream_from = "$"
-
-    async def start(self, mode: Mode) -> None:
-        if mode.transport == "pubsub":
-            ready = asyncio.Event()
-            self._task = asyncio.create_task(self._listen(ready))
-            await ready.wait()
-        else:
-            last = await self._client.xrevrange(names.STREAM, count=1)
-            self._stream_from = last[0][0].decode() if last else "0"
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-        else:
-            entries = await self._client.xrange(names.STREAM, min=f"({self._stream_from}")
-            for _id, fields in entries:
-                self._note(fields.get(names.STREAM_FIELD.encode(), b""))
-        await self._client.aclose()
-
-    async def _listen(self, ready: asyncio.Event) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(names.CHANNEL)
-        ready.set()
-        try:
-            while True:
-                msg = await pubsub.get_message(timeout=1.0)
-                if msg and msg.get("type") == "message":
-                    self._note(msg["data"])
-        finally:
-            await pubsub.aclose()
-
-    def _note(self, raw: bytes) -> None:
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            return
-        if event.get("type") == names.USER_REGISTERED:
-            self.times[int(event["data"]["user_id"])] = datetime.fromisoformat(event["time"])
+async def _propagation(h: Harness, ids: set[int], samples: Samples) -> None:
+    """Each (user, consumer) pair's stage stamps, read from the consumers once every user is
+    known or the wait is over; pairs not known in time count as timeouts."""
+    known = await _wait_known(h, ids, timeout=10)
+    round_ = len(samples.windows)
+    found = []
+    for service, users in known.items():
+        for uid in sorted(ids & set(users)):
+            sample = sample_of(uid, service, round_, users[uid].get("stages"))
+            if sample is None:
+                samples.propagation_unstamped += 1
+            else:
+                found.append(sample)
+    samples.propagation.append([total_ms(s) for s in found])
+    samples.propagation_samples += found
+    samples.propagation_timeouts += sum(len(ids - set(users)) for users in known.values())
 
 
 async def _wait_known(h: Harness, ids: set[int], timeout: float) -> dict[str, dict[int, Any]]:
@@ -127,9 +94,6 @@ async def measure_round(
     await h.switch(variant)
     url = h.stack.settings.effective_valkey_url
     clients = await client_counters(url)
-    clock = EventClock(url) if variant.mode is not Mode.LAZY else None
-    if clock:
-        await clock.start(variant.mode)
     started = time.perf_counter()
     users = await h.register(sizes.registrations, concurrency=sizes.concurrency, prefix="lat")
     reg_elapsed = time.perf_counter() - started
@@ -139,18 +103,8 @@ async def measure_round(
     samples.hash_tp.append((raw.requests, raw.duration_s))
     # Registration and login latencies come from a one-at-a-time pass at the end of the round;
     # the concurrent pass above gives the throughput.
-    if clock:
-        ids = {u.user_id for u in users}
-        known = await _wait_known(h, ids, timeout=10)
-        await clock.stop()
-        props = []
-        for service_known in known.values():
-            for uid in ids:
-                if uid in service_known and uid in clock.times:
-                    since = datetime.fromisoformat(service_known[uid]["known_since"])
-                    props.append((since - clock.times[uid]).total_seconds() * 1000)
-        samples.propagation.append(props)
-        samples.propagation_timeouts += len(ids) * len(known) - len(props)
+    if variant.mode is not Mode.LAZY:
+        await _propagation(h, {u.user_id for u in users}, samples)
     await h.login(users, concurrency=sizes.concurrency)
     pool = [u for u in users if u.token]
     firsts, extras = await _first_calls(h, pool, rng)
@@ -291,6 +245,9 @@ def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
         verify_miss=_stats(s.verify_miss),
         first_call_extra=_stats(s.first_call_extra),
         propagation_timeouts=s.propagation_timeouts,
+        propagation_unstamped=s.propagation_unstamped,
+        propagation_samples=s.propagation_samples,
+        propagation_stages=split(s.propagation_samples),
         matched_hash=_throughput(s.hash_tp, sizes.concurrency),
         propagation=_stats(s.propagation) if variant.mode is not Mode.LAZY else None,
         registration_throughput=_throughput(s.reg_tp, sizes.concurrency),
@@ -301,6 +258,43 @@ def summarise(variant: Variant, s: Samples, sizes: Sizes) -> ModeLatency:
     )
 
 
+async def _path_floor(
+    h: Harness, transports: list[str], sizes: Sizes, round_: int, floors: dict[str, FloorRounds]
+) -> None:
+    """One round of the same-path floor on each transport, under a lazy registration burst."""
+    await h.switch(Variant.parse("lazy"))  # the burst's load, without the modes' events
+    settings = h.stack.settings
+    for transport in transports:
+        run = PathFloorRun(
+            settings.effective_valkey_url, transport, settings.state_dir, settings.lab_jwt_alg.value
+        )
+        try:
+            burst = h.register(sizes.registrations, concurrency=sizes.concurrency, prefix="floor")
+            samples, sent = await run.run(burst, round_, least=sizes.registrations)
+        finally:
+            run.close()
+        floors[transport].rounds.append(samples)
+        floors[transport].sent += sent
+
+
+@dataclass
+class FloorRounds:
+    """The same-path floor's samples of one transport, per round, and the events sent."""
+
+    rounds: list[list[PropagationSample]] = field(default_factory=list)
+    sent: int = 0
+
+
+@dataclass
+class Measured:
+    """What measure_all returns."""
+
+    latency: dict[str, ModeLatency]
+    hashing: Throughput
+    order: list[list[str]]  # the order the variants ran in, round by round
+    path_floors: dict[str, PathFloor]  # by transport
+
+
 async def measure_all(
     h: Harness,
     variants: list[Variant],
@@ -308,14 +302,17 @@ async def measure_all(
     rounds: int,
     progress: Progress,
     seed: int,
-) -> tuple[dict[str, ModeLatency], Throughput, list[list[str]]]:
+) -> Measured:
     """Interleave the modes in rounds, in an order shuffled per round from `seed`, so that
     machine noise and warm-up land on every mode alike; returns the order each round ran in.
 
     Each round starts with the raw argon2id rate at the registration concurrency, so the
-    registration target compares figures taken under the same conditions.
+    registration target compares figures taken under the same conditions, then the same-path
+    floor of each transport the event modes use.
     """
     samples = {v.label: Samples() for v in variants}
+    transports: list[str] = sorted({t for v in variants if (t := v.mode.transport)})
+    floors: dict[str, FloorRounds] = {t: FloorRounds() for t in transports}
     hashing: list[tuple[int, float]] = []
     orders: list[list[str]] = []
     rng = random.Random(seed)
@@ -323,6 +320,9 @@ async def measure_all(
         progress(f"latency round {r + 1}/{rounds}: raw argon2id rate")
         raw = await asyncio.to_thread(argon2_throughput, sizes.concurrency, sizes.hash_s)
         hashing.append((raw.requests, raw.duration_s))
+        if transports:
+            progress(f"latency round {r + 1}/{rounds}: same-path floor ({', '.join(transports)})")
+            await _path_floor(h, transports, sizes, r, floors)
         order = rng.sample(variants, len(variants))
         orders.append([v.label for v in order])
         for v in order:
@@ -330,5 +330,9 @@ async def measure_all(
             began = time.time()
             await measure_round(h, v, sizes, samples[v.label], rng)
             samples[v.label].windows.append((round(began, 3), round(time.time(), 3)))
-    summary = {v.label: summarise(v, samples[v.label], sizes) for v in variants}
-    return summary, _throughput(hashing, sizes.concurrency), orders
+    return Measured(
+        latency={v.label: summarise(v, samples[v.label], sizes) for v in variants},
+        hashing=_throughput(hashing, sizes.concurrency),
+        order=orders,
+        path_floors={t: pathfloor.summarise(t, f.rounds, f.sent) for t, f in floors.items()},
+    )

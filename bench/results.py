@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from common.settings import Mode
+
 SCHEMA_VERSION = 1
 MIN_P99_SAMPLES = 1000  # fewer samples than this: the p99 is not quoted, the max is
 
@@ -105,6 +107,38 @@ class Stats(BaseModel):
         return list(self.spread_p50)
 
 
+class PropagationSample(BaseModel):
+    """One user.registered event reaching one consumer: its CLOCK_MONOTONIC stamps in ns
+    (commit, publish, receive, provision_start, provision_commit) and the round it ran in."""
+
+    user_id: int
+    consumer: str
+    round: int
+    stamps: dict[str, int]
+
+
+class StageFigure(BaseModel):
+    """One stage of the event's path over many samples (bench.stages): its duration in ms,
+    and its share of each sample's commit-to-commit time in %."""
+
+    stage: str
+    ms: Stats  # percentiles only; the raw stamps are kept with the samples
+    share_p50: float
+    share_p99: float  # the max with fewer than MIN_P99_SAMPLES samples, like ms.tail
+
+
+class PathFloor(BaseModel):
+    """Propagation through the same path with nothing but the insert: auth-side commit and
+    publish of the real signed payload, Valkey, and a consumer process whose handler only
+    inserts into a SQLite file like a consumer's, under a registration burst's load."""
+
+    transport: str  # pubsub or stream
+    propagation: Stats
+    samples: list[PropagationSample] = Field(default_factory=list)
+    stages: list[StageFigure] = Field(default_factory=list)
+    timeouts: int = 0  # events the floor consumer did not commit within the wait
+
+
 class ModuleSize(BaseModel):
     """Source lines of one module (no blanks, comments or docstrings)."""
 
@@ -163,6 +197,9 @@ class ModeLatency(BaseModel):
     verify_only: Stats
     propagation: Stats | None = None  # event modes: commit to each consumer having the user
     propagation_timeouts: int = 0  # (user, consumer) pairs not known within the wait
+    propagation_unstamped: int = 0  # pairs known within the wait but missing a stage stamp
+    propagation_samples: list[PropagationSample] = Field(default_factory=list)
+    propagation_stages: list[StageFigure] = Field(default_factory=list)
     steady_miss: Stats | None = None  # /whoami once the user's known-user cache entry expired
     verify_miss: Stats | None = None  # /verify for the same users at the same moment
     first_call_extra: Stats | None = None  # per user and consumer: first call − the next call
@@ -185,6 +222,12 @@ class Floors(BaseModel):
     bare_fastapi: Stats  # GET on a FastAPI endpoint that does nothing, over HTTP
     argon2_hash: Stats  # one argon2id hash with the service's parameters
     hash_throughput: Throughput  # argon2id hashes/s at the registration concurrency
+    same_path: dict[str, PathFloor] = Field(default_factory=dict)  # by transport
+
+    def path_floor(self, mode: str) -> PathFloor | None:
+        """The same-path floor on a mode's transport (hybrid rides the stream)."""
+        transport = Mode(mode).transport
+        return self.same_path.get(transport) if transport else None
 
     def p50_of(self, parts: Iterable[str]) -> float:
         """The sum of some floors' p50s."""

@@ -34,6 +34,7 @@ from bench.results import (
     CodeSize,
     Floors,
     ModeLatency,
+    PathFloor,
     ReliabilityRun,
     Results,
     Scenario,
@@ -47,7 +48,7 @@ from bench.security import measure as measure_security
 from bench.targets import check
 from bench.variants import Variant
 from common.processes import Stack
-from common.settings import Settings
+from common.settings import Mode, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VARIANTS = ("lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox")
@@ -112,7 +113,9 @@ def latency_variants(variants: list[Variant]) -> list[Variant]:
 def planned_steps(plan: Plan, variants: list[Variant]) -> int:
     """How many progress lines a run announces, for a progress bar and its ETA."""
     before_latency = 5  # code size, floors, token costs, starting the stack, Valkey floors
-    latency = plan.rounds * (1 + len(latency_variants(variants))) + 1  # and the security figures
+    chosen = latency_variants(variants)
+    floor = any(v.mode is not Mode.LAZY for v in chosen)  # the same-path floor, each round
+    latency = plan.rounds * (1 + floor + len(chosen)) + 1  # and the security figures
     scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
     after = 3  # gateway calls with plain and encrypted tokens, stopping the stack, results.json
     return before_latency + latency + scenarios + after
@@ -174,6 +177,7 @@ class OnStack:
     scenarios: list[Scenario]
     variant_order: list[list[str]]  # the order the variants ran in, round by round
     gateway_tokens: tuple[Stats, Stats]  # steady calls with a plain, then an encrypted token
+    path_floors: dict[str, PathFloor]  # the same-path floor by transport
 
 
 def _run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -212,10 +216,10 @@ async def _on_stack(
             "valkey_stream": fl.stats(await fl.valkey_stream(url, plan.floor_samples)),
         }
         record.put(floors=record.sections["floors"] | to_jsonable_python(floors))
-        latency, hash_tp, order = await measure_all(
+        measured = await measure_all(
             h, latency_variants(variants), plan.latency, plan.rounds, progress, plan.seed
         )
-        record.put(latency=latency)
+        record.put(latency=measured.latency, same_path_floors=measured.path_floors)
         progress("security: login timing by kind of failure, event signing, ACL publish")
         security = await measure_security(
             h, logins=6 if plan.quick else 30, events=plan.floor_samples
@@ -243,7 +247,16 @@ async def _on_stack(
                     await h.restart_auth(**saved)
         progress("tokens: steady calls through the gateway, plain and encrypted")
         gateway_tokens = await tokencost.gateway_steady(h, plan.latency.steady_calls)
-        return OnStack(floors, latency, hash_tp, security, scenarios, order, gateway_tokens)
+        return OnStack(
+            floors,
+            measured.latency,
+            measured.hashing,
+            security,
+            scenarios,
+            measured.order,
+            gateway_tokens,
+            measured.path_floors,
+        )
     finally:
         await h.close()
 
@@ -379,7 +392,12 @@ def run_bench(
         failover_rows = _run_async(failover.run_all(plan.quick, emit=lambda _line: None))
         record.put(failover=failover_rows)
     load_after = loadavg()
-    floors = Floors(**local_floors, **measured.floors, hash_throughput=measured.hash_throughput)
+    floors = Floors(
+        **local_floors,
+        **measured.floors,
+        hash_throughput=measured.hash_throughput,
+        same_path=measured.path_floors,
+    )
     results = Results(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         quick=plan.quick,

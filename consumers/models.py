@@ -43,13 +43,14 @@ class KnownUser:
     attributes_version: int = 0
     attributes_seen_at: datetime | None = None
 
-    def as_body(self) -> KnownUserBody:
-        """The /internal/known-users entry."""
+    def as_body(self, stages: dict[str, int] | None = None) -> KnownUserBody:
+        """The /internal/known-users entry, with the event's stage stamps when known."""
         return KnownUserBody(
             user_id=self.user_id,
             discovered_by=self.discovered_by,
             known_since=self.known_since.isoformat(),
             active=self.active,
+            stages=stages,
         )
 
 
@@ -89,6 +90,9 @@ class KnownUserBody(BaseModel):
     discovered_by: str
     known_since: str
     active: bool
+    # CLOCK_MONOTONIC ns of each stage of the user.registered event that provisioned the user
+    # here (consumers/stamps.py); null for a user this process did not provision from an event.
+    stages: dict[str, int] | None = None
 
 
 class KnownUsersBody(BaseModel):

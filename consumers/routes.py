@@ -72,9 +72,10 @@ async def status(service: ServiceDep) -> dict[str, Any]:
 
 @internal.get("/known-users")
 async def known_users(service: ServiceDep) -> KnownUsersBody:
-    """Every user this service knows."""
+    """Every user this service knows, with the stage stamps of the event behind each."""
     users = await asyncio.to_thread(store.list_known, service.ctx.engine)
-    return KnownUsersBody(users=[u.as_body() for u in users])
+    stages = service.ctx.stages
+    return KnownUsersBody(users=[u.as_body(stages.of(u.user_id)) for u in users])
 
 
 @internal.put("/mode")

@@ -57,6 +57,11 @@ class CloudEvent(BaseModel):
     time: datetime
     datacontenttype: Literal["application/json"] = "application/json"
     data: UserData
+    # Extension attributes: CLOCK_MONOTONIC in ns (system-wide on one Linux host) at auth's
+    # commit of the change and when auth handed the event to Valkey. They time each stage of
+    # an event's path across processes; wall-clock `time` is no good for that.
+    commitmono: int | None = Field(default=None, ge=0)
+    publishmono: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _update_has_version(self) -> CloudEvent:
@@ -65,6 +70,10 @@ class CloudEvent(BaseModel):
         ):
             raise ValueError("user.updated must carry attributes and version")
         return self
+
+    def stamped(self, **stamps: int) -> CloudEvent:
+        """A copy with the given monotonic stamps (commitmono, publishmono) set."""
+        return self.model_copy(update=stamps)
 
     def attributes(self) -> dict[str, Any]:
         """The event's attributes as JSON values; optional members that are unset are left out."""

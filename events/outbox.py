@@ -396,6 +396,12 @@ class OutboxRelay:
             self._settle(event.id)
         return True
 
+    def _event(self, row_id: int, payload: str) -> CloudEvent:
+        """The row's event; the row was written before its commit, so an event handed over
+        since, which carries the commit's stamp, is sent instead."""
+        event = _parse(row_id, payload)
+        return next((e for e in self._handed if e.id == event.id), event)
+
     async def _drain(self, published: set[str]) -> bool:
         """Publish every pending row in order; False if a publish failed (rows stay pending)."""
         if self.claim:
@@ -406,7 +412,7 @@ class OutboxRelay:
                 return True
             for row_id, payload in rows:
                 raise_if_cancelling()
-                event = _parse(row_id, payload)
+                event = self._event(row_id, payload)
                 try:
                     await self.publish(event)
                 except Exception as exc:  # noqa: BLE001 - as above: the row is kept and retried
@@ -431,7 +437,7 @@ class OutboxRelay:
             try:
                 for row_id, payload in batch.rows:
                     raise_if_cancelling()
-                    event = _parse(row_id, payload)
+                    event = self._event(row_id, payload)
                     try:
                         await self.publish(event)
                     except Exception as exc:  # noqa: BLE001 - as above: the row stays pending

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from common.tokens import Claims
 from consumers import store
 from consumers.models import KnownUser
 from consumers.spec import ServiceSpec
+from consumers.stamps import StageStamps
 from events import names
 from events.aio import stop_task
 from events.model import CloudEvent
@@ -26,6 +28,7 @@ from events.signing import KeyLookup
 from events.streams import Unavailable
 
 log = logging.getLogger("discovery_lab.consumers")
+T = TypeVar("T")
 
 
 class UserRefused(Exception):
@@ -166,6 +169,7 @@ class Context:
     stats: Stats
     cache: KnownCache
     keys: KeyLookup  # auth's published keys, from the same JWKS cache that verifies tokens
+    stages: StageStamps = field(default_factory=lambda: StageStamps(PER_USER_LIMIT))
 
 
 class Discovery(Protocol):
@@ -276,20 +280,28 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
     ctx.stats.events_received += 1
     data = event.data
     if event.type == names.USER_REGISTERED:
-        _, created = await asyncio.to_thread(
-            store.provision,
-            ctx.engine,
-            ctx.spec,
-            data.user_id,
-            data.username,
-            "event",
-            attributes=data.attributes,
-            version=data.version or 0,
+        received = ctx.stages.received(event.id)
+        (_, created), began, done = await asyncio.to_thread(
+            _bracketed,
+            functools.partial(
+                store.provision,
+                ctx.engine,
+                ctx.spec,
+                data.user_id,
+                data.username,
+                "event",
+                attributes=data.attributes,
+                version=data.version or 0,
+            ),
         )
         if created:
             ctx.stats.event_provisions += 1
-            lag = datetime.now(UTC) - event.time.astimezone(UTC)
-            ctx.stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
+            ctx.stages.record(data.user_id, event, received, began, done)
+            if event.commitmono is not None:
+                ctx.stats.last_propagation_ms = round((done - event.commitmono) / 1e6, 3)
+            else:  # an event without auth's commit stamp: its wall-clock time, to the ms
+                lag = datetime.now(UTC) - event.time.astimezone(UTC)
+                ctx.stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
         else:
             ctx.stats.duplicates_ignored += 1
     elif event.type == names.USER_UPDATED:
@@ -303,6 +315,13 @@ async def handle_event(ctx: Context, event: CloudEvent) -> None:
             ctx.stats.deactivations += 1
         else:
             ctx.stats.duplicates_ignored += 1
+
+
+def _bracketed(work: Callable[[], T]) -> tuple[T, int, int]:
+    """Run `work` (in a worker thread) between two CLOCK_MONOTONIC stamps in ns."""
+    began = time.monotonic_ns()
+    result = work()
+    return result, began, time.monotonic_ns()
 
 
 async def _apply_update(ctx: Context, event: CloudEvent) -> None:

@@ -25,7 +25,7 @@ class PubSubDiscovery(EventDiscovery):
         self.subscriber = PubSubSubscriber(
             ctx.settings.valkey_url_as(ctx.spec.name),
             self.on_event,
-            signing.verifier(ctx.keys, ctx.stats.refused),
+            ctx.stages.timed(signing.verifier(ctx.keys, ctx.stats.refused)),
             on_invalid=on_invalid,
         )
 

@@ -31,7 +31,7 @@ class StreamsDiscovery(EventDiscovery):
             group=ctx.spec.name,
             consumer=ctx.replica,
             handler=self.on_event,
-            decode=signing.verifier(ctx.keys, ctx.stats.refused),
+            decode=ctx.stages.timed(signing.verifier(ctx.keys, ctx.stats.refused)),
             dead_letter_after=ctx.settings.lab_dead_letter_after,
             on_dead=on_dead,
         )

@@ -84,7 +84,11 @@ async def test_register_returns_the_new_id_and_publishes_once(
     assert r.status_code == 201
     assert r.json() == {"success": True, "user_id": 1}
     assert [e.type for e in publisher.staged] == ["user.registered"]
-    assert publisher.committed == publisher.staged
+    # the event staged in the transaction, then stamped with the moment it committed
+    assert [e.model_copy(update={"commitmono": None}) for e in publisher.committed] == (
+        publisher.staged
+    )
+    assert publisher.committed[0].commitmono is not None
     assert publisher.committed[0].data.user_id == 1
     assert publisher.committed[0].data.username == "alice"
 
