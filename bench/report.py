@@ -17,7 +17,7 @@ mpl.use("Agg")
 
 from matplotlib.figure import Figure
 
-from bench import overview, tokenreport
+from bench import overview, stagereport, tokenreport
 from bench.reach import reach
 from bench.results import (
     MIN_P99_SAMPLES,
@@ -568,8 +568,15 @@ def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> li
     stats = op_stats(lat, op)
     if stats is None or stats.n == 0:
         return None
-    parts = floor_parts(op, cost_columns(results)[column])
-    floor = results.floors.p50_of(parts)
+    mode = cost_columns(results)[column]
+    if op == "propagation":
+        path = results.floors.path_floor(mode)
+        floor = path.propagation.p50 if path else 0.0
+        what = f"same-path floor ({path.transport})" if path else "no same-path floor"
+    else:
+        parts = floor_parts(op, mode)
+        floor = results.floors.p50_of(parts)
+        what = " + ".join(parts)
     ratio = f"{stats.p50 / floor:.1f}×" if floor > 0 else "n/a"
     return [
         T(column),
@@ -579,7 +586,7 @@ def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> li
         T(tail_text(stats)),
         T(fmt_num(stats.max)),
         T(spread_text(stats)),
-        T(f"{fmt_num(floor)} ({' + '.join(parts)})"),
+        T(f"{fmt_num(floor)} ({what})"),
         T(ratio),
     ]
 
@@ -620,9 +627,28 @@ def latency_tables(results: Results) -> list[Block]:
         if op == "propagation" and LAZY in cost_columns(results).values():
             blocks.append(Para("lazy: n/a, a user is known at its first call."))
         if op == "propagation":
-            timeouts = ", ".join(f"{c} {lat.propagation_timeouts}" for c, lat in lats.items())
-            blocks.append(Para(f"(user, consumer) pairs not known within 10 s: {timeouts}."))
+            blocks += propagation_split(results)
     return blocks
+
+
+def propagation_split(results: Results) -> list[Block]:
+    """Propagation per stage, and each event mode against the same-path floor."""
+    return [
+        Heading(3, "Propagation by stage, and the same-path floor"),
+        Para(stagereport.EXPLAINED),
+        Table(
+            stagereport.STAGE_HEADERS,
+            [[T(c) for c in row] for row in stagereport.stage_rows(results)],
+            "Each stage's duration (ms) and its share of each sample's commit-to-commit time",
+        ),
+        Table(
+            stagereport.FLOOR_HEADERS,
+            [[T(c) for c in row] for row in stagereport.floor_rows(results)],
+            "Propagation against the same-path floor; the largest excess is the stage whose "
+            "duration exceeds the floor's by the most (ms, this mode vs the floor)",
+        ),
+        Para(stagereport.counts_text(results)),
+    ]
 
 
 def _tp(tp: Throughput) -> str:

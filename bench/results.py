@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -22,17 +21,6 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         raise ValueError("no values")
     rank = math.ceil(Fraction(str(q)) * len(sorted_values) / 100)
     return sorted_values[min(len(sorted_values), max(1, rank)) - 1]
-
-
-def percentile_of_sum(a: Sequence[float], b: Sequence[float], q: float, seed: int = 0) -> float:
-    """Percentile of x + y over independent draws, pairing a's samples with b's in a seeded
-    random order: a percentile of one distribution, unlike the sum of two percentiles."""
-    if not a or not b:
-        raise ValueError("no values")
-    rng = random.Random(seed)
-    n = max(len(a), len(b))
-    sums = [rng.choice(a) + rng.choice(b) for _ in range(n * 4)]
-    return percentile(sorted(sums), q)
 
 
 class Stats(BaseModel):
@@ -233,10 +221,6 @@ class Floors(BaseModel):
         """The sum of some floors' p50s."""
         return sum(getattr(self, p).p50 for p in parts)
 
-    def p99_of(self, parts: Iterable[str]) -> float:
-        """The sum of some floors' p99s."""
-        return sum(getattr(self, p).p99 for p in parts)
-
 
 def floor_parts(op: str, mode: str) -> tuple[str, ...]:
     """The floors an operation of a mode cannot beat: the one list of them."""
@@ -250,7 +234,6 @@ def floor_parts(op: str, mode: str) -> tuple[str, ...]:
         "verify_only": ("bare_fastapi", "jwt_verify"),
         "steady_miss": ("bare_fastapi", "jwt_verify"),
         "verify_miss": ("bare_fastapi", "jwt_verify"),
-        "propagation": (("valkey_pubsub" if mode == "pubsub" else "valkey_stream"), "db_insert"),
     }
     return parts[op]
 

@@ -72,6 +72,13 @@ def split(samples: Sequence[PropagationSample]) -> list[StageFigure]:
     return out
 
 
+def floor_at_rank(prop: Stats, floor: Stats) -> tuple[float, float]:
+    """(q, the floor's q-th percentile) at the rank of prop's tail: p99 from enough samples,
+    else for a max of n samples the 100·(n−1)/n-th percentile."""
+    q = 99.0 if prop.has_p99 else 100 * (prop.n - 1) / max(prop.n, 1)
+    return q, percentile(sorted(floor.samples), q)
+
+
 def _at(figure: StageFigure, q: str) -> float:
     return figure.ms.p50 if q == "p50" else figure.ms.tail
 

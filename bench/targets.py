@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from auth.publishing import HANDOVER_WAIT
 from bench.intervals import Interval, bootstrap, mean, ratio_of_means
-from bench.results import Floors, ModeLatency, Target, floor_parts, percentile, percentile_of_sum
+from bench.results import Floors, ModeLatency, Target, percentile
+from bench.stages import explain, floor_at_rank
 from bench.variants import Variant
+
+P50_TARGET = "propagation p50 vs the same-path floor"
+TAIL_TARGET = "propagation p99 vs the same-path floor"
 
 
 def _ms(x: float) -> str:
@@ -39,7 +42,7 @@ def check(latency: dict[str, ModeLatency], floors: Floors) -> list[Target]:
         if label == "lazy":
             targets.append(_first_call(label, lat, floors))
         if lat.propagation is not None and lat.propagation.n:
-            targets += _propagation(label, lat, floors, latency)
+            targets += propagation_targets(label, lat, floors)
         targets.append(_registration(label, lat))
     return targets
 
@@ -89,68 +92,64 @@ def _first_call(label: str, lat: ModeLatency, floors: Floors) -> Target:
     )
 
 
-def _propagation(
-    label: str, lat: ModeLatency, floors: Floors, latency: dict[str, ModeLatency]
-) -> list[Target]:
-    assert lat.propagation is not None
-    mode = Variant.parse(label).mode.value
-    parts = floor_parts("propagation", mode)
-    transport = getattr(floors, parts[0])
-    what = "PUBLISH→receive" if mode == "pubsub" else "XADD→XREADGROUP"
-    floor50 = floors.p50_of(parts)
+def propagation_targets(label: str, lat: ModeLatency, floors: Floors) -> list[Target]:
+    """p50 and tail against the same-path floor of the mode's transport, measured in the same
+    rounds; the reasons are the stage split's measured excess over the floor's stages."""
     prop = lat.propagation
-    # The floor's tail at the propagation tail's own rank: p99, or for a max of n samples the
-    # 100·(n−1)/n-th percentile, of delivery + insert drawn independently.
-    tail_q = 99.0 if prop.has_p99 else 100 * (prop.n - 1) / max(prop.n, 1)
-    floor99 = percentile_of_sum(transport.samples, floors.db_insert.samples, tail_q)
+    assert prop is not None
+    floor = floors.path_floor(Variant.parse(label).mode.value)
+    if floor is None or floor.propagation.n == 0:
+        missing = "the same-path floor was not measured, so there is nothing to compare with"
+        return [
+            Target(
+                name=name,
+                mode=label,
+                measured=0.0,
+                limit=limit,
+                unit="x floor",
+                met=False,
+                detail=missing,
+                reason=missing,
+            )
+            for name, limit in ((P50_TARGET, 3.0), (TAIL_TARGET, 10.0))
+        ]
+    floor50 = floor.propagation.p50
+    tail_q, floor99 = floor_at_rank(prop, floor.propagation)
     r50 = prop.p50 / floor50 if floor50 else 0.0
     r99 = prop.tail / floor99 if floor99 else 0.0
-    i50 = mean_interval([p / floor50 for p in prop.round_p50s()]) if floor50 else None
-    tails = [percentile(sorted(r), 99) / floor99 for r in prop.per_round() if r]
-    i99 = mean_interval(tails) if floor99 and prop.has_p99 else None
-    direct_label = f"{'pubsub' if mode == 'pubsub' else 'streams'}+direct"  # hybrid rides streams
-    direct = latency.get(direct_label)
-    if label.endswith("+outbox") and direct is not None and direct.propagation is not None:
-        why50 = (
-            f"measured: {direct_label} propagates in {_ms(direct.propagation.p50)} at p50 in "
-            f"this run, so the outbox adds {_ms(prop.p50 - direct.propagation.p50)}. Hypothesis "
-            "(not timed per stage): the second row in the registration's transaction and the "
-            f"hand-off to the relay; registration waits up to {HANDOVER_WAIT * 1000:.0f} ms "
-            "for that publish, so the next registration's hashing does not overlap it"
+    # The floor runs in every round, between the modes: pair each round with its own floor.
+    paired = zip(prop.round_p50s(), floor.propagation.round_p50s(), strict=False)
+    i50 = mean_interval([p / f for p, f in paired if f > 0])
+    i99 = None
+    if prop.has_p99:
+        tails = zip(prop.per_round(), floor.propagation.per_round(), strict=False)
+        i99 = mean_interval(
+            [percentile(sorted(p), 99) / percentile(sorted(f), 99) for p, f in tails if p and f]
         )
-    else:
-        why50 = (
-            f"measured: {_ms(prop.p50 - floor50)} above the floor. Hypothesis (not timed per "
-            "stage): the event is created inside the registration's transaction, and the "
-            "consumers and auth share the CPUs"
-        )
-    why99 = (
-        f"measured: {prop.tail_label} {_ms(prop.tail)}. Hypothesis (not timed per stage): "
-        "scheduling, with auth, two consumers and Valkey busy at once on the machine's cores"
-    )
+    path = f"{floor.transport}: auth commit → Valkey → a consumer that only inserts"
     return [
         Target(
-            name="propagation p50 vs raw delivery + one insert",
+            name=P50_TARGET,
             mode=label,
             measured=round(r50, 2),
             limit=3.0,
             unit="x floor",
             met=r50 <= 3.0,
-            detail=f"p50 {_ms(lat.propagation.p50)} vs floor {_ms(floor50)} "
-            f"({what} {transport.p50:.3f} + insert {floors.db_insert.p50:.3f})",
-            reason=why50,
+            detail=f"p50 {_ms(prop.p50)} vs same-path floor p50 {_ms(floor50)} ({path}, "
+            f"n={floor.propagation.n}, same rounds and load)",
+            reason=explain(lat.propagation_stages, floor.stages, "p50"),
             interval=i50,
         ),
         Target(
-            name="propagation p99 vs raw delivery + one insert",
+            name=TAIL_TARGET,
             mode=label,
             measured=round(r99, 2),
             limit=10.0,
             unit="x floor",
             met=r99 <= 10.0,
-            detail=f"{prop.tail_label} {_ms(prop.tail)} vs the floor's {tail_q:.1f}th "
-            f"percentile {_ms(floor99)} ({what} + insert, drawn independently)",
-            reason=why99,
+            detail=f"{prop.tail_label} {_ms(prop.tail)} vs the same-path floor's "
+            f"{tail_q:.1f}th percentile {_ms(floor99)} ({path})",
+            reason=explain(lat.propagation_stages, floor.stages, "tail"),
             interval=i99,
         ),
     ]

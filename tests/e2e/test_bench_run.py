@@ -9,6 +9,7 @@ import pytest
 from bench.reach import reach
 from bench.results import Results
 from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
+from bench.stages import STAGES, in_order
 from tests.e2e.plans import TINY
 
 pytestmark = pytest.mark.timeout(900)
@@ -40,6 +41,11 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
         assert lat.matched_hash.requests > 0  # type: ignore[union-attr]
         assert len(lat.round_windows) == TINY.rounds
         assert lat.propagation_timeouts == 0, label
+        if label != "lazy":  # every pair known, each with its stage stamps in order
+            samples = lat.propagation_samples
+            assert samples and len(samples) + lat.propagation_unstamped == 2 * users, label
+            assert all(in_order(s) for s in samples), label
+            assert [f.stage for f in lat.propagation_stages] == list(STAGES), label
         if label == "lazy":  # Valkey runs for a live switch, but lazy mode never talks to it
             assert lat.valkey_users == [], lat.valkey_users
         else:
@@ -50,6 +56,13 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
         for run in scenario.runs.values():
             assert set(run.consumers) == {"profiles", "notifications"}
     assert res.floors.valkey_pubsub.n and res.floors.jwt_verify.n and res.floors.bare_fastapi.n
+    for transport in ("pubsub", "stream"):  # the same-path floor, measured in every round
+        floor = res.floors.same_path[transport]
+        assert floor.samples and floor.timeouts == 0, transport
+        assert {s.round for s in floor.samples} == set(range(TINY.rounds))
+        assert all(in_order(s) for s in floor.samples), transport
+        assert [f.stage for f in floor.stages] == list(STAGES), transport
+    assert "Propagation by stage, and the same-path floor" in (out / "report.md").read_text()
     assert res.environment["cpu_count"] and res.environment["settings"]
     env = res.environment
     assert env["effective_settings"]["lab_known_cache_ttl"] > 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.intervals import bootstrap, mean, paired_difference, ratio_of_means, share_difference
-from bench.results import MIN_P99_SAMPLES, Results, Stats, percentile, percentile_of_sum
+from bench.results import MIN_P99_SAMPLES, Results, Stats, percentile
 from bench.verdict import mode_axes, variant_axes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
@@ -130,12 +130,3 @@ def test_a_variant_that_ran_fewer_scenarios_is_not_ranked(results: Results) -> N
     axis = _axis(variant_axes(partial), "Users never reached")
     assert not axis.cells["lazy"].ranked and "not ranked" in axis.cells["lazy"].text  # type: ignore[attr-defined]
     assert "lazy" not in axis.winners  # type: ignore[attr-defined]
-
-
-def test_a_floor_tail_is_a_percentile_of_the_sum_not_a_sum_of_percentiles() -> None:
-    assert percentile_of_sum([2.0], [3.0], 99) == 5.0
-    rare = [0.0] * 99 + [10.0]  # 10 one time in 100: a p99 of 0
-    assert percentile(rare, 99) + percentile(rare, 99) == 0.0
-    # x + y reaches 10 about 2 times in 100, so the sum's p99 is 10 (seeded draws)
-    assert percentile_of_sum(rare, rare, 99) == 10.0
-    assert percentile_of_sum(rare, rare, 50) == 0.0

@@ -3,7 +3,9 @@ event, without a subscriber running (events are handed to the mode directly)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -20,8 +22,9 @@ from consumers.discovery.base import (
     UnknownUser,
     UserDeactivated,
 )
+from consumers.stamps import STAMPS
 from events import names
-from events.model import user_event
+from events.model import CloudEvent, user_event
 from tests.unit.fakes import Keys, claims
 
 pytestmark = pytest.mark.anyio
@@ -76,6 +79,28 @@ async def test_an_event_provisions_once(ctx: Context, mode: Mode) -> None:
     assert (ctx.stats.event_provisions, ctx.stats.duplicates_ignored) == (1, 1)
     assert ctx.stats.last_propagation_ms is not None
     assert ctx.spec.count(ctx.engine) == 1
+    await discovery.stop()
+
+
+async def test_an_event_leaves_its_stage_stamps_in_order(ctx: Context) -> None:
+    discovery = build_discovery(Mode.STREAMS, ctx)
+    assert isinstance(discovery, EventDiscovery)
+    commit = time.monotonic_ns()
+    sent = user_event(names.USER_REGISTERED, 7, "eve").stamped(
+        commitmono=commit, publishmono=time.monotonic_ns()
+    )
+
+    async def parse(raw: bytes | str) -> CloudEvent:
+        return CloudEvent.parse(raw)
+
+    event = await ctx.stages.timed(parse)(sent.to_json())  # the reader's decode, timed
+    await discovery.on_event(event)
+    stamps = ctx.stages.of(7)
+    assert stamps is not None and list(stamps) == list(STAMPS)
+    assert list(stamps.values()) == sorted(stamps.values()) and stamps["commit"] == commit
+    assert ctx.stats.last_propagation_ms == round((stamps["provision_commit"] - commit) / 1e6, 3)
+    await discovery.on_event(user_event(names.USER_REGISTERED, 8, "bob"))  # never stamped
+    assert ctx.stages.of(8) == {"provision_start": ANY, "provision_commit": ANY}
     await discovery.stop()
 
 
