@@ -375,6 +375,34 @@ class ReplicaResults(BaseModel):
     environment: dict[str, Any] = Field(default_factory=dict)
 
 
+class CatchUp(BaseModel):
+    """A consumer catching up with a backlog of stream entries, against a floor of raw
+    XREADGROUP batches plus one bulk insert, measured in the same run (bench.catchup)."""
+
+    events: int
+    batch: int  # entries per XREADGROUP, per transaction and per XACK
+    events_per_s: float
+    seconds: float
+    floor_events_per_s: float  # the faster of the floors measured before and after
+    floors: list[dict[str, float]]  # read_s, insert_s, events_per_s of each floor measurement
+    ratio: float  # events_per_s / floor_events_per_s
+    target_ratio: float
+    target_events_per_s: float
+    batch_ms: Stats  # from a batch's XREADGROUP reply to its XACK
+    stages_us: dict[str, float]  # per event, on a sample: verify_us, apply_us
+    known_users: int
+    records: int  # the service's own rows (profiles)
+    pending_after: int
+    dead_lettered: int
+    event_bytes: int  # mean size of one signed event
+    environment: dict[str, Any]
+
+    @property
+    def met(self) -> bool:
+        """Both targets: the share of the floor, and the events per second."""
+        return self.ratio >= self.target_ratio and self.events_per_s >= self.target_events_per_s
+
+
 class Results(BaseModel):
     """Everything one benchmark run measured."""
 
@@ -398,3 +426,4 @@ class Results(BaseModel):
     failover: list[dict[str, Any]] = Field(
         default_factory=list
     )  # bench --cluster: bench.failover rows
+    catchup: CatchUp | None = None  # a consumer catching up with a stream backlog

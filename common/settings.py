@@ -60,6 +60,7 @@ class Topology(StrEnum):
 
 
 CONSUMER_SERVICES: tuple[str, ...] = ("profiles", "notifications")
+DEFAULT_PER_USER_BOUND = 100_000  # users each per-user structure of a consumer holds at most
 CLUSTER_SCHEME = "valkey+cluster"  # a VALKEY_URL with this scheme names a Valkey Cluster
 
 
@@ -103,6 +104,9 @@ class Settings(BaseSettings):
     lab_internal_token: str = ""
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
+    # stream entries a consumer reads with one XREADGROUP, applies in one transaction and acks
+    # with one XACK
+    lab_stream_batch: int = Field(default=500, ge=1)
     lab_fault_crash_after_commit: bool = False
     lab_argon2_time_cost: int = Field(default=3, ge=1)
     lab_argon2_memory_kib: int = Field(default=65536, ge=64)
@@ -116,6 +120,12 @@ class Settings(BaseSettings):
     lab_login_window: float = Field(default=900.0, gt=0)
     lab_jwks_cache_ttl: float = Field(default=60.0, gt=0)
     lab_known_cache_ttl: float = Field(default=1.0, ge=0)
+    # Bounds of a consumer's per-user structures (consumers.discovery.base.KnownCache says what
+    # happens at each bound) and of its cache of verified tokens (common.tokens.Verifier).
+    lab_known_cache_size: int = Field(default=DEFAULT_PER_USER_BOUND, ge=0)
+    lab_seen_users_size: int = Field(default=DEFAULT_PER_USER_BOUND, ge=0)
+    lab_blocked_users_size: int = Field(default=DEFAULT_PER_USER_BOUND, ge=0)
+    lab_token_cache_size: int = Field(default=10_000, ge=0)
     lab_outbox_poll_interval: float = Field(default=0.5, gt=0)
     lab_host: str = "127.0.0.1"  # the host in the default URLs between processes
     lab_bind_host: str = "127.0.0.1"  # where each process listens (0.0.0.0 in containers)

@@ -252,7 +252,11 @@ JwksFetcher = Callable[[], Awaitable[Mapping[str, Any]]]
 
 @dataclass
 class Verifier:
-    """Verifies tokens against a cached JWKS, with a bounded cache of verified tokens."""
+    """Verifies tokens against a cached JWKS, with a bounded cache of verified tokens.
+
+    The token cache keeps the `cache_size` most recently used tokens (LAB_TOKEN_CACHE_SIZE;
+    0: none) and drops a token once it expires or its key is no longer published. A token
+    forgotten at the bound is verified again on its next use."""
 
     fetch_jwks: JwksFetcher
     issuer: str
@@ -271,6 +275,11 @@ class Verifier:
     unwrap: Callable[[str], str] = field(default=lambda token: token)
     refreshes: int = 0
     cache_hits: int = 0
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens the cache holds now."""
+        return len(self._verified)
 
     async def verify(self, token: str) -> Claims:
         """Verify a token; the cache honours exp and drops tokens of keys no longer published."""
@@ -291,9 +300,10 @@ class Verifier:
         claims = verify_token(
             inner, self._keys, issuer=self.issuer, audience=self.audience, now=now
         )
-        self._verified[token] = claims  # keyed by what the client sent: decrypted once
-        if len(self._verified) > self.cache_size:
-            self._verified.popitem(last=False)
+        if self.cache_size > 0:
+            self._verified[token] = claims  # keyed by what the client sent: decrypted once
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
         return claims
 
     async def key(self, kid: str) -> jwt.PyJWK | None:

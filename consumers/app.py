@@ -56,6 +56,7 @@ def create_app(
             settings.lab_issuer,
             settings.lab_audience,
             jwks_ttl=settings.lab_jwks_cache_ttl,
+            cache_size=settings.lab_token_cache_size,
             unwrap=sealed.settings_opener(settings),
         )
         ctx = Context(
@@ -64,7 +65,7 @@ def create_app(
             engine=engine,
             replica=replica_name,
             stats=Stats(),
-            cache=KnownCache(settings.lab_known_cache_ttl),
+            cache=KnownCache.from_settings(settings),
             keys=verifier.key,
         )
         svc = ConsumerService(ctx=ctx, verifier=verifier, discovery=LazyDiscovery(ctx))

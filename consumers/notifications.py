@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 from sqlmodel import Field, SQLModel
 
 from common.db import insert_ignore
+from consumers.spec import NewUser
 
 
 class WelcomeMessage(SQLModel, table=True):
@@ -32,14 +34,17 @@ class NotificationsSpec:
     def tables(self) -> list[Table]:
         return [messages]
 
-    def provision(self, conn: Connection, user_id: int, username: str | None) -> None:
-        who = username or f"user {user_id}"
-        stmt = insert_ignore(conn.engine, messages).values(
-            user_id=user_id,
-            body=f"Welcome, {who}!",
-            sent_at=datetime.now(UTC),
-        )
-        conn.execute(stmt)
+    def provision(self, conn: Connection, users: Sequence[NewUser]) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "user_id": user_id,
+                "body": f"Welcome, {username or f'user {user_id}'}!",
+                "sent_at": now,
+            }
+            for user_id, username in users
+        ]
+        conn.execute(insert_ignore(conn.engine, messages), rows)
 
     def describe(self, engine: Engine, user_id: int) -> dict[str, Any] | None:
         with engine.connect() as conn:

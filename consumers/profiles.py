@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 from sqlmodel import Field, SQLModel
 
 from common.db import insert_ignore
+from consumers.spec import NewUser
 
 
 class Profile(SQLModel, table=True):
@@ -33,14 +35,18 @@ class ProfilesSpec:
     def tables(self) -> list[Table]:
         return [profiles]
 
-    def provision(self, conn: Connection, user_id: int, username: str | None) -> None:
-        stmt = insert_ignore(conn.engine, profiles).values(
-            user_id=user_id,
-            display_name=username or f"user {user_id}",
-            bio="",
-            created_at=datetime.now(UTC),
-        )
-        conn.execute(stmt)
+    def provision(self, conn: Connection, users: Sequence[NewUser]) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "user_id": user_id,
+                "display_name": username or f"user {user_id}",
+                "bio": "",
+                "created_at": now,
+            }
+            for user_id, username in users
+        ]
+        conn.execute(insert_ignore(conn.engine, profiles), rows)
 
     def describe(self, engine: Engine, user_id: int) -> dict[str, Any] | None:
         with engine.connect() as conn:

@@ -60,6 +60,8 @@ class ConsumerService:
             "subscriber": self.discovery.subscriber_state(),
             "last_propagation_ms": stats.last_propagation_ms,
             "token_cache_hits": self.verifier.cache_hits,
+            # users each bounded per-user structure holds now (LAB_*_SIZE settings)
+            "per_user": self.ctx.cache.sizes() | {"tokens": self.verifier.cached_tokens},
             "jwks_refreshes": self.verifier.refreshes,
         }
         status.update(await self.discovery.extra_status())

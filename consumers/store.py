@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Connection, Engine, Table, func, select, update
 from sqlmodel import SQLModel
 
 from common.db import insert_ignore
 from consumers.models import KnownUser, KnownUserRow
 from consumers.spec import ServiceSpec
+from events import names
+from events.model import CloudEvent
 
 known: Table = KnownUserRow.__table__  # type: ignore[attr-defined]
 
@@ -83,7 +85,7 @@ def provision(
         ).first()
         created = row is not None
         if created:
-            spec.provision(conn, user_id, username)
+            spec.provision(conn, [(user_id, username)])
         else:
             row = conn.execute(select(known).where(known.c.user_id == user_id)).first()
     assert row is not None
@@ -124,19 +126,25 @@ def apply_attributes(
     """Replace the copy of a user's attributes if `version` is newer than the one held: an
     older version never overwrites a newer one, whatever order they arrive in."""
     with engine.begin() as conn:
-        row = conn.execute(
-            update(known)
-            .where(known.c.user_id == user_id, known.c.attributes_version < version)
-            .values(
-                attributes=dict(attributes),
-                attributes_version=version,
-                attributes_seen_at=datetime.now(UTC),
-            )
-            .returning(known.c.user_id)
-        ).first()
-        if row is not None:
-            return "applied"
-        held = conn.execute(select(known.c.user_id).where(known.c.user_id == user_id)).first()
+        return _apply_attributes(conn, user_id, attributes, version)
+
+
+def _apply_attributes(
+    conn: Connection, user_id: int, attributes: Mapping[str, Any], version: int
+) -> AttributeOutcome:
+    row = conn.execute(
+        update(known)
+        .where(known.c.user_id == user_id, known.c.attributes_version < version)
+        .values(
+            attributes=dict(attributes),
+            attributes_version=version,
+            attributes_seen_at=datetime.now(UTC),
+        )
+        .returning(known.c.user_id)
+    ).first()
+    if row is not None:
+        return "applied"
+    held = conn.execute(select(known.c.user_id).where(known.c.user_id == user_id)).first()
     return "stale" if held is not None else "unknown"
 
 
@@ -154,27 +162,107 @@ def mark_first_call(engine: Engine, user_id: int) -> bool:
 
 def deactivate(engine: Engine, user_id: int, username: str | None, via: str) -> bool:
     """Block a user for good (a tombstone if unknown); True if this changed anything."""
-    now = datetime.now(UTC)
     with engine.begin() as conn:
-        inserted = conn.execute(
-            insert_ignore(engine, known)
-            .values(
-                user_id=user_id,
-                username=username,
-                discovered_by=via,
-                known_since=now,
-                active=False,
-                deactivated_at=now,
-            )
-            .returning(known.c.user_id)
-        ).first()
-        updated = conn.execute(
-            update(known)
-            .where(known.c.user_id == user_id, known.c.active.is_(True))
-            .values(active=False, deactivated_at=now)
-            .returning(known.c.user_id)
-        ).first()
+        return _deactivate(conn, user_id, username, via)
+
+
+def _deactivate(conn: Connection, user_id: int, username: str | None, via: str) -> bool:
+    now = datetime.now(UTC)
+    inserted = conn.execute(
+        insert_ignore(conn.engine, known)
+        .values(
+            user_id=user_id,
+            username=username,
+            discovered_by=via,
+            known_since=now,
+            active=False,
+            deactivated_at=now,
+        )
+        .returning(known.c.user_id)
+    ).first()
+    updated = conn.execute(
+        update(known)
+        .where(known.c.user_id == user_id, known.c.active.is_(True))
+        .values(active=False, deactivated_at=now)
+        .returning(known.c.user_id)
+    ).first()
     return inserted is not None or updated is not None
+
+
+# What applying one event did: a new user, a copy of attributes replaced, a user blocked, or
+# nothing (a duplicate, a stale or an unknown user's update).
+EventOutcome = Literal["created", "duplicate", "applied", "stale", "unknown", "deactivated"]
+
+
+def apply_events(
+    engine: Engine, spec: ServiceSpec, events: Sequence[CloudEvent]
+) -> list[EventOutcome]:
+    """Apply events in stream order in one transaction; the outcome of each, in order.
+
+    Runs of user.registered are written with one multi-row INSERT ... ON CONFLICT DO NOTHING
+    per table; an update or a deactivation first writes the registrations before it, so each
+    user's events apply in the order they were appended. Idempotent: applied twice, the second
+    time every registration is a duplicate and nothing changes.
+    """
+    outcomes: list[EventOutcome] = ["duplicate"] * len(events)
+    with engine.begin() as conn:
+        waiting: list[int] = []  # indexes of registrations not written yet
+        for i, event in enumerate(events):
+            data = event.data
+            if event.type == names.USER_REGISTERED:
+                waiting.append(i)
+                continue
+            _register(conn, spec, events, waiting, outcomes)
+            if event.type == names.USER_UPDATED:
+                assert data.attributes is not None and data.version is not None
+                outcomes[i] = _apply_attributes(conn, data.user_id, data.attributes, data.version)
+            elif _deactivate(conn, data.user_id, data.username, "event"):
+                outcomes[i] = "deactivated"
+        _register(conn, spec, events, waiting, outcomes)
+    return outcomes
+
+
+def _register(
+    conn: Connection,
+    spec: ServiceSpec,
+    events: Sequence[CloudEvent],
+    waiting: list[int],
+    outcomes: list[EventOutcome],
+) -> None:
+    """Write the waiting registrations: the first event of each user inserted just now is
+    "created", every other one a duplicate. Empties `waiting`."""
+    if not waiting:
+        return
+    now = datetime.now(UTC)
+    rows = []
+    for i in waiting:
+        data = events[i].data
+        version = data.version or 0
+        rows.append(
+            {
+                "user_id": data.user_id,
+                "username": data.username,
+                "discovered_by": "event",
+                "known_since": now,
+                "active": True,
+                "first_call_at": None,
+                "attributes": dict(data.attributes or {}) if version else None,
+                "attributes_version": version,
+                "attributes_seen_at": now if version else None,
+            }
+        )
+    inserted = conn.execute(insert_ignore(conn.engine, known).returning(known.c.user_id), rows)
+    new = {row.user_id for row in inserted}
+    created: list[tuple[int, str | None]] = []
+    for i in waiting:
+        data = events[i].data
+        if data.user_id in new:
+            new.discard(data.user_id)
+            outcomes[i] = "created"
+            created.append((data.user_id, data.username))
+    if created:
+        spec.provision(conn, created)
+    waiting.clear()
 
 
 def count_known(engine: Engine) -> int:

@@ -28,7 +28,11 @@ class Unavailable(Exception):
 
 
 Handler = Callable[[CloudEvent], Awaitable[None]]
+# Applies a batch of events at once (one transaction), in stream order; raises like Handler.
+BatchHandler = Callable[[list[CloudEvent]], Awaitable[None]]
 DeadHandler = Callable[[str, str], Awaitable[None]]
+# Told of each batch of new entries: how many, and the seconds from XREADGROUP to XACK.
+BatchObserver = Callable[[int, float], None]
 
 FIRST_BACKOFF = 0.05
 LAG_SCAN_LIMIT = 10_000
@@ -95,8 +99,27 @@ def _is_nogroup(exc: ResponseError) -> bool:
     return str(exc).startswith("NOGROUP")
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A delivered entry whose event was verified, waiting to be applied."""
+
+    entry_id: str
+    raw: str
+    event: CloudEvent
+    deliveries: int
+
+
 class StreamConsumer:
-    """One consumer of a group: at-least-once delivery, catch-up, reclaim and dead letters."""
+    """One consumer of a group: at-least-once delivery, catch-up, reclaim and dead letters.
+
+    With a batch handler, each XREADGROUP batch (up to `batch` entries) is verified entry by
+    entry, applied in one call, and acknowledged with one XACK after that call returns: a
+    crash before the XACK leaves the whole batch pending, and the idempotent handler ignores
+    what it had already applied. An entry that fails verification is dead-lettered on its own
+    and the rest of the batch goes on. If the batch call fails for another reason than
+    Unavailable, its events are applied again one at a time, so only the event at fault is
+    retried and, in the end, dead-lettered.
+    """
 
     def __init__(
         self,
@@ -112,6 +135,8 @@ class StreamConsumer:
         batch: int = 100,
         on_dead: DeadHandler | None = None,
         max_backoff: float = MAX_BACKOFF_S,
+        batch_handler: BatchHandler | None = None,
+        on_batch: BatchObserver | None = None,
     ) -> None:
         self.url = url
         self.group = group
@@ -124,6 +149,8 @@ class StreamConsumer:
         self.batch = batch
         self.on_dead = on_dead
         self.max_backoff = max_backoff
+        self.batch_handler = batch_handler
+        self.on_batch = on_batch
         self.state = "disconnected"
         self.connected = asyncio.Event()
         self.processed = 0
@@ -222,13 +249,16 @@ class StreamConsumer:
                 await self.ensure_group(client)
 
     async def _read_new(self, client: avalkey.Valkey) -> None:
-        """One XREADGROUP for never-delivered entries."""
+        """One XREADGROUP for never-delivered entries, handled as one batch."""
         reply = await client.xreadgroup(
             self.group, self.consumer, {names.STREAM: ">"}, count=self.batch, block=self._block_ms()
         )
-        for _stream, entries in reply or []:
-            for entry_id, fields in entries:
-                await self._handle(client, _text(entry_id), fields, deliveries=1)
+        started = time.perf_counter()  # after the read: a blocked XREADGROUP is idle time
+        entries = reply[0][1] if reply else []
+        if entries:
+            await self._handle_entries(client, entries, {})
+            if self.on_batch is not None:
+                self.on_batch(len(entries), time.perf_counter() - started)
 
     async def _own_pending(self, client: avalkey.Valkey) -> None:
         """Finish what this consumer name had been delivered before a restart."""
@@ -241,7 +271,7 @@ class StreamConsumer:
             entries = reply[0][1] if reply else []
             if not entries:
                 return
-            await self._handle_batch(client, entries)
+            await self._handle_delivered(client, entries)
             start = _text(entries[-1][0])
 
     async def _reclaim(self, client: avalkey.Valkey) -> None:
@@ -260,12 +290,12 @@ class StreamConsumer:
             next_start, entries = _text(reply[0]), reply[1]
             for gone in reply[2] if len(reply) > 2 else []:  # deleted while pending
                 await client.xack(names.STREAM, self.group, _text(gone))
-            await self._handle_batch(client, entries)
+            await self._handle_delivered(client, entries)
             if next_start == "0-0":
                 return
             start = next_start
 
-    async def _handle_batch(self, client: avalkey.Valkey, entries: list[Any]) -> None:
+    async def _handle_delivered(self, client: avalkey.Valkey, entries: list[Any]) -> None:
         """Handle entries delivered before, knowing how often each one was delivered."""
         if not entries:
             return
@@ -284,33 +314,85 @@ class StreamConsumer:
                 names.STREAM, self.group, min=missing, max=missing, count=1
             )
             deliveries[missing] = int(one[0]["times_delivered"]) if one else 1
-        for entry_id, (_, fields) in zip(ids, entries, strict=True):
+        await self._handle_entries(client, entries, deliveries)
+
+    async def _handle_entries(
+        self, client: avalkey.Valkey, entries: list[Any], deliveries: dict[str, int]
+    ) -> None:
+        """Verify each entry, then apply them: together with a batch handler, else one by one."""
+        decoded = await self._verified(client, entries, deliveries)
+        if self.batch_handler is not None:
+            if decoded:
+                await self._apply_batch(client, decoded)
+            return
+        for one in decoded:
+            await self._apply(client, one)
+
+    async def _verified(
+        self, client: avalkey.Valkey, entries: list[Any], deliveries: dict[str, int]
+    ) -> list[_Decoded]:
+        """The entries whose events verify, in order; the others are dealt with on the spot."""
+        decoded: list[_Decoded] = []
+        for entry_id_value, fields in entries:
+            entry_id = _text(entry_id_value)
             if not fields:  # trimmed away while pending: nothing left to process
                 await client.xack(names.STREAM, self.group, entry_id)
                 continue
-            await self._handle(client, entry_id, fields, deliveries=deliveries.get(entry_id, 1))
+            one = await self._decode(client, entry_id, fields, deliveries.get(entry_id, 1))
+            if one is not None:
+                decoded.append(one)
+        return decoded
 
-    async def _handle(
+    async def _decode(
         self, client: avalkey.Valkey, entry_id: str, fields: Any, deliveries: int
-    ) -> None:
-        """Decode and handle; ack on success, dead-letter poison, refused (unsigned or forged)
-        or too-often-failed entries."""
+    ) -> _Decoded | None:
+        """The verified event, or None once poison, refused (unsigned or forged) entries are
+        dead-lettered and undecodable ones (keys not available yet) are left to be retried."""
         raw_value = (fields or {}).get(names.STREAM_FIELD.encode())
         if raw_value is None:
             await self._dead_letter(
                 client, entry_id, "", f"no {names.STREAM_FIELD!r} field", fields
             )
-            return
+            return None
         raw = _text(raw_value)
         try:
             event = await self.decode(raw)
         except InvalidEvent as exc:
             await self._dead_letter(client, entry_id, raw, f"invalid event: {exc}"[:300])
-            return
+            return None
         # Keys not available yet, or a lookup that failed: retried like a failed handler.
         except Exception as exc:  # noqa: BLE001
             await self._failed(entry_id, raw, deliveries, exc, client)
+            return None
+        return _Decoded(entry_id, raw, event, deliveries)
+
+    async def _apply_batch(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
+        """Apply verified events in one call and ack them with one XACK after it returns."""
+        assert self.batch_handler is not None
+        try:
+            await self.batch_handler([one.event for one in batch])
+        except Unavailable as exc:
+            self.failures += 1
+            log.warning("%d events left pending: %s", len(batch), exc)
             return
+        # Any other failure: the event at fault is found by applying them one at a time.
+        except Exception as exc:  # noqa: BLE001
+            log.warning(
+                "a batch of %d events failed (%s: %s); applying them one at a time",
+                len(batch),
+                exc.__class__.__name__,
+                exc,
+            )
+            for one in batch:
+                await self._apply(client, one)
+            return
+        await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
+        self.processed += len(batch)
+
+    async def _apply(self, client: avalkey.Valkey, one: _Decoded) -> None:
+        """Handle one verified event; ack on success, or count the failure toward its
+        dead letter."""
+        entry_id, raw, event, deliveries = one.entry_id, one.raw, one.event, one.deliveries
         try:
             await self.handler(event)
         except Unavailable as exc:

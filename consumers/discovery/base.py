@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine
 
 from common.db import STORAGE_DOWN
-from common.settings import Mode, Settings
+from common.settings import DEFAULT_PER_USER_BOUND, Mode, Settings
 from common.tokens import Claims
 from consumers import store
 from consumers.models import KnownUser
@@ -70,9 +70,6 @@ class Stats:
         self.events_refused += 1
 
 
-PER_USER_LIMIT = 100_000  # users that each per-user structure of a process holds at most
-
-
 class RecentIds:
     """A set of user ids that keeps the `limit` most recently added, forgetting the oldest."""
 
@@ -83,6 +80,8 @@ class RecentIds:
         self._ids: OrderedDict[int, None] = OrderedDict()
 
     def add(self, user_id: int) -> None:
+        if self.limit <= 0:
+            return
         self._ids[user_id] = None
         self._ids.move_to_end(user_id)
         if len(self._ids) > self.limit:
@@ -102,23 +101,40 @@ class KnownCache:
     A user blocked here (deactivated by an event this process applied) is never cached as
     active again, even by a lookup that read the database before the deactivation committed.
 
-    Each structure holds at most `limit` users, so memory stays flat however many users a
-    process meets; at the bound the oldest is forgotten, and the database answers instead:
-    - a cached user: the next call reads the database again;
-    - a seen user: the next lookup tries an insert first, which falls back to the existing row;
-    - a blocked user: the database still says inactive, so the user stays refused. The block
-      only has to outlive a lookup in flight when the deactivation committed (milliseconds).
+    Every structure here is per user, so each has a bound (settings in brackets), and memory
+    stays flat however many users a process meets. At the bound the least recently used user
+    is forgotten, and the database answers instead:
+    - cached active users [LAB_KNOWN_CACHE_SIZE], each also for at most LAB_KNOWN_CACHE_TTL
+      seconds (expired entries are dropped as new ones arrive): a forgotten user's next call
+      reads the database again;
+    - users seen in the database [LAB_SEEN_USERS_SIZE], which only decides whether a lazy
+      lookup tries the read or the insert first: a forgotten user's next lookup tries the
+      insert, which falls back to the existing row;
+    - blocked users [LAB_BLOCKED_USERS_SIZE]: the database holds the deactivation, so a
+      forgotten user is still refused (the row says inactive, and no insert revives it). The
+      block only has to outlive a lookup that was in flight when the deactivation committed.
     """
 
     ttl: float
-    limit: int = PER_USER_LIMIT
+    size: int = DEFAULT_PER_USER_BOUND
+    seen_size: int = DEFAULT_PER_USER_BOUND
+    blocked_size: int = DEFAULT_PER_USER_BOUND
     _entries: OrderedDict[int, tuple[KnownUser, float]] = field(default_factory=OrderedDict)
     _blocked: RecentIds = field(init=False)
     _seen: RecentIds = field(init=False)
 
     def __post_init__(self) -> None:
-        self._blocked = RecentIds(self.limit)
-        self._seen = RecentIds(self.limit)
+        self._blocked = RecentIds(self.blocked_size)
+        self._seen = RecentIds(self.seen_size)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KnownCache:
+        return cls(
+            settings.lab_known_cache_ttl,
+            size=settings.lab_known_cache_size,
+            seen_size=settings.lab_seen_users_size,
+            blocked_size=settings.lab_blocked_users_size,
+        )
 
     def get(self, user_id: int) -> KnownUser | None:
         hit = self._entries.get(user_id)
@@ -127,16 +143,22 @@ class KnownCache:
         return hit[0]
 
     def seen(self, user_id: int) -> bool:
-        """True once this process has found the user in its database."""
+        """True once this process has found the user in its database (and not forgotten)."""
         return user_id in self._seen
 
     def put(self, user: KnownUser) -> None:
         self._seen.add(user.user_id)
-        if self.ttl > 0 and user.active and user.user_id not in self._blocked:
-            self._entries[user.user_id] = (user, time.monotonic())
-            self._entries.move_to_end(user.user_id)
-            if len(self._entries) > self.limit:  # forget the oldest entry
-                self._entries.popitem(last=False)
+        if self.ttl <= 0 or self.size <= 0 or not user.active or user.user_id in self._blocked:
+            return
+        now = time.monotonic()
+        self._entries[user.user_id] = (user, now)
+        self._entries.move_to_end(user.user_id)
+        # entries are in the order they were put: expired ones are at the front
+        while self._entries:
+            _, (_, put_at) = next(iter(self._entries.items()))
+            if now - put_at <= self.ttl and len(self._entries) <= self.size:
+                break
+            self._entries.popitem(last=False)
 
     def block(self, user_id: int) -> None:
         """Forget a user and refuse to cache them as active from now on."""
@@ -148,6 +170,14 @@ class KnownCache:
 
     def drop(self, user_id: int) -> None:
         self._entries.pop(user_id, None)
+
+    def sizes(self) -> dict[str, int]:
+        """How many users each structure holds now."""
+        return {
+            "cached": len(self._entries),
+            "seen": len(self._seen),
+            "blocked": len(self._blocked),
+        }
 
 
 @dataclass
@@ -169,7 +199,8 @@ class Context:
     stats: Stats
     cache: KnownCache
     keys: KeyLookup  # auth's published keys, from the same JWKS cache that verifies tokens
-    stages: StageStamps = field(default_factory=lambda: StageStamps(PER_USER_LIMIT))
+    # per user provisioned from an event, for the benchmark; the oldest forgotten at the bound
+    stages: StageStamps = field(default_factory=lambda: StageStamps(DEFAULT_PER_USER_BOUND))
 
 
 class Discovery(Protocol):
@@ -277,44 +308,44 @@ async def refuse_unknown(ctx: Context, user_id: int) -> Resolution:
 
 async def handle_event(ctx: Context, event: CloudEvent) -> None:
     """Apply one user event idempotently; raise to have it redelivered."""
-    ctx.stats.events_received += 1
-    data = event.data
-    if event.type == names.USER_REGISTERED:
-        received = ctx.stages.received(event.id)
-        (_, created), began, done = await asyncio.to_thread(
-            _bracketed,
-            functools.partial(
-                store.provision,
-                ctx.engine,
-                ctx.spec,
-                data.user_id,
-                data.username,
-                "event",
-                attributes=data.attributes,
-                version=data.version or 0,
-            ),
-        )
-        if created:
-            ctx.stats.event_provisions += 1
-            ctx.stages.record(data.user_id, event, received, began, done)
+    await handle_events(ctx, [event])
+
+
+async def handle_events(ctx: Context, events: list[CloudEvent]) -> None:
+    """Apply user events idempotently, in order, in one transaction; raise to have them all
+    redelivered. Counters move only once the transaction has committed; the stage stamps of a
+    user provisioned here are the transaction's start and commit."""
+    for event in events:
+        if event.type == names.USER_DEACTIVATED:
+            ctx.cache.block(event.data.user_id)  # before the write: no call may cache them
+    received = [ctx.stages.received(event.id) for event in events]
+    outcomes, began, done = await asyncio.to_thread(
+        _bracketed, functools.partial(store.apply_events, ctx.engine, ctx.spec, events)
+    )
+    stats = ctx.stats
+    stats.events_received += len(events)
+    for event, outcome, arrived in zip(events, outcomes, received, strict=True):
+        user_id = event.data.user_id
+        if outcome == "created":
+            stats.event_provisions += 1
+            ctx.stages.record(user_id, event, arrived, began, done)
             if event.commitmono is not None:
-                ctx.stats.last_propagation_ms = round((done - event.commitmono) / 1e6, 3)
+                stats.last_propagation_ms = round((done - event.commitmono) / 1e6, 3)
             else:  # an event without auth's commit stamp: its wall-clock time, to the ms
                 lag = datetime.now(UTC) - event.time.astimezone(UTC)
-                ctx.stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
+                stats.last_propagation_ms = round(lag.total_seconds() * 1000, 3)
+        elif outcome == "deactivated":
+            stats.deactivations += 1
+        elif outcome == "applied":
+            stats.attribute_updates += 1
+            ctx.cache.drop(user_id)  # the next call reads the new copy
+        elif outcome == "stale":
+            stats.stale_updates += 1
+        elif outcome == "unknown":
+            stats.unknown_updates += 1
+            log.warning("user.updated for unknown user %s ignored", user_id)
         else:
-            ctx.stats.duplicates_ignored += 1
-    elif event.type == names.USER_UPDATED:
-        await _apply_update(ctx, event)
-    elif event.type == names.USER_DEACTIVATED:
-        ctx.cache.block(data.user_id)  # before the write: no call may cache them as active
-        changed = await asyncio.to_thread(
-            store.deactivate, ctx.engine, data.user_id, data.username, "event"
-        )
-        if changed:
-            ctx.stats.deactivations += 1
-        else:
-            ctx.stats.duplicates_ignored += 1
+            stats.duplicates_ignored += 1
 
 
 def _bracketed(work: Callable[[], T]) -> tuple[T, int, int]:
@@ -322,22 +353,6 @@ def _bracketed(work: Callable[[], T]) -> tuple[T, int, int]:
     began = time.monotonic_ns()
     result = work()
     return result, began, time.monotonic_ns()
-
-
-async def _apply_update(ctx: Context, event: CloudEvent) -> None:
-    data = event.data
-    assert data.attributes is not None and data.version is not None  # CloudEvent checks both
-    outcome = await asyncio.to_thread(
-        store.apply_attributes, ctx.engine, data.user_id, data.attributes, data.version
-    )
-    if outcome == "applied":
-        ctx.stats.attribute_updates += 1
-        ctx.cache.drop(data.user_id)  # the next call reads the new copy
-    elif outcome == "stale":
-        ctx.stats.stale_updates += 1
-    else:
-        ctx.stats.unknown_updates += 1
-        log.warning("user.updated for unknown user %s ignored", data.user_id)
 
 
 async def count_invalid(ctx: Context, raw: bytes, reason: str) -> None:
@@ -360,8 +375,11 @@ class EventDiscovery:
         raise NotImplementedError
 
     async def on_event(self, event: CloudEvent) -> None:
+        await self.on_events([event])
+
+    async def on_events(self, events: list[CloudEvent]) -> None:
         try:
-            await handle_event(self.ctx, event)
+            await handle_events(self.ctx, events)
         except STORAGE_DOWN as exc:
             raise Unavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 

@@ -34,6 +34,8 @@ class StreamsDiscovery(EventDiscovery):
             decode=ctx.stages.timed(signing.verifier(ctx.keys, ctx.stats.refused)),
             dead_letter_after=ctx.settings.lab_dead_letter_after,
             on_dead=on_dead,
+            batch=ctx.settings.lab_stream_batch,
+            batch_handler=self.on_events,
         )
         self._client = connect(url, socket_timeout=1.0, socket_connect_timeout=0.5)
 

@@ -32,7 +32,7 @@ def test_inactive_users_and_zero_ttl_are_not_cached() -> None:
 
 
 def test_every_per_user_structure_keeps_at_most_its_limit() -> None:
-    cache = KnownCache(ttl=60, limit=3)
+    cache = KnownCache(ttl=60, size=3, seen_size=3, blocked_size=3)
     for user_id in range(1, 11):
         cache.put(_user(user_id))
         cache.block(1000 + user_id)
@@ -42,7 +42,7 @@ def test_every_per_user_structure_keeps_at_most_its_limit() -> None:
 
 
 def test_a_user_used_again_is_the_last_forgotten() -> None:
-    cache = KnownCache(ttl=60, limit=2)
+    cache = KnownCache(ttl=60, size=2)
     cache.put(_user(1))
     cache.put(_user(2))
     cache.put(_user(1))  # 1 is now the newest
