@@ -324,25 +324,16 @@ def summary(result: CatchUp) -> str:
     )
 
 
-def port_env(base: int | None) -> dict[str, str]:
-    """Ports from base upwards for every process, or nothing (free ports are picked)."""
-    if base is None:
-        return {}
-    names_ = ("VALKEY_PORT", "LAB_AUTH_PORT", "LAB_PROFILES_PORT", "LAB_NOTIFICATIONS_PORT")
-    return {name: str(base + k) for k, name in enumerate(names_)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 events instead of 100,000")
     parser.add_argument("--events", type=int, help="backlog size")
     parser.add_argument("--batch", type=int, help="entries per XREADGROUP (LAB_STREAM_BATCH)")
-    parser.add_argument("--port-base", type=int, help="ports from here on; default: free ports")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     plan = Plan.make(args.quick)
     plan = Plan(events=args.events or plan.events, batch=args.batch or plan.batch)
-    result = measure(plan, port_env(args.port_base))
+    result = measure(plan)
     print(summary(result), flush=True)
     if args.out:
         args.out.write_text(result.model_dump_json(indent=1))

@@ -915,6 +915,15 @@ def beyond_one_machine(results: Results) -> list[Block]:
     return [*replicas_section(results), *failover_section(results)]
 
 
+def scale_section(results: Results) -> list[Block]:
+    """Catch-up against its floor and a lazy consumer's memory, when the run measured them."""
+    if results.catchup is None and results.memory is None:
+        return []
+    from bench.capacityreport import section  # it builds on this module's blocks
+
+    return section(results)
+
+
 def missed_chart(results: Results) -> bytes:
     """Users never reached, variant by scenario: the report's headline picture."""
     missed = overview.users_missed(results)
@@ -988,6 +997,7 @@ def document(results: Results, charts: bool = True) -> list[Block]:
         *tokens_section(results),
         *reliability_section(results, charts),
         *beyond_one_machine(results),
+        *scale_section(results),
         *security_section(results),
         *environment_section(results),
     ]

@@ -403,6 +403,38 @@ class CatchUp(BaseModel):
         return self.ratio >= self.target_ratio and self.events_per_s >= self.target_events_per_s
 
 
+class MemoryRun(BaseModel):
+    """A consumer's RSS as distinct users are seen, in one way of driving it (bench.memory)."""
+
+    where: str
+    idle_mb: float  # MiB before the first user
+    points: list[tuple[int, float]]  # (users seen, RSS MiB)
+    per_user: dict[str, int]  # entries in each bounded per-user structure at the end
+    known_users: int
+    seconds: float
+    slope_kb_per_user: float = 0.0  # least squares over Memory.slope_range
+
+
+class Memory(BaseModel):
+    """A lazy consumer's memory with many distinct users seen, against the same one idle."""
+
+    users: int  # driven in process
+    http_users: int  # driven over HTTP through the real process
+    idle_mb: float
+    at_users_mb: float
+    delta_mb: float
+    target_delta_mb: float
+    slope_range: tuple[int, int]  # users over which both slopes are fitted
+    http: MemoryRun
+    in_process: MemoryRun
+    bounds: dict[str, int]  # setting -> users it bounds
+    known_cache_ttl_s: float
+
+    @property
+    def met(self) -> bool:
+        return self.delta_mb <= self.target_delta_mb
+
+
 class Results(BaseModel):
     """Everything one benchmark run measured."""
 
@@ -427,3 +459,4 @@ class Results(BaseModel):
         default_factory=list
     )  # bench --cluster: bench.failover rows
     catchup: CatchUp | None = None  # a consumer catching up with a stream backlog
+    memory: Memory | None = None  # a lazy consumer's RSS with many users seen

@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from bench import failover, tokencost
+from bench import catchup, failover, memory, tokencost
 from bench import floors as fl
 from bench import replicas as bench_replicas
 from bench.codesize import measure_variant
@@ -69,6 +69,8 @@ class Plan:
     latency: Sizes
     scenario: Size
     floor_samples: int
+    catchup: catchup.Plan
+    memory_users: tuple[int, int]  # (in process, over HTTP)
     seed: int = field(default_factory=lambda: secrets.randbelow(2**31))  # orders the variants
 
     @classmethod
@@ -80,6 +82,8 @@ class Plan:
                 Sizes(registrations=6, steady_calls=200, throughput_s=0.4, hash_s=1.0),
                 Size(users=5, settle_s=1.2, quick=True),
                 floor_samples=200,
+                catchup=catchup.Plan.make(quick=True),
+                memory_users=memory.sizes(quick=True),
             )
         return cls(
             False,
@@ -88,6 +92,8 @@ class Plan:
             Sizes(registrations=20, steady_calls=1500, throughput_s=3.0, hash_s=5.0),
             Size(users=24, settle_s=5.0, quick=False),
             floor_samples=1000,
+            catchup=catchup.Plan.make(quick=False),
+            memory_users=memory.sizes(quick=False),
         )
 
 
@@ -117,7 +123,9 @@ def planned_steps(plan: Plan, variants: list[Variant]) -> int:
     floor = any(v.mode is not Mode.LAZY for v in chosen)  # the same-path floor, each round
     latency = plan.rounds * (1 + floor + len(chosen)) + 1  # and the security figures
     scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
-    after = 3  # gateway calls with plain and encrypted tokens, stopping the stack, results.json
+    # gateway calls with plain and encrypted tokens, stopping the stack, catch-up, memory,
+    # results.json
+    after = 5
     return before_latency + latency + scenarios + after
 
 
@@ -391,6 +399,13 @@ def run_bench(
         progress("failover: kill -9 and CLUSTER FAILOVER on an embedded Valkey Cluster")
         failover_rows = _run_async(failover.run_all(plan.quick, emit=lambda _line: None))
         record.put(failover=failover_rows)
+    progress(f"catch-up: a consumer back to {plan.catchup.events:,} stream entries, and its floor")
+    caught_up = catchup.measure(plan.catchup)
+    record.put(catchup=caught_up)
+    users, http_users = plan.memory_users
+    progress(f"memory: a lazy consumer with {users:,} users seen ({http_users:,} over HTTP)")
+    memory_use = memory.measure(users, http_users)
+    record.put(memory=memory_use)
     load_after = loadavg()
     floors = Floors(
         **local_floors,
@@ -435,6 +450,8 @@ def run_bench(
         security=measured.security,
         replicas=replica_results,
         failover=failover_rows,
+        catchup=caught_up,
+        memory=memory_use,
     )
     record.finish(results)
     progress(f"wrote {out_dir / 'results.json'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench import catchup
 from bench.latency import Sizes
 from bench.run import Plan
 from bench.scenarios.base import Size
@@ -12,4 +13,6 @@ TINY = Plan(
     latency=Sizes(registrations=4, steady_calls=100, throughput_s=0.3, hash_s=0.5),
     scenario=Size(users=3, settle_s=1.5, quick=True),
     floor_samples=50,
+    catchup=catchup.Plan(events=1000, batch=200),
+    memory_users=(2000, 300),
 )

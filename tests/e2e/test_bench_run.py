@@ -168,3 +168,19 @@ def test_a_changed_plan_reaches_event_consumers_and_lazy_needs_a_new_login(
     assert all(p.sealed_bytes > p.token_bytes for p in costs.points)
     report = (out / "report.md").read_text()
     assert "Tokens: packing attributes and encrypting" in report and "holds for" in report
+
+
+def test_scale_figures(results: tuple[Results, Path]) -> None:
+    res, out = results
+    caught = res.catchup
+    assert caught is not None and caught.events == TINY.catchup.events
+    assert caught.known_users == caught.records == caught.events
+    assert caught.pending_after == 0 and caught.dead_lettered == 0
+    assert caught.events_per_s > 0 and caught.floor_events_per_s > 0 and len(caught.floors) == 2
+    assert caught.batch_ms.n >= caught.events // caught.batch
+    mem = res.memory
+    assert mem is not None and (mem.users, mem.http_users) == TINY.memory_users
+    assert mem.in_process.points[-1][0] == mem.users and mem.in_process.known_users == mem.users
+    assert mem.http.points[-1][0] == mem.http_users and mem.http.known_users == mem.http_users
+    assert set(mem.in_process.per_user) == {"cached", "seen", "blocked", "tokens"}
+    assert "At scale: catch-up and memory" in (out / "report.md").read_text()

@@ -1,4 +1,5 @@
-"""Consumer persistence on SQLite and PostgreSQL: idempotent provisioning and tombstones."""
+"""Consumer persistence on SQLite and PostgreSQL: idempotent provisioning and tombstones, one
+event at a time and in batches."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from common.db import make_engine
 from consumers import store
 from consumers.notifications import NotificationsSpec
 from consumers.profiles import ProfilesSpec
+from events.model import CloudEvent, user_event
 
 
 def test_provision_is_idempotent_across_paths(db_url: str) -> None:
@@ -70,4 +72,55 @@ def test_older_versions_never_overwrite_newer_ones(db_url: str) -> None:
     assert user is not None and user.attributes == {"plan": "pro"}
     assert user.attributes_version == 3 and user.attributes_seen_at is not None
     assert store.lookup(engine, 9) is None
+    engine.dispose()
+
+
+def _registered(*user_ids: int) -> list[CloudEvent]:
+    return [
+        user_event("user.registered", uid, f"user-{uid}", attributes={"plan": "free"}, version=1)
+        for uid in user_ids
+    ]
+
+
+def test_a_replayed_batch_changes_nothing(db_url: str) -> None:
+    engine = make_engine(db_url)
+    spec = ProfilesSpec()
+    store.create_schema(engine, spec)
+    batch = _registered(1, 2, 3, 2)  # a duplicate inside the batch too
+    assert store.apply_events(engine, spec, batch) == ["created"] * 3 + ["duplicate"]
+    assert store.apply_events(engine, spec, batch) == ["duplicate"] * 4  # redelivered whole
+    assert store.count_known(engine) == spec.count(engine) == 3
+    user = store.lookup(engine, 2)
+    assert user is not None and user.discovered_by == "event" and user.attributes_version == 1
+    engine.dispose()
+
+
+def test_a_batch_applies_each_users_events_in_stream_order(db_url: str) -> None:
+    engine = make_engine(db_url)
+    spec = NotificationsSpec()
+    store.create_schema(engine, spec)
+    batch = [
+        *_registered(1, 2),
+        user_event("user.updated", 1, "user-1", attributes={"plan": "pro"}, version=2),
+        user_event("user.deactivated", 2, "user-2"),
+        user_event("user.deactivated", 4, "user-4"),  # before its own registration
+        *_registered(3, 4),
+        user_event("user.updated", 1, "user-1", attributes={"plan": "free"}, version=2),
+    ]
+    outcomes = store.apply_events(engine, spec, batch)
+    assert outcomes == [
+        "created",
+        "created",
+        "applied",
+        "deactivated",
+        "deactivated",
+        "created",
+        "duplicate",  # the tombstone wins: a late registration never revives a user
+        "stale",
+    ]
+    one, two, four = (store.lookup(engine, uid) for uid in (1, 2, 4))
+    assert one is not None and one.attributes == {"plan": "pro"} and one.active
+    assert two is not None and not two.active
+    assert four is not None and not four.active
+    assert spec.count(engine) == 3  # welcome messages for 1, 2 and 3 only
     engine.dispose()

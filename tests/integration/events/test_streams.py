@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import valkey.asyncio as avalkey
 
-from events import names
+from common.tokens import SigningKey, generate_private_key
+from events import names, signing
 from events.connection import Pinned
-from events.model import user_event
+from events.model import CloudEvent, user_event
 from events.streams import (
     Handler,
     NotReplicated,
@@ -310,6 +311,100 @@ def test_storage_outage_is_never_dead_lettered(valkey_proc: ValkeyProc) -> None:
             await await_for(lambda: got.has(7), what="the event once the database is back")
             await await_for(_pending_is(client, 0), what="the event acked")
         assert await client.xlen(names.DEAD_LETTER) == 0
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+class Batches:
+    """A batch handler that records each batch it is given and the entries still pending
+    while it applies them; it can be told to fail."""
+
+    def __init__(self, client: avalkey.Valkey) -> None:
+        self.client = client
+        self.batches: list[list[int]] = []
+        self.pending_while_applying: list[int] = []
+        self.fail: type[Exception] | None = None
+
+    async def __call__(self, events: list[CloudEvent]) -> None:
+        self.pending_while_applying.append(await _pending(self.client))
+        if self.fail is not None:
+            raise self.fail("the batch cannot be applied")
+        self.batches.append([e.data.user_id for e in events])
+
+    @property
+    def user_ids(self) -> list[int]:
+        return [uid for batch in self.batches for uid in batch]
+
+
+def test_a_batch_is_acked_once_applied(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        batches = Batches(client)
+        batches.fail = Unavailable
+        consumer = _consumer(
+            valkey_proc, Collector(), batch_handler=batches, batch=10, claim_idle_ms=100
+        )
+        await consumer.ensure_group(client)
+        await _add(client, *range(1, 8))
+        async with running(consumer.run()):
+            await await_for(probe(lambda: len(batches.pending_while_applying) >= 2), what="retry")
+            assert await _pending(client) == 7 and consumer.dead_lettered == 0  # nothing acked
+            batches.fail = None
+            await await_for(probe(lambda: consumer.processed == 7), what="the batch applied")
+            await await_for(_pending_is(client, 0), what="the batch acked")
+        assert batches.user_ids == list(range(1, 8)) and len(batches.batches) == 1
+        assert batches.pending_while_applying[-1] == 7  # acked only after it was applied
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_forged_entry_is_dead_lettered_and_the_rest_of_its_batch_applies(
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        batches = Batches(client)
+        consumer = _consumer(valkey_proc, Collector(), batch_handler=batches, batch=10)
+        await consumer.ensure_group(client)
+        await _add(client, 1, 2)
+        other = SigningKey("events-test", "EdDSA", generate_private_key("EdDSA"))  # same kid
+        forged = signing.sign(user_event(names.USER_REGISTERED, 66, "mallory"), other)
+        forged_id = await append(client, forged, maxlen=MAXLEN)
+        await _add(client, 3)
+        async with running(consumer.run()):
+            await await_for(probe(lambda: consumer.processed == 3), what="the good events")
+            await await_for(_pending_is(client, 0), what="every entry acked")
+        assert batches.batches == [[1, 2, 3]] and consumer.dead_lettered == 1
+        letters = await client.xrange(names.DEAD_LETTER)
+        assert [f[b"id"].decode() for _, f in letters] == [forged_id]
+        assert b"wrong signature" in letters[0][1][b"reason"]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_batch_is_applied_one_event_at_a_time(valkey_proc: ValkeyProc) -> None:
+    async def scenario() -> None:
+        client = _client(valkey_proc)
+        batches = Batches(client)
+        batches.fail = RuntimeError
+        one_by_one = Collector(fail_for={2})
+        consumer = _consumer(
+            valkey_proc,
+            one_by_one,
+            batch_handler=batches,
+            batch=10,
+            dead_letter_after=2,
+            claim_idle_ms=100,
+        )
+        await _add(client, 1, 2, 3)
+        async with running(consumer.run()):
+            await await_for(lambda: one_by_one.has(1, 3), what="the events not at fault")
+            await await_for(probe(lambda: consumer.dead_lettered == 1), what="the one at fault")
+            await await_for(_pending_is(client, 0), what="every entry acked")
+        assert one_by_one.attempts[2] == 2 and batches.batches == []
         await client.aclose()
 
     asyncio.run(scenario())

@@ -1,9 +1,14 @@
-"""The known-user cache: a deactivated user is never cached as active again."""
+"""The known-user cache: a deactivated user is never cached as active again, and every
+per-user structure keeps to its bound."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
+import pytest
+
+from common.settings import Settings
 from consumers.discovery.base import KnownCache
 from consumers.models import KnownUser
 
@@ -48,3 +53,28 @@ def test_a_user_used_again_is_the_last_forgotten() -> None:
     cache.put(_user(1))  # 1 is now the newest
     cache.put(_user(3))
     assert cache.get(1) is not None and cache.get(2) is None and cache.get(3) is not None
+
+
+def test_expired_entries_leave_as_new_ones_arrive(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    cache = KnownCache(ttl=1.0, size=100)
+    cache.put(_user(1))
+    cache.put(_user(2))
+    now[0] += 2.0
+    cache.put(_user(3))
+    assert cache.sizes() == {"cached": 1, "seen": 3, "blocked": 0}
+    assert cache.get(3) is not None and cache.get(1) is None
+
+
+def test_a_zero_bound_keeps_nothing() -> None:
+    cache = KnownCache(ttl=60, size=0, seen_size=0, blocked_size=0)
+    cache.put(_user(1))
+    cache.block(2)
+    assert cache.sizes() == {"cached": 0, "seen": 0, "blocked": 0}
+
+
+def test_the_bounds_come_from_the_settings() -> None:
+    settings = Settings(lab_known_cache_size=5, lab_seen_users_size=6, lab_blocked_users_size=7)
+    cache = KnownCache.from_settings(settings)
+    assert (cache.size, cache.seen_size, cache.blocked_size) == (5, 6, 7)

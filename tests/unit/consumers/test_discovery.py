@@ -128,3 +128,25 @@ async def test_a_deactivated_user_is_never_brought_back(ctx: Context, later: Mod
     assert ctx.stats.deactivations == 1
     assert store.lookup(ctx.engine, 7).active is False  # type: ignore[union-attr]
     await streams.stop()
+
+
+@pytest.mark.parametrize("later", [Mode.LAZY, Mode.HYBRID, Mode.STREAMS])
+async def test_a_user_the_block_list_forgot_is_still_refused(ctx: Context, later: Mode) -> None:
+    ctx.cache = KnownCache(60.0, size=1, seen_size=1, blocked_size=1)
+    streams = build_discovery(Mode.STREAMS, ctx)
+    assert isinstance(streams, EventDiscovery)
+    await streams.on_events(
+        [
+            user_event(names.USER_REGISTERED, 7, "eve"),
+            user_event(names.USER_DEACTIVATED, 7, "eve"),
+            user_event(names.USER_DEACTIVATED, 8, "zed"),  # pushes 7 out of the block list
+        ]
+    )
+    assert not ctx.cache.blocked(7) and ctx.cache.blocked(8)
+    discovery = build_discovery(later, ctx)
+    for _ in range(2):  # the database answers every time, and nothing revives the user
+        with pytest.raises(UserDeactivated):
+            await discovery.resolve(claims(7))
+    assert ctx.cache.sizes()["cached"] == 0 and not ctx.cache.blocked(7)
+    assert store.lookup(ctx.engine, 7).active is False  # type: ignore[union-attr]
+    await streams.stop()
