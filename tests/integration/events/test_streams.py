@@ -339,7 +339,7 @@ class Batches:
 
 def test_a_batch_is_acked_once_applied(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         batches = Batches(client)
         batches.fail = Unavailable
         consumer = _consumer(
@@ -364,7 +364,7 @@ def test_a_forged_entry_is_dead_lettered_and_the_rest_of_its_batch_applies(
     valkey_proc: ValkeyProc,
 ) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         batches = Batches(client)
         consumer = _consumer(valkey_proc, Collector(), batch_handler=batches, batch=10)
         await consumer.ensure_group(client)
@@ -387,7 +387,7 @@ def test_a_forged_entry_is_dead_lettered_and_the_rest_of_its_batch_applies(
 
 def test_a_failed_batch_is_applied_one_event_at_a_time(valkey_proc: ValkeyProc) -> None:
     async def scenario() -> None:
-        client = _client(valkey_proc)
+        client = client_of(valkey_proc)
         batches = Batches(client)
         batches.fail = RuntimeError
         one_by_one = Collector(fail_for={2})
