@@ -44,6 +44,11 @@ class ReplicaPlan:
     def make(cls, quick: bool) -> ReplicaPlan:
         return cls(users=6, rounds=2, per_round=6, concurrency=4) if quick else cls()
 
+    @property
+    def steps(self) -> int:
+        """Progress lines a run announces: the start, each variant, each auth round."""
+        return 1 + len(VARIANTS) + 2 * self.rounds
+
 
 def expectation(variant: Variant) -> str:
     """What the mode promises about the replicas of one consumer."""

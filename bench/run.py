@@ -340,7 +340,8 @@ def run_bench(
     plan = plan or Plan.make(quick)
     variants = variants_for(modes)
     if on_plan:
-        on_plan(planned_steps(plan, variants) + replicas + cluster)
+        extra = (ReplicaPlan.make(plan.quick).steps if replicas else 0) + cluster
+        on_plan(planned_steps(plan, variants) + extra)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load_before = loadavg()
