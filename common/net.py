@@ -13,8 +13,8 @@ _handed_out: set[int] = set()  # ports of LAB_FREE_PORTS this process gave alrea
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free right now: one the OS picks, or, with LAB_FREE_PORTS=LOW-HIGH,
-    one of that range this process has not handed out yet (for a machine whose users each keep
-    to a range of ports)."""
+    one of that range, not handed out by this process before until every one has been (for a
+    machine whose users each keep to a range of ports)."""
     span = os.environ.get("LAB_FREE_PORTS", "")
     if not span:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -23,10 +23,13 @@ def free_port(host: str = "127.0.0.1") -> int:
     low, _, high = span.partition("-")
     ports = list(range(int(low), int(high) + 1))
     random.shuffle(ports)
-    for port in ports:
-        if port not in _handed_out and not port_in_use(port, host):
-            _handed_out.add(port)
-            return port
+    for fresh_round in (False, True):
+        if fresh_round:  # every port was handed out once: those of stopped stacks are free again
+            _handed_out.difference_update(ports)
+        for port in ports:
+            if port not in _handed_out and not port_in_use(port, host):
+                _handed_out.add(port)
+                return port
     raise RuntimeError(f"no free port left in LAB_FREE_PORTS={span}")
 
 
