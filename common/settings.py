@@ -228,7 +228,7 @@ class Settings(BaseSettings):
 
     @property
     def auth_url(self) -> str:
-        """The first auth process: where consumers fetch the JWKS (every auth serves the same)."""
+        """The first auth process."""
         return self.auth_urls[0]
 
     @property
@@ -255,8 +255,9 @@ class Settings(BaseSettings):
         ]
 
     @property
-    def jwks_url(self) -> str:
-        return f"{self.auth_url}/.well-known/jwks.json"
+    def jwks_urls(self) -> list[str]:
+        """Where consumers fetch the JWKS: every auth process serves the same one."""
+        return [f"{url}/.well-known/jwks.json" for url in self.auth_urls]
 
     def database_url(self, service: str) -> str:
         """The database URL for a service, defaulting to a SQLite file in the state dir."""

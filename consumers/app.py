@@ -52,7 +52,7 @@ def create_app(
         await asyncio.to_thread(store.create_schema, engine, spec)
         http = httpx.AsyncClient()
         verifier = Verifier(
-            http_jwks_fetcher(http, settings.jwks_url),
+            http_jwks_fetcher(http, settings.jwks_urls),
             settings.lab_issuer,
             settings.lab_audience,
             jwks_ttl=settings.lab_jwks_cache_ttl,
