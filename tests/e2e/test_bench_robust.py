@@ -69,7 +69,15 @@ def test_a_stopped_run_stops_the_stack_and_keeps_partial_results(
 ) -> None:
     out = tmp_path / "out"
     command = [sys.executable, "cli.py", "bench", "--quick", "--modes", "lazy", "--out", str(out)]
-    proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background jobs with SIGINT ignored, and the child
+    # would inherit that; Ctrl-C reaches a foreground run, so the run gets the default back.
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 - only a signal reset before exec
+    )
     assert proc.stderr is not None
     lines = []
     state = None
