@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from bench.report import Block, Chart, Heading, Para, T, Table, _colors, _png, fmt_value
 from bench.results import ReliabilityRun
 
-COMMAND = "python cli.py bench --reliability"
+COMMAND = "discovery-lab bench --reliability"
 
 
 def _errors(statuses: dict[str, int]) -> str:
