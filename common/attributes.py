@@ -50,7 +50,11 @@ class AttributeChanges(BaseModel):
         value = unicodedata.normalize("NFKC", value).strip()
         if not value:
             raise ValueError("display_name must not be blank")
-        if any(unicodedata.category(ch).startswith("C") for ch in value):
+        # A printable string has no character of category C (isprintable is False for every
+        # one of them), so the per-character scan runs only for the rare string that is not.
+        if not value.isprintable() and any(
+            unicodedata.category(ch).startswith("C") for ch in value
+        ):
             raise ValueError("display_name must not contain control or format characters")
         return value
 
@@ -71,8 +75,8 @@ class AttributeChanges(BaseModel):
 
     def given(self) -> dict[str, Any]:
         """Only the fields the caller sent (a null included), in NAMES order."""
-        sent = self.model_dump(exclude_unset=True)
-        return {name: sent[name] for name in NAMES if name in sent}
+        sent = self.model_fields_set  # plain str and Literal values: as model_dump gives them
+        return {name: getattr(self, name) for name in NAMES if name in sent}
 
 
 def parse_names(raw: str) -> tuple[str, ...]:

@@ -35,10 +35,12 @@ class RefusedEvent(InvalidEvent):
     """An event that auth did not sign: no signature, a malformed one, or a wrong one."""
 
 
+# One encoder for every event: json.dumps would build a new one per call with these options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical(attributes: Mapping[str, Any]) -> bytes:
-    return json.dumps(
-        attributes, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return _CANONICAL.encode(attributes).encode()
 
 
 def _b64(data: bytes) -> str:
