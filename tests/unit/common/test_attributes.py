@@ -36,6 +36,8 @@ KEYS = {"k1": jwt.PyJWK(public_jwk(KEY), algorithm="RS256")}
         {"display_name": "x" * 65},
         {"display_name": "   "},
         {"display_name": "bell\x07"},
+        {"display_name": "zero\u200bwidth"},  # a format character (Cf)
+        {"display_name": "private\ue000use"},  # a private-use character (Co)
     ],
 )
 def test_bad_attributes_are_refused_with_a_reason(body: dict[str, Any]) -> None:
@@ -51,6 +53,8 @@ def test_only_sent_attributes_count_and_null_clears() -> None:
     assert AttributeChanges.model_validate({"display_name": " Ｅve "}).given() == {
         "display_name": "Eve"
     }
+    # not printable, yet not a control or format character: kept
+    assert checked({"display_name": "line\u2028break"}) == {"display_name": "line\u2028break"}
 
 
 def test_claim_names_setting() -> None:
