@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Table, create_engine, event
+from sqlalchemy import Column, Connection, Dialect, Engine, Insert, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.schema import ColumnDefault
+
+# Host parameters per statement in SQLite builds before 3.32 (newer ones allow 32766): multi-row
+# inserts are cut to fit the smallest.
+SQLITE_MAX_VARIABLES = 999
 
 # The database cannot be reached or used right now (server gone, connection cut, file locked,
 # every pooled connection busy past the pool's timeout): answered with 503 and retried, never
@@ -57,6 +65,78 @@ def insert_ignore(engine: Engine, table: Table) -> Insert:
     if engine.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def insert_ignore_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    returning: Column[Any] | None = None,
+) -> list[Any]:
+    """insert_ignore of rows (dicts with the same keys) in conn's transaction; the `returning`
+    value of each row inserted. SQLite: driver-level SQL; PostgreSQL: SQLAlchemy's insert."""
+    if not rows:
+        return []
+    if conn.dialect.name != "sqlite":
+        stmt = insert_ignore(conn.engine, table)
+        if returning is None:
+            conn.execute(stmt, rows)
+            return []
+        return list(conn.execute(stmt.returning(returning), rows).scalars())
+    prep = conn.dialect.identifier_preparer
+    names, values = _bound_columns(conn.dialect, table, rows)
+    into = f"{prep.format_table(table)} ({', '.join(map(prep.quote, names))})"
+    head = f"INSERT INTO {into} VALUES "  # noqa: S608 - quoted identifiers; values are bound
+    marks = f"({', '.join('?' * len(names))})"
+    tuples = list(zip(*values, strict=True))
+    if returning is None:
+        conn.exec_driver_sql(f"{head}{marks} ON CONFLICT DO NOTHING", tuples)
+        return []
+    # One statement per chunk, as RETURNING is not allowed with executemany.
+    tail = f" ON CONFLICT DO NOTHING RETURNING {prep.quote(returning.name)}"
+    per = max(1, SQLITE_MAX_VARIABLES // len(names))
+    inserted: list[Any] = []
+    for start in range(0, len(tuples), per):
+        chunk = tuples[start : start + per]
+        sql = head + ", ".join([marks] * len(chunk)) + tail
+        inserted += conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).scalars().all()
+    return inserted
+
+
+def _bound_columns(
+    dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[str], list[list[Any]]]:
+    """The columns to write and their values as SQLAlchemy binds them, rows in order."""
+    keys = rows[0].keys()
+    unknown = set(keys) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"no such columns in {table.name}: {sorted(unknown)}")
+    names: list[str] = []
+    values: list[list[Any]] = []
+    for column in table.c:
+        if column.key in keys:
+            raw = list(map(itemgetter(column.key), rows))
+        elif column.default is None:
+            continue
+        elif isinstance(column.default, ColumnDefault) and column.default.is_scalar:
+            raw = [column.default.arg] * len(rows)
+        else:
+            raise ValueError(f"{table.name}.{column.key} needs a value: no constant default")
+        names.append(column.name)
+        process = column.type._cached_bind_processor(dialect)
+        if process is None:
+            values.append(raw)
+            continue
+        # A value object shared by many rows (the batch's time, None, True) is bound once; each
+        # stays referenced by `raw`, so no id is reused while this runs.
+        ids = list(map(id, raw))
+        distinct = dict(zip(ids, raw, strict=True))
+        if len(distinct) == 1:
+            values.append([process(raw[0])] * len(raw))
+            continue
+        bound = {key: process(value) for key, value in distinct.items()}
+        values.append(list(map(bound.__getitem__, ids)))
+    return names, values
 
 
 def _pg_admin(url: str) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlmodel import Field, SQLModel
 
-from common.db import insert_ignore
+from common.db import insert_ignore_rows
 from consumers.spec import NewUser
 
 
@@ -44,7 +44,7 @@ class NotificationsSpec:
             }
             for user_id, username in users
         ]
-        conn.execute(insert_ignore(conn.engine, messages), rows)
+        insert_ignore_rows(conn, messages, rows)
 
     def describe(self, engine: Engine, user_id: int) -> dict[str, Any] | None:
         with engine.connect() as conn:

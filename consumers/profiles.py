@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, select
 from sqlmodel import Field, SQLModel
 
-from common.db import insert_ignore
+from common.db import insert_ignore_rows
 from consumers.spec import NewUser
 
 
@@ -46,7 +46,7 @@ class ProfilesSpec:
             }
             for user_id, username in users
         ]
-        conn.execute(insert_ignore(conn.engine, profiles), rows)
+        insert_ignore_rows(conn, profiles, rows)
 
     def describe(self, engine: Engine, user_id: int) -> dict[str, Any] | None:
         with engine.connect() as conn:

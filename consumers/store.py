@@ -9,7 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, Table, func, select, update
 from sqlmodel import SQLModel
 
-from common.db import insert_ignore
+from common.db import insert_ignore, insert_ignore_rows
 from consumers.models import KnownUser, KnownUserRow
 from consumers.spec import ServiceSpec
 from events import names
@@ -251,8 +251,7 @@ def _register(
                 "attributes_seen_at": now if version else None,
             }
         )
-    inserted = conn.execute(insert_ignore(conn.engine, known).returning(known.c.user_id), rows)
-    new = {row.user_id for row in inserted}
+    new = set(insert_ignore_rows(conn, known, rows, returning=known.c.user_id))
     created: list[tuple[int, str | None]] = []
     for i in waiting:
         data = events[i].data
