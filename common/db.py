@@ -77,14 +77,15 @@ def insert_ignore_rows(
     value of each row inserted. SQLite: driver-level SQL; PostgreSQL: SQLAlchemy's insert."""
     if not rows:
         return []
-    if conn.dialect.name != "sqlite":
+    bound = _bound_columns(conn.dialect, table, rows) if conn.dialect.name == "sqlite" else None
+    if bound is None:
         stmt = insert_ignore(conn.engine, table)
         if returning is None:
             conn.execute(stmt, rows)
             return []
         return list(conn.execute(stmt.returning(returning), rows).scalars())
+    names, values = bound
     prep = conn.dialect.identifier_preparer
-    names, values = _bound_columns(conn.dialect, table, rows)
     into = f"{prep.format_table(table)} ({', '.join(map(prep.quote, names))})"
     head = f"INSERT INTO {into} VALUES "  # noqa: S608 - quoted identifiers; values are bound
     marks = f"({', '.join('?' * len(names))})"
@@ -105,12 +106,12 @@ def insert_ignore_rows(
 
 def _bound_columns(
     dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]]
-) -> tuple[list[str], list[list[Any]]]:
-    """The columns to write and their values as SQLAlchemy binds them, rows in order."""
+) -> tuple[list[str], list[list[Any]]] | None:
+    """The columns to write and their values as SQLAlchemy binds them, rows in order; None when
+    only SQLAlchemy's insert can write them (a key that is no column, a computed default)."""
     keys = rows[0].keys()
-    unknown = set(keys) - set(table.c.keys())
-    if unknown:
-        raise ValueError(f"no such columns in {table.name}: {sorted(unknown)}")
+    if not keys or not keys <= set(table.c.keys()):
+        return None
     names: list[str] = []
     values: list[list[Any]] = []
     for column in table.c:
@@ -121,7 +122,7 @@ def _bound_columns(
         elif isinstance(column.default, ColumnDefault) and column.default.is_scalar:
             raw = [column.default.arg] * len(rows)
         else:
-            raise ValueError(f"{table.name}.{column.key} needs a value: no constant default")
+            return None
         names.append(column.name)
         process = column.type._cached_bind_processor(dialect)
         if process is None:

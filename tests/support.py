@@ -1,4 +1,5 @@
-"""Helpers shared by the test layers: polling to a deadline, a real valkey-server, PostgreSQL."""
+"""Helpers shared by the test layers: polling to a deadline, a real valkey-server, PostgreSQL,
+the text a database stores."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import valkey
+from sqlalchemy import Engine, Table, Text, cast, func, select
 
 from common.isolated import isolated_env
 from common.net import free_port
@@ -142,6 +144,17 @@ def drop_pg_database(name: str) -> None:
 
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, user="postgres") as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def stored_text(engine: Engine, table: Table) -> dict[Any, tuple[Any, ...]]:
+    """Each row's other columns as the database holds them, by the first column: their text and,
+    on SQLite, their storage class."""
+    key, *others = table.c
+    columns: list[Any] = [cast(column, Text) for column in others]
+    if engine.dialect.name == "sqlite":
+        columns += [func.typeof(column) for column in others]
+    with engine.connect() as conn:
+        return {row[0]: tuple(row[1:]) for row in conn.execute(select(key, *columns))}
 
 
 def stack_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:

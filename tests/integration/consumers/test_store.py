@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+from sqlalchemy import select
+
 from common.db import make_engine
 from consumers import store
 from consumers.notifications import NotificationsSpec
 from consumers.profiles import ProfilesSpec
+from consumers.spec import ServiceSpec
 from events.model import CloudEvent, user_event
+from tests.support import stored_text
 
 
 def test_provision_is_idempotent_across_paths(db_url: str) -> None:
@@ -124,3 +129,47 @@ def test_a_batch_applies_each_users_events_in_stream_order(db_url: str) -> None:
     assert four is not None and not four.active
     assert spec.count(engine) == 3  # welcome messages for 1, 2 and 3 only
     engine.dispose()
+
+
+@pytest.mark.parametrize("spec", [ProfilesSpec(), NotificationsSpec()], ids=lambda s: s.name)
+def test_a_batch_stores_rows_as_sqlalchemys_insert_stores_them(
+    db_url: str, spec: ServiceSpec
+) -> None:
+    engine = make_engine(db_url)
+    store.create_schema(engine, spec)
+    batch = [
+        *_registered(1, 2),
+        user_event("user.registered", 3, "zoë"),  # no attributes: JSON null, no seen-at time
+        *_registered(4),
+    ]
+    assert store.apply_events(engine, spec, batch) == ["created"] * 4
+    # The same rows again under other ids, written by SQLAlchemy's own insert.
+    for table in (store.known, *spec.tables()):
+        with engine.begin() as conn:
+            rows = [row._asdict() for row in conn.execute(select(table))]
+            conn.execute(table.insert(), [{**row, "user_id": row["user_id"] + 100} for row in rows])
+        text = stored_text(engine, table)
+        assert len(text) == 8
+        for user_id in range(1, 5):
+            assert text[user_id] == text[user_id + 100], (table.name, user_id)
+    engine.dispose()
+
+
+def test_a_user_another_replica_inserted_is_a_duplicate_in_a_large_batch(db_url: str) -> None:
+    engines = [make_engine(db_url), make_engine(db_url)]  # two replicas sharing one database
+    spec = ProfilesSpec()
+    store.create_schema(engines[0], spec)
+    for user_id in (5, 150):
+        store.provision(engines[1], spec, user_id, f"user-{user_id}", "lazy")
+    users = range(1, 301)  # several statements on SQLite
+    batch = _registered(*users, 7, 300)  # 7 and 300 again, at the end
+    outcomes = store.apply_events(engines[0], spec, batch)
+    assert (
+        outcomes
+        == ["duplicate" if uid in (5, 150) else "created" for uid in users] + ["duplicate"] * 2
+    )
+    assert store.count_known(engines[0]) == spec.count(engines[0]) == 300
+    lazy = store.lookup(engines[0], 150)
+    assert lazy is not None and lazy.discovered_by == "lazy"
+    for engine in engines:
+        engine.dispose()
