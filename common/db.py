@@ -93,7 +93,7 @@ def insert_ignore_rows(
     if returning is None:
         conn.exec_driver_sql(f"{head}{marks} ON CONFLICT DO NOTHING", tuples)
         return []
-    # One statement per chunk, as RETURNING is not allowed with executemany.
+    # executemany drops RETURNING rows: one multi-row statement per chunk instead.
     tail = f" ON CONFLICT DO NOTHING RETURNING {prep.quote(returning.name)}"
     per = max(1, SQLITE_MAX_VARIABLES // len(names))
     inserted: list[Any] = []
