@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # stream entries a consumer reads with one XREADGROUP, applies in one transaction and acks
     # with one XACK
     lab_stream_batch: int = Field(default=500, ge=1)
+    # child processes that check the signatures of a large stream batch while the consumer
+    # applies the one before; 0: every check in the consumer's own process
+    lab_verify_processes: int = Field(default=1, ge=0)
     lab_fault_crash_after_commit: bool = False
     lab_argon2_time_cost: int = Field(default=3, ge=1)
     lab_argon2_memory_kib: int = Field(default=65536, ge=64)

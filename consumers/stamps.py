@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import TypeVar
 
 from events.model import CloudEvent
-from events.signing import Decoder
+from events.signing import BatchDecoder, Decoder
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -37,6 +38,19 @@ class StageStamps:
             event = await decode(raw)
             _bounded_put(self._received, event.id, arrived, self.limit)
             return event
+
+        return decode_timed
+
+    def timed_many(self, decode_many: BatchDecoder) -> BatchDecoder:
+        """`decode_many`, stamping when each batch arrived (before any signature is checked)."""
+
+        async def decode_timed(raws: Sequence[str]) -> list[CloudEvent | Exception]:
+            arrived = time.monotonic_ns()
+            outcomes = await decode_many(raws)
+            for outcome in outcomes:
+                if isinstance(outcome, CloudEvent):
+                    _bounded_put(self._received, outcome.id, arrived, self.limit)
+            return outcomes
 
         return decode_timed
 

@@ -17,7 +17,7 @@ from events import names
 from events.aio import raise_if_cancelling
 from events.connection import Pinned, connect
 from events.model import CloudEvent, InvalidEvent
-from events.signing import Decoder
+from events.signing import BatchDecoder, Decoder
 
 log = logging.getLogger("discovery_lab.events.streams")
 
@@ -99,7 +99,7 @@ def _is_nogroup(exc: ResponseError) -> bool:
     return str(exc).startswith("NOGROUP")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slow to build, one per event
 class _Decoded:
     """A delivered entry whose event was verified, waiting to be applied."""
 
@@ -137,6 +137,7 @@ class StreamConsumer:
         max_backoff: float = MAX_BACKOFF_S,
         batch_handler: BatchHandler | None = None,
         on_batch: BatchObserver | None = None,
+        decode_many: BatchDecoder | None = None,
     ) -> None:
         self.url = url
         self.group = group
@@ -151,6 +152,8 @@ class StreamConsumer:
         self.max_backoff = max_backoff
         self.batch_handler = batch_handler
         self.on_batch = on_batch
+        self.decode_many = decode_many
+        self._applying: asyncio.Task[None] | None = None  # the batch being applied, if any
         self.state = "disconnected"
         self.connected = asyncio.Event()
         self.processed = 0
@@ -230,35 +233,66 @@ class StreamConsumer:
 
     async def _consume(self, client: avalkey.Valkey) -> None:
         """Finish our own pending entries, then read new ones and reclaim idle ones forever."""
-        await self._own_pending(client)
-        claim_every = claim_period_s(self.claim_idle_ms)
-        last_claim = -claim_every
-        while True:
-            raise_if_cancelling()
-            try:
-                if time.monotonic() - last_claim >= claim_every:
-                    await self._reclaim(client)
-                    last_claim = time.monotonic()
-                await self._read_new(client)
-            except ResponseError as exc:
-                if not _is_nogroup(exc):
-                    raise
-                log.warning(
-                    "stream or group %s vanished (Valkey lost its data?); recreating", self.group
-                )
-                await self.ensure_group(client)
+        try:
+            await self._own_pending(client)
+            claim_every = claim_period_s(self.claim_idle_ms)
+            last_claim = -claim_every
+            while True:
+                raise_if_cancelling()
+                try:
+                    if time.monotonic() - last_claim >= claim_every:
+                        await self._reclaim(client)
+                        last_claim = time.monotonic()
+                    await self._read_new(client)
+                except ResponseError as exc:
+                    if not _is_nogroup(exc):
+                        raise
+                    log.warning(
+                        "stream or group %s vanished (Valkey lost its data?); recreating",
+                        self.group,
+                    )
+                    await self.ensure_group(client)
+        finally:
+            await self._drain()
 
     async def _read_new(self, client: avalkey.Valkey) -> None:
-        """One XREADGROUP for never-delivered entries, handled as one batch."""
+        """One XREADGROUP for never-delivered entries, handled as one batch.
+
+        The batch is verified at once, then applied and acknowledged in the background while
+        the next batch is read and verified: batches still apply one after another, in stream
+        order, since each waits for the one before it.
+        """
         reply = await client.xreadgroup(
             self.group, self.consumer, {names.STREAM: ">"}, count=self.batch, block=self._block_ms()
         )
         started = time.perf_counter()  # after the read: a blocked XREADGROUP is idle time
         entries = reply[0][1] if reply else []
-        if entries:
-            await self._handle_entries(client, entries, {})
-            if self.on_batch is not None:
-                self.on_batch(len(entries), time.perf_counter() - started)
+        if not entries:
+            return
+        decoded = await self._verified(client, entries, {})
+        await self._settle()
+        self._applying = asyncio.create_task(
+            self._apply_all(client, decoded, len(entries), started)
+        )
+
+    async def _settle(self) -> None:
+        """Wait until the batch being applied is done; raise what its acknowledgement raised."""
+        task, self._applying = self._applying, None
+        if task is not None:
+            await task
+
+    async def _drain(self) -> None:
+        """Let the batch in flight finish as the reader stops, or cancel it with the reader
+        (its entries then stay pending and are delivered again)."""
+        task, self._applying = self._applying, None
+        if task is None:
+            return
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a batch of %s was left pending: %r", self.group, task.exception())
 
     async def _own_pending(self, client: avalkey.Valkey) -> None:
         """Finish what this consumer name had been delivered before a restart."""
@@ -319,52 +353,70 @@ class StreamConsumer:
     async def _handle_entries(
         self, client: avalkey.Valkey, entries: list[Any], deliveries: dict[str, int]
     ) -> None:
-        """Verify each entry, then apply them: together with a batch handler, else one by one."""
+        """Verify each entry, then apply them once the batch before them is done."""
         decoded = await self._verified(client, entries, deliveries)
+        await self._settle()
+        await self._apply_all(client, decoded)
+
+    async def _apply_all(
+        self,
+        client: avalkey.Valkey,
+        decoded: list[_Decoded],
+        read: int = 0,
+        started: float | None = None,
+    ) -> None:
+        """Apply verified events: together with a batch handler, else one by one; then tell
+        the observer how many entries were read and how long they took since."""
         if self.batch_handler is not None:
             if decoded:
                 await self._apply_batch(client, decoded)
-            return
-        for one in decoded:
-            await self._apply(client, one)
+        else:
+            for one in decoded:
+                await self._apply(client, one)
+        if self.on_batch is not None and started is not None:
+            self.on_batch(read, time.perf_counter() - started)
 
     async def _verified(
         self, client: avalkey.Valkey, entries: list[Any], deliveries: dict[str, int]
     ) -> list[_Decoded]:
-        """The entries whose events verify, in order; the others are dealt with on the spot."""
-        decoded: list[_Decoded] = []
+        """The entries whose events verify, in order. Poison and refused (unsigned or forged)
+        entries are dead-lettered; undecodable ones (keys not available yet) are left to be
+        retried like a failed handler."""
+        messages: list[tuple[str, str]] = []
         for entry_id_value, fields in entries:
             entry_id = _text(entry_id_value)
             if not fields:  # trimmed away while pending: nothing left to process
                 await client.xack(names.STREAM, self.group, entry_id)
                 continue
-            one = await self._decode(client, entry_id, fields, deliveries.get(entry_id, 1))
-            if one is not None:
-                decoded.append(one)
+            raw_value = fields.get(names.STREAM_FIELD.encode())
+            if raw_value is None:
+                reason = f"no {names.STREAM_FIELD!r} field"
+                await self._dead_letter(client, entry_id, "", reason, fields)
+                continue
+            messages.append((entry_id, _text(raw_value)))
+        outcomes = await self._decode_all([raw for _, raw in messages])
+        decoded: list[_Decoded] = []
+        for (entry_id, raw), outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, InvalidEvent):
+                await self._dead_letter(client, entry_id, raw, f"invalid event: {outcome}"[:300])
+            elif isinstance(outcome, Exception):
+                await self._failed(entry_id, raw, deliveries.get(entry_id, 1), outcome, client)
+            else:
+                decoded.append(_Decoded(entry_id, raw, outcome, deliveries.get(entry_id, 1)))
         return decoded
 
-    async def _decode(
-        self, client: avalkey.Valkey, entry_id: str, fields: Any, deliveries: int
-    ) -> _Decoded | None:
-        """The verified event, or None once poison, refused (unsigned or forged) entries are
-        dead-lettered and undecodable ones (keys not available yet) are left to be retried."""
-        raw_value = (fields or {}).get(names.STREAM_FIELD.encode())
-        if raw_value is None:
-            await self._dead_letter(
-                client, entry_id, "", f"no {names.STREAM_FIELD!r} field", fields
-            )
-            return None
-        raw = _text(raw_value)
-        try:
-            event = await self.decode(raw)
-        except InvalidEvent as exc:
-            await self._dead_letter(client, entry_id, raw, f"invalid event: {exc}"[:300])
-            return None
-        # Keys not available yet, or a lookup that failed: retried like a failed handler.
-        except Exception as exc:  # noqa: BLE001
-            await self._failed(entry_id, raw, deliveries, exc, client)
-            return None
-        return _Decoded(entry_id, raw, event, deliveries)
+    async def _decode_all(self, raws: list[str]) -> list[CloudEvent | Exception]:
+        """Each message's event or the exception decoding it raised: all at once where a batch
+        decoder is given, else one by one."""
+        if self.decode_many is not None:
+            return await self.decode_many(raws)
+        outcomes: list[CloudEvent | Exception] = []
+        for raw in raws:
+            try:
+                outcomes.append(await self.decode(raw))
+            except Exception as exc:  # noqa: BLE001 - the outcome of that message
+                outcomes.append(exc)
+        return outcomes
 
     async def _apply_batch(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
         """Apply verified events in one call and ack them with one XACK after it returns."""

@@ -10,6 +10,7 @@ from valkey.exceptions import ValkeyClusterException, ValkeyError
 from common.settings import Mode
 from consumers.discovery.base import Context, EventDiscovery, count_invalid, log
 from events import signing
+from events.checking import CheckerProcesses, here
 from events.connection import connect
 from events.streams import StreamConsumer
 
@@ -21,6 +22,8 @@ class StreamsDiscovery(EventDiscovery):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
+        processes = ctx.settings.lab_verify_processes
+        self.checker = CheckerProcesses(processes) if processes else None
 
         async def on_dead(raw: str, reason: str) -> None:
             await count_invalid(ctx, raw.encode(), reason)
@@ -36,6 +39,9 @@ class StreamsDiscovery(EventDiscovery):
             on_dead=on_dead,
             batch=ctx.settings.lab_stream_batch,
             batch_handler=self.on_events,
+            decode_many=ctx.stages.timed_many(
+                signing.batch_verifier(ctx.keys, ctx.stats.refused, self.checker or here)
+            ),
         )
         self._client = connect(url, socket_timeout=1.0, socket_connect_timeout=0.5)
 
@@ -45,6 +51,8 @@ class StreamsDiscovery(EventDiscovery):
     async def stop(self) -> None:
         await super().stop()
         await self._client.aclose()
+        if self.checker is not None:
+            await self.checker.aclose()
 
     def subscriber_state(self) -> str:
         return str(self.consumer.state)

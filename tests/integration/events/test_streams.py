@@ -11,6 +11,7 @@ import valkey.asyncio as avalkey
 
 from common.tokens import SigningKey, generate_private_key
 from events import names, signing
+from events.checking import CheckerProcesses
 from events.connection import Pinned
 from events.model import CloudEvent, user_event
 from events.streams import (
@@ -22,7 +23,15 @@ from events.streams import (
     append,
     append_replicated,
 )
-from tests.integration.events.helpers import Collector, client_of, decode, probe, running, signed
+from tests.integration.events.helpers import (
+    Collector,
+    client_of,
+    decode,
+    keys,
+    probe,
+    running,
+    signed,
+)
 from tests.support import ValkeyProc, await_for, start_valkey
 
 pytestmark = pytest.mark.timeout(60)
@@ -440,3 +449,38 @@ async def _replicated(valkey_proc: ValkeyProc, tmp_path: Path) -> None:
             replica.proc.wait(10)
     finally:
         await pinned.reset()
+
+
+def test_large_batches_are_checked_in_a_child_and_apply_in_stream_order(
+    valkey_proc: ValkeyProc,
+) -> None:
+    async def scenario() -> None:
+        client = client_of(valkey_proc)
+        batches = Batches(client)
+        refused: list[int] = []
+        checker = CheckerProcesses(1)
+        consumer = _consumer(
+            valkey_proc,
+            Collector(),
+            batch_handler=batches,
+            batch=40,
+            decode_many=signing.batch_verifier(keys, lambda: refused.append(1), checker),
+        )
+        await consumer.ensure_group(client)
+        await _add(client, *range(1, 51))
+        other = SigningKey("events-test", "EdDSA", generate_private_key("EdDSA"))  # same kid
+        forged = signing.sign(user_event(names.USER_REGISTERED, 66, "m"), other)
+        await append(client, forged, maxlen=MAXLEN)
+        await _add(client, *range(51, 121))
+        try:
+            async with running(consumer.run()):
+                await await_for(probe(lambda: consumer.processed == 120), what="every event")
+                await await_for(_pending_is(client, 0), what="every entry acked")
+                assert checker.pids(), "a batch this large is checked in a child process"
+        finally:
+            await checker.aclose()
+        assert batches.user_ids == list(range(1, 121))  # batch after batch, in stream order
+        assert consumer.dead_lettered == 1 and refused == [1]
+        await client.aclose()
+
+    asyncio.run(scenario())
