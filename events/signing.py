@@ -32,7 +32,7 @@ SIGNATURE = "jws"
 SIGNATURE_TYPE = "cloudevent+jws"
 HEADER_CACHE = 64  # distinct signature headers remembered: one per signing key is the norm
 SIGNED_FIRST = '{"jws":"'  # how every message auth signs begins
-_URLSAFE = str.maketrans("-_", "+/")
+_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 KeyLookup = Callable[[str], Awaitable[jwt.PyJWK | None]]
 Signer = Callable[[CloudEvent], str]
@@ -95,9 +95,9 @@ def _signature_bytes(signature: str) -> bytes:
     """The signature's bytes; anything but unpadded base64url is refused."""
     if "+" in signature or "/" in signature or "=" in signature:
         raise RefusedEvent("wrong signature: not base64url")
-    padded = (signature + "=" * (-len(signature) % 4)).translate(_URLSAFE)
     try:
-        return binascii.a2b_base64(padded, strict_mode=True)
+        padded = signature.encode("ascii") + b"=" * (-len(signature) % 4)
+        return binascii.a2b_base64(padded.translate(_URLSAFE), strict_mode=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: a character outside ASCII
         raise RefusedEvent(f"wrong signature: not base64url ({exc})") from exc
 
