@@ -8,6 +8,9 @@ signing function and auth's key store), appended with XADD as the admin user. On
   one bulk insert of the same rows into the same kind of store (a fresh SQLite file with the
   consumers' schema and pragmas: one executemany per table in one transaction). It is measured
   before and after the consumer, and the faster one is the floor;
+- the verified floor: the floor plus checking every entry as the consumer must (signature and
+  event model, the consumer's own batch verification and signature-checking child process), so
+  the report can tell the price of the signatures from the consumer's own overhead;
 - the consumer: the streams discovery of a profiles consumer, built as its process builds it
   (settings, SQLite engine, JWKS verifier, counters, known-user cache), in this process,
   against the same Valkey as the profiles ACL user. Every event is verified; each batch is
@@ -48,7 +51,9 @@ from consumers.discovery.base import Stats as Counters
 from consumers.discovery.streams import StreamsDiscovery
 from consumers.profiles import ProfilesSpec
 from events import names, signing
+from events.checking import CheckerProcesses, here
 from events.model import user_event
+from events.signing import KeyLookup
 
 FLOOR_GROUP = "catchup-floor"
 TARGET_RATIO = 0.3  # of the floor
@@ -159,18 +164,40 @@ def floor_insert(path: Path, events: int) -> float:
         conn.close()
 
 
+async def floor_verify(messages: list[str], keys: KeyLookup, plan: Plan, processes: int) -> float:
+    """Seconds to verify every message in batches, as a consumer does (its checker included)."""
+    checker = CheckerProcesses(processes) if processes else None
+    try:
+        await signing.verify_many(messages[: plan.batch], keys, checker or here)  # start-up
+        started = time.perf_counter()
+        for start in range(0, len(messages), plan.batch):
+            outcomes = await signing.verify_many(
+                messages[start : start + plan.batch], keys, checker or here
+            )
+            assert not any(isinstance(o, Exception) for o in outcomes), "a backlog event failed"
+        return time.perf_counter() - started
+    finally:
+        if checker is not None:
+            await checker.aclose()
+
+
 async def measure_floor(
-    admin: avalkey.Valkey, settings: Settings, plan: Plan, attempt: int
+    admin: avalkey.Valkey, ctx: Context, messages: list[str], plan: Plan, attempt: int
 ) -> dict[str, float]:
-    """One floor measurement: read seconds, insert seconds, and events/s over both."""
+    """One floor measurement: read, verify and insert seconds, and events/s over read and
+    insert (the floor) and over all three (the verified floor)."""
     read, read_s = await floor_read(admin, plan.batch, f"{FLOOR_GROUP}-{attempt}")
     assert read == plan.events, f"the floor read {read} of {plan.events} entries"
-    path = settings.state_dir / f"floor-{attempt}.sqlite3"
+    path = ctx.settings.state_dir / f"floor-{attempt}.sqlite3"
     insert_s = await asyncio.to_thread(floor_insert, path, plan.events)
+    processes = ctx.settings.lab_verify_processes
+    verify_s = await floor_verify(messages, ctx.keys, plan, processes)
     return {
         "read_s": round(read_s, 4),
         "insert_s": round(insert_s, 4),
+        "verify_s": round(verify_s, 4),
         "events_per_s": round(plan.events / (read_s + insert_s), 1),
+        "verified_events_per_s": round(plan.events / (read_s + verify_s + insert_s), 1),
     }
 
 
@@ -226,8 +253,9 @@ async def run_consumer(ctx: Context, events: int) -> tuple[float, list[float], S
 
 
 async def stage_costs(ctx: Context, messages: list[str], batch: int) -> dict[str, float]:
-    """Microseconds per event of each stage, on a sample: verify (JSON, signature, model),
-    and apply (one transaction per batch, into a fresh database)."""
+    """Microseconds per event of each stage, on a sample: verify one event at a time on the
+    event loop (JSON, signature, model), and apply (one transaction per batch, into a fresh
+    database)."""
     sample = messages[:STAGE_SAMPLE]
     started = time.perf_counter()
     decoded = [await signing.verify(raw, ctx.keys) for raw in sample]
@@ -258,10 +286,10 @@ async def _measure(stack: Stack, plan: Plan) -> CatchUp:
         await write_backlog(admin, messages)
         assert await admin.xlen(names.STREAM) == plan.events
         load_before = loadavg()
-        floors = [await measure_floor(admin, settings, plan, 1)]
         ctx = await asyncio.to_thread(consumer_context, settings, keystore)
+        floors = [await measure_floor(admin, ctx, messages, plan, 1)]
         elapsed, batches, discovery = await run_consumer(ctx, plan.events)
-        floors.append(await measure_floor(admin, settings, plan, 2))
+        floors.append(await measure_floor(admin, ctx, messages, plan, 2))
         load_after = loadavg()
         pending = int((await admin.xpending(names.STREAM, ctx.spec.name))["pending"])
     finally:
@@ -272,6 +300,7 @@ async def _measure(stack: Stack, plan: Plan) -> CatchUp:
     ctx.engine.dispose()
     rate = plan.events / elapsed
     floor = max(floors, key=lambda f: f["events_per_s"])
+    verified = max(f["verified_events_per_s"] for f in floors)
     return CatchUp(
         events=plan.events,
         batch=plan.batch,
@@ -280,6 +309,8 @@ async def _measure(stack: Stack, plan: Plan) -> CatchUp:
         floor_events_per_s=floor["events_per_s"],
         floors=floors,
         ratio=round(rate / floor["events_per_s"], 3),
+        verified_floor_events_per_s=verified,
+        verified_ratio=round(rate / verified, 3),
         target_ratio=TARGET_RATIO,
         target_events_per_s=TARGET_EVENTS_PER_S,
         batch_ms=Stats.of(batches),
@@ -294,6 +325,7 @@ async def _measure(stack: Stack, plan: Plan) -> CatchUp:
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "jwt_alg": settings.lab_jwt_alg.value,
+            "verify_processes": settings.lab_verify_processes,
             "store": "sqlite",
             "backlog_signing_s": round(sign_s, 1),
         },
@@ -318,7 +350,9 @@ def summary(result: CatchUp) -> str:
         f"catch-up of {result.events:,} events, batches of {result.batch}: "
         f"{result.events_per_s:,.0f} events/s in {result.seconds:.2f} s; floor "
         f"{result.floor_events_per_s:,.0f} events/s; ratio {result.ratio:.3f} "
-        f"(target ≥ {result.target_ratio}); per batch p50 {result.batch_ms.p50:.1f} ms, "
+        f"(target ≥ {result.target_ratio}); verified floor "
+        f"{result.verified_floor_events_per_s:,.0f} events/s, ratio {result.verified_ratio:.3f}; "
+        f"per batch p50 {result.batch_ms.p50:.1f} ms, "
         f"p99 {result.batch_ms.p99:.1f} ms (n={result.batch_ms.n}); stages per event: "
         f"verify {result.stages_us['verify_us']} µs, apply {result.stages_us['apply_us']} µs"
     )

@@ -384,8 +384,13 @@ class CatchUp(BaseModel):
     events_per_s: float
     seconds: float
     floor_events_per_s: float  # the faster of the floors measured before and after
-    floors: list[dict[str, float]]  # read_s, insert_s, events_per_s of each floor measurement
+    # read_s, insert_s, events_per_s (and verify_s, verified_events_per_s) of each floor
+    floors: list[dict[str, float]]
     ratio: float  # events_per_s / floor_events_per_s
+    # the floor plus verifying every entry as the consumer must: the faster of the two; 0 in
+    # results from before it was measured
+    verified_floor_events_per_s: float = 0.0
+    verified_ratio: float = 0.0  # events_per_s / verified_floor_events_per_s
     target_ratio: float
     target_events_per_s: float
     batch_ms: Stats  # from a batch's XREADGROUP reply to its XACK

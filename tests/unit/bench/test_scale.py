@@ -92,6 +92,17 @@ def test_the_report_has_a_scale_section(rate: float, mark: str) -> None:
     assert "per-user structure" in section and "+20.0 MiB" in section
 
 
+def test_the_catch_up_section_shows_the_verified_floor() -> None:
+    base = Results.model_validate_json(FIXTURE.read_text(encoding="utf-8"))
+    caught = _catchup(6000, 15000).model_copy(
+        update={"verified_floor_events_per_s": 8000.0, "verified_ratio": 0.75}
+    )
+    md = to_markdown(document(base.model_copy(update={"catchup": caught}), charts=False))
+    section = md[md.index("## At scale") :]
+    assert "| verified floor events/s | 8,000 |" in section
+    assert "| ratio to the verified floor | 0.750 |" in section
+
+
 def test_checkpoints_and_slopes() -> None:
     assert checkpoints(1000) == [0, 100, 200, 500, 1000]
     assert checkpoints(1_000_000)[-3:] == [200_000, 500_000, 1_000_000]
