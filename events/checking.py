@@ -150,9 +150,10 @@ class CheckerProcesses:
         # event loop it would hold up the writes that feed the children.
         step = -(-len(checks) // (len(self._children) + 1))
         parts = [checks[start : start + step] for start in range(0, len(checks), step)]
+        shares = zip(self._children, parts[1:], strict=False)
         try:
             verdicts = await asyncio.gather(
-                *(child.check(part) for child, part in zip(self._children, parts[1:], strict=False)),
+                *(child.check(part) for child, part in shares),
                 asyncio.to_thread(_passes, parts[0]),
             )
         except (OSError, EOFError, RuntimeError, asyncio.IncompleteReadError) as exc:

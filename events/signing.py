@@ -128,6 +128,8 @@ def _decoded(text: str | bytes) -> dict[str, Any]:
         attributes = json.loads(text)
     except ValueError as exc:  # UnicodeDecodeError included
         raise InvalidEvent(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidEvent("not JSON: nested too deeply") from exc
     if not isinstance(attributes, dict):
         raise InvalidEvent("not a JSON object")
     return attributes
@@ -225,7 +227,7 @@ async def verify_many(
                 except Exception as exc:  # noqa: BLE001 - every event of that key is retried
                     failed[kid] = exc
             prepared.append(failed[kid] if kid in failed else _check(signed, found[kid]))
-        except InvalidEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - that message's outcome; the rest go on
             prepared.append(exc)
     checks = [one.check for one in prepared if isinstance(one, _Candidate)]
     passed = iter(await checker(checks))
@@ -236,7 +238,7 @@ async def verify_many(
             continue
         try:
             outcomes.append(_event(one, next(passed)))
-        except InvalidEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - that message's outcome; the rest go on
             outcomes.append(exc)
     return outcomes
 
