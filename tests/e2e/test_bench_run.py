@@ -177,6 +177,8 @@ def test_scale_figures(results: tuple[Results, Path]) -> None:
     assert caught.known_users == caught.records == caught.events
     assert caught.pending_after == 0 and caught.dead_lettered == 0
     assert caught.events_per_s > 0 and caught.floor_events_per_s > 0 and len(caught.floors) == 2
+    assert all(f["verify_s"] > 0 for f in caught.floors)  # the verified floor verified
+    assert 0 < caught.verified_floor_events_per_s < caught.floor_events_per_s
     assert caught.batch_ms.n >= caught.events // caught.batch
     mem = res.memory
     assert mem is not None and (mem.users, mem.http_users) == TINY.memory_users
