@@ -57,10 +57,12 @@ def test_a_key_signs_only_once_it_has_been_published_for_the_lead(tmp_path: Path
     keys = tmp_path / "keys"
     store = KeyStore(keys, "RS256", token_ttl=900)
     old = store.active.kid
+    before = time.time()
     first = rotate(keys, "RS256", lead=0)
     second = rotate(keys, "RS256", lead=3600)  # its key was published an instant ago
     assert second.kid == first.next_kid
-    assert second.activates_at >= time.time() + 3500
+    # the lead, counted from when its key was published (by the first rotation)
+    assert before + 3600 <= second.activates_at <= time.time() + 3600
     assert store.active.kid == first.kid
     assert _states(keys)[second.kid] is KeyState.PENDING
     assert {old, first.kid, second.kid, second.next_kid} == _kids(store)
