@@ -591,7 +591,12 @@ def _modes(values: list[str] | None) -> list[str] | None:
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="a reduced run (under 3 minutes)")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="a reduced run, every part smaller (about 10 minutes on 2 cores)"
+        ),
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(help="output dir (default: reports/<timestamp>/ in the current directory)"),
