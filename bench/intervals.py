@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bench.results import percentile
+
 SEED = 20260101  # fixed, so an interval recomputed from results.json is the same interval
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -62,6 +64,27 @@ def bootstrap(
 def mean(values: Sequence[float]) -> float:
     """Arithmetic mean; 0.0 for nothing."""
     return sum(values) / len(values) if values else 0.0
+
+
+def pooled_ratio(
+    a_rounds: Sequence[Sequence[float]],
+    b_rounds: Sequence[Sequence[float]] | None = None,
+    q: float = 50,
+    **kw: int,
+) -> Interval | None:
+    """Interval of the q-th percentile of a's samples pooled over rounds, over b's (or alone,
+    without b): each resample draws whole rounds, a's beside b's of the same round, and pools
+    their samples, so the interval is of the very figure a report quotes from all samples."""
+    if b_rounds is None:
+        b_rounds = [[1.0]] * len(a_rounds)
+    pairs = [(a, b) for a, b in zip(a_rounds, b_rounds, strict=False) if a and b]
+
+    def ratio(sel: Sequence[tuple[Sequence[float], Sequence[float]]]) -> float:
+        above = percentile(sorted(x for a, _ in sel for x in a), q)
+        below = percentile(sorted(x for _, b in sel for x in b), q)
+        return above / below if below else 0.0
+
+    return bootstrap(pairs, ratio, **kw)
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], **kw: int) -> Interval | None:

@@ -447,7 +447,13 @@ def verdict_section(results: Results, v: Verdict) -> list[Block]:
         Heading(3, "Targets"),
     ]
     missed = sum(1 for t in v.targets if not t.met)
-    summary = f"{missed} of {len(v.targets)} targets missed." if v.targets else "No targets set."
+    summary = (
+        f"{missed} of {len(v.targets)} targets missed. A measured figure's 95% interval is a "
+        "seeded bootstrap over rounds; for a p50, each resample pools the samples of the "
+        "rounds it draws and computes the quoted figure again."
+        if v.targets
+        else "No targets set."
+    )
     blocks.append(Para(summary, "miss" if missed else ""))
     if v.targets:
         blocks.append(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.intervals import Interval, bootstrap, mean, ratio_of_means
-from bench.results import Floors, ModeLatency, Target, percentile
+from bench.intervals import Interval, bootstrap, mean, pooled_ratio, ratio_of_means
+from bench.results import Floors, ModeLatency, Stats, Target, percentile
 from bench.stages import explain, floor_at_rank
 from bench.variants import Variant
 
@@ -26,6 +26,19 @@ def _bounds(interval: Interval | None, scale: float = 1.0) -> tuple[float, float
 def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
     """95% bootstrap interval of the mean of per-round figures."""
     return _bounds(bootstrap(list(values), mean))
+
+
+def p50_interval(
+    a: Stats, b: Stats | None, fallback: Sequence[float], scale: float = 1.0, shift: float = 0.0
+) -> tuple[float, float] | None:
+    """95% interval of a's p50 (over b's) from all samples, resampling whole rounds; results
+    that kept no round boundaries get the interval of the mean of per-round figures instead."""
+    if a.round_sizes and (b is None or b.round_sizes):
+        interval = pooled_ratio(a.per_round(), None if b is None else b.per_round())
+        if interval is None:
+            return None
+        return _bounds(Interval(interval.low + shift, interval.high + shift), scale)
+    return mean_interval(fallback)
 
 
 def overhead_rounds(lat: ModeLatency) -> list[float]:
@@ -64,7 +77,9 @@ def _overhead(label: str, lat: ModeLatency) -> Target:
         reason=f"measured: the two endpoints' p50 differed by up to "
         f"{max(spread, default=0):.3f} ms between rounds. Hypothesis (not timed per stage): a "
         "known user costs one in-memory cache lookup, so the rest is noise",
-        interval=mean_interval(overhead_rounds(lat)),
+        interval=p50_interval(
+            lat.steady, lat.verify_only, overhead_rounds(lat), scale=100, shift=-1
+        ),
     )
 
 
@@ -88,7 +103,7 @@ def _first_call(label: str, lat: ModeLatency, floors: Floors) -> Target:
         f"provisioning transaction {_ms(insert)} (floors of this run). Hypothesis (not timed per "
         f"stage): the other {_ms(max(rest, 0))} is the lookup before it and the hand-off to a "
         "database worker thread",
-        interval=mean_interval(paired.round_p50s()),
+        interval=p50_interval(paired, None, paired.round_p50s()),
     )
 
 
@@ -119,7 +134,7 @@ def propagation_targets(label: str, lat: ModeLatency, floors: Floors) -> list[Ta
     r99 = prop.tail / floor99 if floor99 else 0.0
     # The floor runs in every round, between the modes: pair each round with its own floor.
     paired = zip(prop.round_p50s(), floor.propagation.round_p50s(), strict=False)
-    i50 = mean_interval([p / f for p, f in paired if f > 0])
+    i50 = p50_interval(prop, floor.propagation, [p / f for p, f in paired if f > 0])
     i99 = None
     if prop.has_p99:
         tails = zip(prop.per_round(), floor.propagation.per_round(), strict=False)

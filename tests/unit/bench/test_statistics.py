@@ -9,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.intervals import bootstrap, mean, paired_difference, ratio_of_means, share_difference
+from bench.intervals import (
+    bootstrap,
+    mean,
+    paired_difference,
+    pooled_ratio,
+    ratio_of_means,
+    share_difference,
+)
 from bench.results import MIN_P99_SAMPLES, Results, Stats, percentile
+from bench.targets import mean_interval, p50_interval
 from bench.verdict import mode_axes, variant_axes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
@@ -98,6 +106,22 @@ def results() -> Results:
 
 def _axis(axes: tuple[object, ...], prefix: str) -> object:
     return next(a for a in axes if a.label.startswith(prefix))  # type: ignore[attr-defined]
+
+
+def test_the_interval_of_a_pooled_p50_holds_the_quoted_p50() -> None:
+    # One long round of fast calls and four short slow ones: the p50 of every sample is fast,
+    # the mean of the rounds' p50s is slow. The interval must be of the figure quoted.
+    rounds = [[1.0] * 100] + [[3.0] * 2 for _ in range(4)]
+    steady = Stats.of([x for r in rounds for x in r], rounds)
+    verify = Stats.of([1.0] * 108, [[1.0] * 100] + [[1.0] * 2] * 4)
+    assert steady.p50 / verify.p50 == 1.0
+    per_round = [s / v for s, v in zip(steady.round_p50s(), verify.round_p50s(), strict=True)]
+    old = mean_interval(per_round)
+    assert old is not None and old[0] > 1.0  # the figure would lie outside its interval
+    low, high = p50_interval(steady, verify, per_round) or (0.0, 0.0)
+    assert low <= 1.0 <= high
+    alone = pooled_ratio(steady.per_round())
+    assert alone is not None and alone.low <= steady.p50 <= alone.high
 
 
 def test_a_lead_without_rounds_is_no_star(results: Results) -> None:
