@@ -341,6 +341,7 @@ def run_bench(
     variants = variants_for(modes)
     if on_plan:
         extra = (ReplicaPlan.make(plan.quick).steps if replicas else 0) + cluster
+        extra += len(latency_variants(variants)) if reliability else 0  # one line per variant
         on_plan(planned_steps(plan, variants) + extra)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
