@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     # The token encryption key pair (PEM); empty: <state>/keys/token-encryption.pem.
     lab_token_encryption_key: str = ""
     lab_internal_token: str = ""
+    # Proxies in front of the gateway whose X-Forwarded-For is believed (comma-separated
+    # addresses or networks); empty: none, the socket's peer is the client.
+    lab_trusted_proxies: str = ""
+    # Seconds of clock skew allowed on a token's iat, nbf and exp.
+    lab_clock_leeway: int = Field(default=30, ge=0, le=60)
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
     # stream entries a consumer reads with one XREADGROUP, applies in one transaction and acks
