@@ -16,7 +16,14 @@ from auth.password_policy import WeakPassword
 from auth.passwords import HashingBusy, build_passwords
 from auth.publishing import connect, replica_wait
 from auth.routes import internal_router, router
-from auth.service import AuthService, InvalidCredentials, UserInactive, UsernameTaken
+from auth.service import (
+    AuthService,
+    InvalidCredentials,
+    TargetDeactivated,
+    UnknownUser,
+    UserInactive,
+    UsernameTaken,
+)
 from auth.throttle import Policy, TooManyAttempts
 from common import sealed
 from common.db import make_engine
@@ -89,6 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
             UsernameTaken: (409, "username_taken"),
             InvalidCredentials: (401, "invalid_credentials"),
             UserInactive: (403, "user_deactivated"),
+            UnknownUser: (404, "unknown_user"),
+            TargetDeactivated: (409, "user_deactivated"),
             WeakPassword: (422, "weak_password"),
             TooManyAttempts: (429, "too_many_attempts"),
         },

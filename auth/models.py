@@ -11,7 +11,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from auth.password_policy import check_length, normalise_password
-from common.attributes import DEFAULT_PLAN, MAX_DISPLAY_NAME, MAX_EMAIL, AttributeChanges
+from common.attributes import DEFAULT_PLAN, MAX_DISPLAY_NAME, MAX_EMAIL, ProfileChanges
 
 
 def _now() -> datetime:
@@ -70,8 +70,9 @@ class Credentials(BaseModel):
         return value
 
 
-class RegisterBody(Credentials, AttributeChanges):
-    """The body of register: credentials, and optionally the user's attributes."""
+class RegisterBody(Credentials, ProfileChanges):
+    """The body of register: credentials, and optionally the user's own profile (never the
+    plan: a new user gets the default)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -112,9 +113,18 @@ class TokenBody(BaseModel):
 
 
 class UpdatedBody(BaseModel):
-    """The reply to PATCH /users/me: every attribute of the caller and their new version."""
+    """The reply to a change of attributes (PATCH /users/me, and the operator's): every
+    attribute of the user and their new version."""
 
     success: Literal[True] = True
     user_id: int
     attributes: dict[str, Any]
     version: int
+
+
+class FoundUser(BaseModel):
+    """The reply to the operator's look-up of a username."""
+
+    user_id: int
+    username: str
+    active: bool

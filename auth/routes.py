@@ -7,10 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import JSONResponse
 
-from auth.deps import AddressDep, ClaimsDep, ServiceDep
-from auth.models import LoginBody, RegisterBody, RegisteredBody, TokenBody, UpdatedBody
-from common.attributes import AttributeChanges
-from common.web import ModeBody, error_responses, internal_guard, metrics_response
+from auth.deps import AddressDep, ClaimsDep, ServiceDep, UserIdPath, UsernameQuery
+from auth.models import (
+    FoundUser,
+    LoginBody,
+    RegisterBody,
+    RegisteredBody,
+    TokenBody,
+    UpdatedBody,
+)
+from common.attributes import AttributeChanges, ProfileChanges
+from common.web import ErrorBody, ModeBody, error_responses, internal_guard, metrics_response
 
 router = APIRouter()
 internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503))
@@ -32,17 +39,27 @@ async def login(body: LoginBody, service: ServiceDep, address: AddressDep) -> To
     return TokenBody(token=token, expires_in=service.settings.lab_token_ttl)
 
 
-@router.patch("/users/me", responses=error_responses(401, 403, 413, 422, 503))
-async def update_me(body: AttributeChanges, claims: ClaimsDep, service: ServiceDep) -> UpdatedBody:
-    """Change the caller's attributes; the answer is all of them and their new version (403 for
-    a deactivated caller)."""
+def _given(body: ProfileChanges) -> dict[str, Any]:
+    """The attributes a change names; 422 if it names none."""
     changes = body.given()
     if not changes:
         raise HTTPException(
             422,
             detail={"success": False, "error": "invalid_request", "detail": "no attribute given"},
         )
-    attributes, version = await service.update_attributes(claims, changes)
+    return changes
+
+
+def _answer(description: str) -> dict[str, object]:
+    """An OpenAPI error answer whose meaning on this route is narrower than the code's."""
+    return {"model": ErrorBody, "description": description}
+
+
+@router.patch("/users/me", responses=error_responses(401, 403, 413, 422, 503))
+async def update_me(body: ProfileChanges, claims: ClaimsDep, service: ServiceDep) -> UpdatedBody:
+    """Change the caller's own display_name and email (the plan is the operator's: 422); the
+    answer is every attribute and their new version (403 for a deactivated caller)."""
+    attributes, version = await service.update_attributes(claims.user_id, _given(body))
     return UpdatedBody(user_id=claims.user_id, attributes=attributes, version=version)
 
 
@@ -99,6 +116,30 @@ async def switch_mode(body: ModeBody, service: ServiceDep) -> dict[str, Any]:
     """Switch mode and publishing without a restart."""
     await service.switch(body.mode, body.publish)
     return await service.status()
+
+
+@internal.get("/users", responses={404: _answer("no user has this name")})
+async def find_user(username: UsernameQuery, service: ServiceDep) -> FoundUser:
+    """Look a user up by name, compared the way login compares it: operators know names."""
+    user_id, name, active = await service.find_user(username)
+    return FoundUser(user_id=user_id, username=name, active=active)
+
+
+@internal.patch(
+    "/users/{user_id}",
+    responses={
+        404: _answer("no user has this id"),
+        409: _answer("the user is deactivated"),
+        **error_responses(413),
+    },
+)
+async def update_user(
+    user_id: UserIdPath, body: AttributeChanges, service: ServiceDep
+) -> UpdatedBody:
+    """The operator changes any attribute of a user, the plan included, with the same
+    versioning and the same user.updated event as the user's own change."""
+    attributes, version = await service.operator_update(user_id, _given(body))
+    return UpdatedBody(user_id=user_id, attributes=attributes, version=version)
 
 
 def internal_router(expected_token: Any) -> APIRouter:

@@ -48,6 +48,14 @@ class UserInactive(Exception):
     """The token is valid but its user is deactivated."""
 
 
+class UnknownUser(Exception):
+    """The operator named a user id, or a username, that was never registered."""
+
+
+class TargetDeactivated(Exception):
+    """The operator named a deactivated user, whose attributes no longer change."""
+
+
 class InvalidCredentials(Exception):
     """Wrong password, unknown user or deactivated user: one error for all three."""
 
@@ -156,10 +164,10 @@ class AuthService:
         return {n: attributes[n] for n in names if attributes[n] is not None}, version
 
     async def update_attributes(
-        self, claims: Claims, changes: dict[str, Any]
+        self, user_id: int, changes: dict[str, Any]
     ) -> tuple[dict[str, Any], int]:
-        """Change the caller's attributes, bump their version and publish user.updated in event
-        modes; raises UserInactive for a deactivated user."""
+        """Change a user's attributes, bump their version and publish user.updated in event
+        modes; raises UserInactive unless the user is active."""
         publisher = self.publisher
         staged: list[CloudEvent] = []
 
@@ -179,12 +187,33 @@ class AuthService:
 
         result, committed = await asyncio.to_thread(
             stamp_commit,
-            functools.partial(store.update_attributes, self.engine, claims.user_id, changes, stage),
+            functools.partial(store.update_attributes, self.engine, user_id, changes, stage),
         )
         if result is None:
-            raise UserInactive(claims.user_id)
+            raise UserInactive(user_id)
         await publisher.after_commit(staged[0].stamped(commitmono=committed))
         return result
+
+    async def operator_update(
+        self, user_id: int, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], int]:
+        """The operator's change of any attribute (the plan included), the same way as a user's
+        own; raises UnknownUser or TargetDeactivated."""
+        try:
+            return await self.update_attributes(user_id, changes)
+        except UserInactive:
+            # Users are never deleted, so an id that exists now existed when the update missed.
+            if await asyncio.to_thread(store.exists, self.engine, user_id):
+                raise TargetDeactivated(user_id) from None
+            raise UnknownUser(user_id) from None
+
+    async def find_user(self, username: str) -> tuple[int, str, bool]:
+        """(id, username as registered, active) for a name compared the way login compares it;
+        raises UnknownUser."""
+        found = await asyncio.to_thread(store.find_user, self.engine, username_key(username))
+        if found is None:
+            raise UnknownUser(username)
+        return found
 
     async def deactivate(self, claims: Claims) -> None:
         """Deactivate the token's user and publish user.deactivated in event modes."""

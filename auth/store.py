@@ -79,6 +79,15 @@ def find_login(engine: Engine, key: str) -> tuple[int, str, bool] | None:
     return (int(row[0]), str(row[1]), bool(row[2])) if row else None
 
 
+def find_user(engine: Engine, key: str) -> tuple[int, str, bool] | None:
+    """(id, username, active) for a username key."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.id, users.c.username, users.c.active).where(users.c.username_key == key)
+        ).first()
+    return (int(row[0]), str(row[1]), bool(row[2])) if row else None
+
+
 def set_password_hash(engine: Engine, user_id: int, password_hash: str) -> None:
     """Replace a user's password hash (rehashed with the current parameters)."""
     with engine.begin() as conn:
@@ -131,6 +140,12 @@ def attributes_of(engine: Engine, user_id: int) -> tuple[dict[str, Any], int] | 
     if row is None:
         return None
     return {name: row._mapping[name] for name in NAMES}, int(row.attributes_version)
+
+
+def exists(engine: Engine, user_id: int) -> bool:
+    """True if the id was ever registered (users are deactivated, never deleted)."""
+    with engine.connect() as conn:
+        return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
 
 
 def is_active(engine: Engine, user_id: int) -> bool:

@@ -30,17 +30,14 @@ class InvalidAttributes(ValueError):
     """Attributes that break the rules; the message is the reason given to the caller."""
 
 
-class AttributeChanges(BaseModel):
-    """Attributes as a caller sends them: every field optional, unknown fields refused.
-
-    `display_name` and `email` may be null to clear them; `plan` is always one of its values.
-    """
+class ProfileChanges(BaseModel):
+    """The attributes a user may change about themselves: every field optional, unknown fields
+    (`plan` among them) refused; `display_name` and `email` may be null to clear them."""
 
     model_config = ConfigDict(extra="forbid")
 
     display_name: StrictStr | None = Field(default=None, max_length=MAX_DISPLAY_NAME)
     email: StrictStr | None = Field(default=None, max_length=MAX_EMAIL)
-    plan: Plan | None = None
 
     @field_validator("display_name")
     @classmethod
@@ -58,12 +55,6 @@ class AttributeChanges(BaseModel):
             raise ValueError("display_name must not contain control or format characters")
         return value
 
-    @model_validator(mode="after")
-    def _plan_kept(self) -> AttributeChanges:
-        if "plan" in self.model_fields_set and self.plan is None:
-            raise ValueError("plan cannot be cleared; use free or pro")
-        return self
-
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -77,6 +68,20 @@ class AttributeChanges(BaseModel):
         """Only the fields the caller sent (a null included), in NAMES order."""
         sent = self.model_fields_set  # plain str and Literal values: as model_dump gives them
         return {name: getattr(self, name) for name in NAMES if name in sent}
+
+
+class AttributeChanges(ProfileChanges):
+    """Every attribute, as the operator sends them and as tokens and events carry them: the
+    profile and the plan, which is the operator's (billing, support) and always one of its
+    values."""
+
+    plan: Plan | None = None
+
+    @model_validator(mode="after")
+    def _plan_kept(self) -> AttributeChanges:
+        if "plan" in self.model_fields_set and self.plan is None:
+            raise ValueError("plan cannot be cleared; use free or pro")
+        return self
 
 
 def parse_names(raw: str) -> tuple[str, ...]:

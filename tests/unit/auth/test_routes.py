@@ -1,5 +1,6 @@
-"""Auth routes in-process: register, login, deactivate and the internal API over a fake
-Publisher, with a SQLite file and keys in a temporary state dir."""
+"""Auth routes in-process: register, login, attributes, deactivate and the internal API (the
+operator's changes included) over a fake Publisher, with a SQLite file and keys in a temporary
+state dir."""
 
 from __future__ import annotations
 
@@ -244,25 +245,174 @@ async def test_control_characters_in_a_new_username_get_422(client: httpx.AsyncC
     assert r.status_code == 422, r.text
 
 
+OPERATOR = {"X-Internal-Token": INTERNAL}
+
+
 async def test_attribute_changes_publish_user_updated_and_bump_the_version(
     client: httpx.AsyncClient, publisher: RecordingPublisher
 ) -> None:
-    body = {"username": "carol", "password": PASSWORD, "display_name": "Carol", "plan": "pro"}
+    body = {"username": "carol", "password": PASSWORD, "display_name": "Carol"}
     assert (await client.post("/register", json=body)).status_code == 201
     assert publisher.committed[-1].data.attributes == {
         "display_name": "Carol",
         "email": None,
-        "plan": "pro",
+        "plan": "free",
     }
     auth = {"Authorization": f"Bearer {await login(client, 'carol')}"}
-    refused = await client.patch("/users/me", json={"plan": "gold"}, headers=auth)
+    refused = await client.patch("/users/me", json={"email": "not an email"}, headers=auth)
     assert refused.status_code == 422 and len(publisher.committed) == 1  # nothing published
     r = await client.patch("/users/me", json={"email": "c@d.example"}, headers=auth)
     assert r.status_code == 200 and r.json()["version"] == 2
     event = publisher.committed[-1]
     assert event.type == "user.updated" and event.data.version == 2
     assert event.data.changed == ["email"]
-    assert event.data.attributes is not None and event.data.attributes["plan"] == "pro"
+    assert event.data.attributes is not None and event.data.attributes["plan"] == "free"
     assert (await client.delete("/users/me", headers=auth)).status_code == 204
-    gone = await client.patch("/users/me", json={"plan": "free"}, headers=auth)
+    gone = await client.patch("/users/me", json={"display_name": "C"}, headers=auth)
     assert gone.status_code == 403 and gone.json()["error"] == "user_deactivated"
+
+
+@pytest.mark.parametrize("plan", ["pro", "free", None, "gold"])
+async def test_a_user_never_sets_a_plan(
+    client: httpx.AsyncClient, publisher: RecordingPublisher, plan: str | None
+) -> None:
+    body = {"username": "dave", "password": PASSWORD, "plan": plan}
+    r = await client.post("/register", json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request"
+    assert {"loc": ["body", "plan"], "msg": "Extra inputs are not permitted"} in r.json()["detail"]
+    assert (await register(client, "dave")).status_code == 201  # the name was not taken
+    auth = {"Authorization": f"Bearer {await login(client, 'dave')}"}
+    for change in ({"plan": plan}, {"plan": plan, "display_name": "Dave"}):
+        r = await client.patch("/users/me", json=change, headers=auth)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == [
+            {"loc": ["body", "plan"], "msg": "Extra inputs are not permitted"}
+        ]
+    assert [e.type for e in publisher.committed] == ["user.registered"]
+    assert publisher.committed[0].data.attributes == {
+        "display_name": None,
+        "email": None,
+        "plan": "free",
+    }
+
+
+async def test_the_operator_changes_a_plan_with_the_users_own_versioning_and_event(
+    client: httpx.AsyncClient, publisher: RecordingPublisher, service: AuthService
+) -> None:
+    user_id = (await register(client, "erin")).json()["user_id"]
+    auth = {"Authorization": f"Bearer {await login(client, 'erin')}"}
+    own = await client.patch("/users/me", json={"display_name": "Erin"}, headers=auth)
+    assert own.json()["version"] == 2
+    r = await client.patch(f"/internal/users/{user_id}", json={"plan": "pro"}, headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "success": True,
+        "user_id": user_id,
+        "attributes": {"display_name": "Erin", "email": None, "plan": "pro"},
+        "version": 3,
+    }
+    event = publisher.committed[-1]
+    assert publisher.staged[-1] == event.model_copy(update={"commitmono": None})
+    assert event.type == "user.updated" and event.commitmono is not None
+    assert (event.data.user_id, event.data.username, event.data.version) == (user_id, "erin", 3)
+    assert event.data.changed == ["plan"]
+    assert event.data.attributes == {"display_name": "Erin", "email": None, "plan": "pro"}
+    both = {"plan": "free", "email": "e@f.example"}
+    again = await client.patch(f"/internal/users/{user_id}", json=both, headers=OPERATOR)
+    assert again.json()["version"] == 4 and publisher.committed[-1].data.changed == [
+        "email",
+        "plan",
+    ]
+    claims = await service.verifier.verify(await login(client, "erin"))
+    assert claims.attributes == {"display_name": "Erin", "plan": "free"}
+    assert claims.attributes_version == 4
+
+
+async def test_the_operator_route_refuses_unknown_and_deactivated_users(
+    client: httpx.AsyncClient, publisher: RecordingPublisher
+) -> None:
+    user_id = (await register(client, "frank")).json()["user_id"]
+    unknown = await client.patch("/internal/users/999", json={"plan": "pro"}, headers=OPERATOR)
+    assert unknown.status_code == 404
+    assert unknown.json() == {"success": False, "error": "unknown_user"}
+    token = await login(client, "frank")
+    await client.delete("/users/me", headers={"Authorization": f"Bearer {token}"})
+    gone = await client.patch(f"/internal/users/{user_id}", json={"plan": "pro"}, headers=OPERATOR)
+    assert gone.status_code == 409
+    assert gone.json() == {"success": False, "error": "user_deactivated"}
+    assert [e.type for e in publisher.committed] == ["user.registered", "user.deactivated"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("0", {"plan": "pro"}),
+        ("-1", {"plan": "pro"}),
+        ("007", {"plan": "pro"}),
+        ("+1", {"plan": "pro"}),
+        ("1.0", {"plan": "pro"}),
+        ("1_0", {"plan": "pro"}),
+        ("0x1", {"plan": "pro"}),
+        ("%201", {"plan": "pro"}),
+        ("abc", {"plan": "pro"}),
+        ("9223372036854775808", {"plan": "pro"}),
+        ("9" * 5000, {"plan": "pro"}),
+        ("1", {}),
+        ("1", {"plan": "gold"}),
+        ("1", {"plan": None}),
+        ("1", {"role": "admin"}),
+        ("1", {"display_name": 7}),
+        ("1", ["plan", "pro"]),
+    ],
+)
+async def test_bad_operator_changes_get_422_and_change_nothing(
+    client: httpx.AsyncClient, publisher: RecordingPublisher, path: str, body: object
+) -> None:
+    await register(client, "grace")
+    r = await client.patch(f"/internal/users/{path}", json=body, headers=OPERATOR)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request" and r.json()["detail"]
+    assert [e.type for e in publisher.committed] == ["user.registered"]
+
+
+async def test_the_largest_id_is_well_formed_but_unknown(client: httpx.AsyncClient) -> None:
+    top = 2**63 - 1
+    r = await client.patch(f"/internal/users/{top}", json={"plan": "pro"}, headers=OPERATOR)
+    assert r.status_code == 404 and r.json()["error"] == "unknown_user"
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Internal-Token": "wrong"}])
+async def test_the_operator_routes_need_the_internal_token(
+    client: httpx.AsyncClient, publisher: RecordingPublisher, headers: dict[str, str]
+) -> None:
+    user_id = (await register(client, "heidi")).json()["user_id"]
+    r = await client.patch(f"/internal/users/{user_id}", json={"plan": "pro"}, headers=headers)
+    assert r.status_code == 401 and r.json()["success"] is False
+    found = await client.get("/internal/users", params={"username": "heidi"}, headers=headers)
+    assert found.status_code == 401
+    assert [e.type for e in publisher.committed] == ["user.registered"]
+
+
+async def test_the_operator_looks_a_name_up_the_way_login_compares_it(
+    client: httpx.AsyncClient,
+) -> None:
+    user_id = (await register(client, "Ivan")).json()["user_id"]
+    for name in ("Ivan", "IVAN", "ivan", "Ｉｖａｎ"):
+        r = await client.get("/internal/users", params={"username": name}, headers=OPERATOR)
+        assert r.status_code == 200, (name, r.text)
+        assert r.json() == {"user_id": user_id, "username": "Ivan", "active": True}
+    token = await login(client, "ivan")
+    await client.delete("/users/me", headers={"Authorization": f"Bearer {token}"})
+    r = await client.get("/internal/users", params={"username": "ivan"}, headers=OPERATOR)
+    assert r.json()["active"] is False
+    missing = await client.get("/internal/users", params={"username": "ivy"}, headers=OPERATOR)
+    assert missing.status_code == 404
+    assert missing.json() == {"success": False, "error": "unknown_user"}
+
+
+@pytest.mark.parametrize("query", ["", "?username=", "?username=a%00b", "?username=" + "x" * 257])
+async def test_bad_look_ups_get_422(client: httpx.AsyncClient, query: str) -> None:
+    r = await client.get(f"/internal/users{query}", headers=OPERATOR)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request" and r.json()["detail"]
