@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.attributes import AttributeChanges
+from common.attributes import ProfileChanges
 from common.web import ERROR_MEANINGS, ErrorBody
 
 GATEWAY_ERRORS = {
@@ -42,8 +42,8 @@ def _credentials(password_min: int) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _attribute_changes() -> dict[str, Any]:
-    schema = AttributeChanges.model_json_schema()
+def _profile_changes() -> dict[str, Any]:
+    schema = ProfileChanges.model_json_schema()
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
@@ -93,9 +93,9 @@ def document(services: tuple[str, ...]) -> dict[str, Any]:
         },
         "/auth/users/me": {
             "patch": {
-                "summary": "change the caller's attributes (forwarded to auth)",
+                "summary": "change the caller's display_name or email (forwarded to auth)",
                 "security": BEARER,
-                "requestBody": _attribute_changes(),
+                "requestBody": _profile_changes(),
                 "responses": {
                     "200": _json("the caller's attributes and their new version"),
                     **_errors(401, 403, 422, 503),
