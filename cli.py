@@ -402,6 +402,30 @@ def deactivate(
     console.print(f"deactivated {username}")
 
 
+@app.command("plan")
+def plan_cmd(
+    username: Annotated[str, typer.Argument(help="a registered username")],
+    plan: Annotated[str, typer.Argument(help="the new plan: free or pro")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Change a user's plan as the operator (auth's PATCH /internal/users/{id}); users cannot."""
+    try:
+        changed = _client(_stack()).set_plan(username, plan)
+    except ClientError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(changed)
+        return
+    attributes = ", ".join(
+        f"{name} {'-' if value is None else value}" for name, value in changed["attributes"].items()
+    )
+    console.print(
+        f"{changed['username']} (user {changed['user_id']}): {attributes}; "
+        f"version {changed['version']}",
+        highlight=False,
+    )
+
+
 @app.command()
 def logs(
     name: Annotated[str | None, typer.Argument(help=f"{PROCESS_HELP}; all if omitted")] = None,

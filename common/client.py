@@ -43,21 +43,47 @@ class LabClient:
     def base_url(self) -> str:
         return f"http://{self.settings.lab_host}:{self.settings.lab_gateway_port}"
 
+    @property
+    def auth_url(self) -> str:
+        """Auth's own port, where its operator's /internal endpoints are served."""
+        return f"http://{self.settings.lab_host}:{self.settings.lab_auth_port}"
+
     def request(
         self, method: str, path: str, *, json_body: Any = None, token: str | None = None
     ) -> Reply:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self._exchange("the gateway", self.base_url, method, path, json_body, headers)
+
+    def operator(
+        self, method: str, path: str, *, json_body: Any = None, params: Any = None
+    ) -> Reply:
+        """Call auth's /internal/<path> with the internal token, as its operator does."""
+        headers = {"X-Internal-Token": self.settings.internal_token()}
+        url, path = self.auth_url, f"/internal/{path}"
+        return self._exchange("auth", url, method, path, json_body, headers, params)
+
+    def _exchange(
+        self,
+        where: str,
+        base_url: str,
+        method: str,
+        path: str,
+        json_body: Any,
+        headers: dict[str, str],
+        params: Any = None,
+    ) -> Reply:
         try:
             response = httpx.request(
                 method,
-                f"{self.base_url}{path}",
+                f"{base_url}{path}",
                 json=json_body,
+                params=params,
                 headers=headers,
                 timeout=self.timeout,
             )
         except httpx.ConnectError:
             raise ClientError(
-                f"cannot reach the gateway at {self.base_url}: is the stack up? ({PROG} up)"
+                f"cannot reach {where} at {base_url}: is the stack up? ({PROG} up)"
             ) from None
         except httpx.TimeoutException:
             raise ClientError(f"{method} {path} timed out after {self.timeout}s") from None
@@ -98,6 +124,22 @@ class LabClient:
             return reply
         return self.deactivate(reply.body["token"])
 
+    def set_plan(self, username: str, plan: str) -> dict[str, Any]:
+        """The operator changes a user's plan, named by username: the user's id, name, every
+        attribute and their new version; raises ClientError with the reason it could not."""
+        found = self.operator("GET", "users", params={"username": username})
+        if found.status == 404:
+            raise ClientError(f"no user named {username!r}")
+        _expect(found, 200, f"looking up {username!r}")
+        name = found.body["username"]
+        changed = self.operator("PATCH", f"users/{found.body['user_id']}", json_body={"plan": plan})
+        if changed.status == 409:
+            raise ClientError(f"{name!r} is deactivated: their plan no longer changes")
+        if changed.status == 422:
+            raise ClientError(f"plan {plan!r} refused: {_reason(changed.body)}")
+        _expect(changed, 200, f"changing the plan of {name!r}")
+        return {"username": name, **changed.body}
+
     def internal(
         self, port: int, method: str, path: str, body: Any = None, timeout: float = 5.0
     ) -> dict[str, Any]:
@@ -119,6 +161,24 @@ class LabClient:
             "json": body,
             "headers": {"X-Internal-Token": self.settings.internal_token()},
         }
+
+
+def _reason(body: Any) -> str:
+    """The first reason in an error body (a validation error's message), in one line."""
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        detail = detail[0].get("msg", detail[0])
+    if detail is None and isinstance(body, dict):
+        detail = body.get("error")
+    return " ".join(str(detail).split())
+
+
+def _expect(reply: Reply, status: int, doing: str) -> None:
+    """Raise ClientError unless the reply has the status wanted."""
+    if reply.status == 401:
+        raise ClientError(f"{doing}: auth refused the internal token of this state dir")
+    if reply.status != status:
+        raise ClientError(f"{doing}: auth answered {reply.status} ({_reason(reply.body)})")
 
 
 def _internal_reply(response: httpx.Response) -> dict[str, Any]:

@@ -6,11 +6,17 @@ import json
 import secrets
 from typing import Any
 
+import jwt
 import pytest
 from typer.testing import CliRunner, Result
 
 import cli
 from common.processes import Stack
+from common.settings import Mode
+from tests.e2e.test_event_modes import CONSUMERS, switch
+from tests.e2e.test_flow import login as token_for
+from tests.e2e.test_flow import whoami
+from tests.support import wait_for
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -111,3 +117,65 @@ def test_a_failed_up_stops_what_it_started(stack_factory: Any) -> None:
         if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     ]
     assert alive == []
+
+
+def _registered(env: dict[str, str]) -> str:
+    name = f"cli-{secrets.token_hex(4)}"
+    assert data(invoke(env, "register", name, "--password", PASSWORD, "--json"))["status"] == 201
+    return name
+
+
+def test_the_operator_changes_a_plan_and_every_consumer_learns_it(
+    env: dict[str, str], lazy_stack: Stack
+) -> None:
+    switch(lazy_stack, Mode.STREAMS)
+    try:
+        name = _registered(env)
+        held = token_for(lazy_stack, name)
+        for service in CONSUMERS:
+            wait_for(
+                lambda s=service: whoami(lazy_stack, s, held).status_code == 200,
+                what=f"{service} to know {name}",
+            )
+        changed = data(invoke(env, "plan", name.upper(), "pro", "--json"))
+        assert changed["username"] == name and changed["version"] == 2
+        assert changed["attributes"] == {"display_name": None, "email": None, "plan": "pro"}
+        for service in CONSUMERS:  # the token held from before, updated by user.updated
+            wait_for(
+                lambda s=service: whoami(lazy_stack, s, held).json()["attributes"]["plan"] == "pro",
+                what=f"{service} to serve the new plan",
+            )
+        claims = jwt.decode(token_for(lazy_stack, name), options={"verify_signature": False})
+        assert (claims["plan"], claims["attributes_version"]) == ("pro", 2)
+        text = invoke(env, "plan", name, "free")
+        assert text.exit_code == 0, (text.stdout, text.stderr)
+        assert f"{name} (user {changed['user_id']}): " in text.stdout
+        assert "plan free; version 3" in text.stdout
+    finally:
+        switch(lazy_stack, Mode.LAZY)
+
+
+def test_plan_fails_in_one_line_for_what_it_cannot_change(
+    env: dict[str, str], lazy_stack: Stack
+) -> None:
+    name = _registered(env)
+    cases = {
+        ("nobody-here", "pro"): "no user named 'nobody-here'",
+        (name, "gold"): "plan 'gold' refused: Input should be 'free' or 'pro'",
+        ("bad\x01name", "pro"): "a username has no control or format characters",
+    }
+    for args, reason in cases.items():
+        result = invoke(env, "plan", *args, "--json")
+        assert result.exit_code == 1, (args, result.stdout)
+        assert reason in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert result.stdout == ""
+    assert invoke(env, "deactivate", name, "--password", PASSWORD).exit_code == 0
+    gone = invoke(env, "plan", name, "pro")
+    assert gone.exit_code == 1 and f"{name!r} is deactivated" in gone.stderr
+    lazy_stack.stop("auth")
+    try:
+        down = invoke(env, "plan", name, "pro")
+        assert down.exit_code == 1
+        assert "cannot reach auth" in down.stderr and "is the stack up?" in down.stderr
+    finally:
+        lazy_stack.start("auth")
