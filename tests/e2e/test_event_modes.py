@@ -257,11 +257,12 @@ def test_published_events_match_the_asyncapi_schema(stack: Stack) -> None:
     token = login(stack, name)
     r = httpx.patch(
         f"{gw(stack)}/auth/users/me",
-        json={"plan": "pro", "email": "a@b.example"},
+        json={"display_name": "A", "email": "a@b.example"},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
     assert r.status_code == 200, r.text
+    assert stack.client().set_plan(name, "pro")["version"] == 3  # the operator's, same event
     client = vk(stack)
     entries = client.xrevrange(names.STREAM, count=50)
     events = []
