@@ -224,6 +224,19 @@ def test_the_dashboard_pass_through_forwards_canonical_paths(stack: Stack) -> No
     assert status == 404 and json.loads(body)["error"] == "not_found"
     status, body = raw_exchange(port, raw_request(b"GET", b"/gateway/auth/.well-known/jwks.json"))
     assert status == 200 and json.loads(body)["keys"]
+    # A registration through the pass-through names its user in the dashboard's grid.
+    creds = b'{"username": "via-dashboard", "password": "through the page 1"}'
+    request = raw_request(
+        b"POST", b"/gateway/auth/register", creds, (b"Content-Type: application/json",)
+    )
+    status, body = raw_exchange(port, request)
+    assert status == 201, body
+    state = httpx.get(
+        f"http://127.0.0.1:{port}/api/state",
+        headers={"X-Internal-Token": stack.settings.internal_token()},
+        timeout=30,
+    ).json()
+    assert "via-dashboard" in {row["username"] for row in state["grid"]["rows"]}, state
 
 
 @dataclass
