@@ -27,6 +27,7 @@ from auth.service import (
 from auth.throttle import Policy, TooManyAttempts
 from common import sealed
 from common.db import make_engine
+from common.forwarded import ForwardedTrust
 from common.settings import Settings
 from common.tokens import Verifier
 from common.web import install_common, install_error_map, install_http_errors
@@ -82,6 +83,9 @@ def create_app(settings: Settings) -> FastAPI:
             engine.dispose()
 
     app = FastAPI(title="discovery-lab auth", lifespan=lifespan)
+    app.state.forwarded = ForwardedTrust(
+        settings.gateway_proxy_key(), trusted=settings.trusted_proxies
+    )
     install_common(app, "auth")
 
     @app.exception_handler(HashingBusy)

@@ -9,6 +9,7 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator, BeforeValidator
 
 from auth.service import AuthService
+from common.forwarded import ForwardedTrust
 from common.tokens import Claims
 from common.web import bearer_token, client_address, verified_claims
 
@@ -22,9 +23,10 @@ def get_service(request: Request) -> AuthService:
 ServiceDep = Annotated[AuthService, Depends(get_service)]
 
 
-def get_address(request: Request, service: ServiceDep) -> str:
+async def get_address(request: Request) -> str:
     """The client address that login throttling counts against."""
-    return client_address(request, service.settings.internal_token())
+    trust: ForwardedTrust = request.app.state.forwarded
+    return await client_address(request, trust)
 
 
 AddressDep = Annotated[str, Depends(get_address)]

@@ -21,5 +21,10 @@ def create_app() -> FastAPI:
 
 if __name__ == "__main__":
     uvicorn.run(
-        create_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False
+        create_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,  # as every process of the stack runs (common.serve)
     )

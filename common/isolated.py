@@ -39,6 +39,8 @@ def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, 
         "PROFILES_DATABASE_URL": "",
         "NOTIFICATIONS_DATABASE_URL": "",
         "LAB_INTERNAL_TOKEN": "",
+        "LAB_GATEWAY_PROXY_KEY": "",
+        "LAB_TRUSTED_PROXIES": "",
         "LAB_FAULT_CRASH_AFTER_COMMIT": "false",
     }
     env.update(extra)

@@ -76,6 +76,9 @@ def main(argv: list[str]) -> None:
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client
+        # address; who is believed is decided by common.forwarded, with a proof
+        proxy_headers=False,
     )
 
 

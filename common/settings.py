@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.attributes import parse_names
+from common.forwarded import Network, parse_networks
 
 
 class Mode(StrEnum):
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
     # The token encryption key pair (PEM); empty: <state>/keys/token-encryption.pem.
     lab_token_encryption_key: str = ""
     lab_internal_token: str = ""
+    # The gateway's key for proving the client address it forwards to auth; empty: generated
+    # into <state>/gateway-proxy-key.
+    lab_gateway_proxy_key: str = ""
     # Proxies in front of the gateway whose X-Forwarded-For is believed (comma-separated
     # addresses or networks); empty: none, the socket's peer is the client.
     lab_trusted_proxies: str = ""
@@ -164,6 +168,17 @@ class Settings(BaseSettings):
     def _known_claims(cls, value: str) -> str:
         parse_names(value)
         return value
+
+    @field_validator("lab_trusted_proxies")
+    @classmethod
+    def _known_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        """The networks of LAB_TRUSTED_PROXIES."""
+        return parse_networks(self.lab_trusted_proxies)
 
     @property
     def token_claims(self) -> tuple[str, ...]:
@@ -282,6 +297,11 @@ class Settings(BaseSettings):
     def internal_token(self) -> str:
         """The secret for /internal/*, generated into the state dir on first use."""
         return self.lab_internal_token or self.secret("internal-token")
+
+    def gateway_proxy_key(self) -> bytes:
+        """The key the gateway signs forwarded addresses with (auth checks them), generated into
+        the state dir on first use; it opens nothing else."""
+        return (self.lab_gateway_proxy_key or self.secret("gateway-proxy-key")).encode()
 
     def secret(self, name: str) -> str:
         """A random secret in the state dir (mode 0600), generated on first use."""

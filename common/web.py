@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.db import STORAGE_DOWN
+from common.forwarded import PROOF_HEADER, ForwardedTrust
+from common.paths import NonCanonical, check_target, target
 from common.settings import Mode, Publish
 from common.timing import ServerTiming
 from common.tokens import Claims, TokenError, Verifier
@@ -192,13 +195,36 @@ def internal_token_ok(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest((given or "").encode(), expected.encode())
 
 
-def client_address(request: Request, internal_token: str) -> str:
-    """The caller's address: the gateway's X-Forwarded-For when the request proves it comes from
-    the gateway with the internal token, else the peer address (never a header anyone can set)."""
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and internal_token_ok(request.headers.get("x-internal-token"), internal_token):
-        return forwarded.rsplit(",", 1)[-1].strip()[:64] or "unknown"
-    return request.client.host if request.client else "unknown"
+def raw_target(scope: Scope) -> tuple[bytes, bytes]:
+    """The path and query exactly as the client sent them, never the decoded path."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    return raw.partition(b"?")[0], scope.get("query_string", b"")
+
+
+def non_canonical(scope: Scope) -> JSONResponse | None:
+    """A 400 naming why the request target is not in canonical form, or None if it is."""
+    try:
+        check_target(*raw_target(scope))
+    except NonCanonical as exc:
+        body = {"success": False, "error": "non_canonical_path", "detail": str(exc)}
+        return JSONResponse(body, status_code=400)
+    return None
+
+
+async def client_address(request: Request, trust: ForwardedTrust) -> str:
+    """The caller's address: X-Forwarded-For when the gateway's proof holds for exactly this
+    request, once, or when the peer is a trusted proxy; else the peer (never a header anyone
+    can set)."""
+    path, query = raw_target(request.scope)
+    return trust.address(
+        peer=request.client.host if request.client else "unknown",
+        forwarded=request.headers.getlist("x-forwarded-for"),
+        proof=request.headers.get(PROOF_HEADER),
+        method=request.method,
+        target=target(path, query),
+        body=await request.body(),
+        now=time.time(),
+    )
 
 
 class _StatusCollector(Collector):

@@ -16,9 +16,18 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.client import ClientError
+from common.paths import split_first, target
 from common.processes import Stack, StackError
 from common.settings import Settings
-from common.web import MAX_BODY_BYTES, ModeBody, install_common, install_http_errors, internal_guard
+from common.web import (
+    MAX_BODY_BYTES,
+    ModeBody,
+    install_common,
+    install_http_errors,
+    internal_guard,
+    non_canonical,
+    raw_target,
+)
 from dashboard import report
 from dashboard.control import Control, ControlError, describe_error
 from dashboard.snapshot import Snapshots
@@ -139,22 +148,28 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(path, media_type="text/html")
 
     @app.api_route("/gateway/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"])
-    async def through_gateway(path: str, request: Request) -> Response:
+    async def through_gateway(request: Request) -> Response:
         """The page's user talks to the gateway through here (same origin, no CORS)."""
+        refusal = non_canonical(request.scope)
+        if refusal is not None:
+            return refusal
+        raw_path, query = raw_target(request.scope)
+        rest = split_first(raw_path)[1]  # forwarded byte for byte, as the gateway checks it
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"success": False, "error": "payload_too_large"}, status_code=413)
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARD_REQUEST}
         http: httpx.AsyncClient = request.app.state.http
+        url = http.base_url.copy_with(raw_path=target(rest, query))
         try:
-            upstream = await http.request(request.method, f"/{path}", content=body, headers=headers)
+            upstream = await http.request(request.method, url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             detail = f"gateway unreachable: {exc.__class__.__name__}"
             return JSONResponse(
                 {"success": False, "error": "gateway_unavailable", "detail": detail},
                 status_code=502,
             )
-        if path == "auth/register" and upstream.status_code == 201:
+        if rest == b"/auth/register" and upstream.status_code == 201:
             _remember_registration(control, body, upstream.content)
         out = {k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE}
         return Response(upstream.content, status_code=upstream.status_code, headers=out)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+from yarl import URL
 
+from common.forwarded import PROOF_HEADER, client_from_chain, sign_proof
+from common.paths import first_segment, split_first, target
 from common.settings import CONSUMER_SERVICES, Settings
-from common.web import MAX_BODY_BYTES, install_common
+from common.web import MAX_BODY_BYTES, install_common, non_canonical, raw_target
 from gateway.openapi import document
 
 FORWARD_REQUEST = frozenset({"authorization", "content-type", "accept", "user-agent"})
@@ -32,10 +37,26 @@ def _error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"success": False, "error": error, "detail": detail}, status_code=status)
 
 
+class CanonicalTargets:
+    """Refuse a request whose raw target is not in canonical form (400) before any routing, so
+    every route, and every upstream, reads one spelling of the path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = non_canonical(scope) if scope["type"] == "http" else None
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the gateway; the upstream HTTP session lives in the lifespan."""
     routes = upstreams(settings)
-    internal_token = settings.internal_token()
+    proxy_key = settings.gateway_proxy_key()
+    trusted = settings.trusted_proxies
     rotation: dict[str, Iterator[int]] = {
         name: itertools.cycle(range(len(urls))) for name, urls in routes.items()
     }
@@ -54,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="discovery-lab gateway", lifespan=lifespan)
     install_common(app, "gateway")
+    app.add_middleware(CanonicalTargets)
     spec = document(CONSUMER_SERVICES)
     app.openapi = lambda: spec  # type: ignore[method-assign]  # the catch-all route says too little
 
@@ -62,23 +84,41 @@ def create_app(settings: Settings) -> FastAPI:
         include_in_schema=False,
         methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
     )
-    async def forward(service: str, path: str, request: Request) -> Response:
+    async def forward(request: Request) -> Response:
+        # Decided on the raw target, which is forwarded byte for byte: the upstream reads what
+        # was checked here (the decoded path parameters are never used).
+        raw_path, query = raw_target(request.scope)
+        name, rest = split_first(raw_path)
+        service = name.decode("ascii")
         urls = routes.get(service)
         if urls is None:
             return _error(404, "unknown_service", f"no service named {service!r}")
-        if path == "internal" or path.startswith("internal/"):
+        if first_segment(rest) == b"internal":
             return _error(404, "not_found", "internal endpoints are not served by the gateway")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, "payload_too_large", "request body over 64 KiB")
+        upstream_target = target(rest or b"/", query)
         headers = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in request.headers.raw
             if k.decode("latin-1").lower() in FORWARD_REQUEST
         }
-        if service == "auth":  # login throttling counts per client address, which auth trusts
-            headers["X-Forwarded-For"] = request.client.host if request.client else "unknown"
-            headers["X-Internal-Token"] = internal_token  # proves the header comes from here
+        if service == "auth":  # login throttling counts per client address, proven to auth
+            address = client_from_chain(
+                request.client.host if request.client else "unknown",
+                request.headers.getlist("x-forwarded-for"),
+                trusted,
+            )
+            headers["X-Forwarded-For"] = address
+            headers[PROOF_HEADER] = sign_proof(
+                proxy_key,
+                address=address,
+                method=request.method,
+                target=upstream_target,
+                body=body,
+                now=time.time(),
+            )
         session: aiohttp.ClientSession = request.app.state.session
         start = next(rotation[service])
         last_error = ""
@@ -87,8 +127,8 @@ def create_app(settings: Settings) -> FastAPI:
             try:
                 async with session.request(
                     request.method,
-                    f"{base}/{path}",
-                    params=list(request.query_params.multi_items()),
+                    # encoded=True: sent as it stands, never normalised again
+                    URL(base + upstream_target.decode("ascii"), encoded=True),
                     data=body or None,
                     headers=headers,
                     allow_redirects=False,

@@ -8,6 +8,8 @@ from common.attributes import ProfileChanges
 from common.web import ERROR_MEANINGS, ErrorBody
 
 GATEWAY_ERRORS = {
+    400: "the path is not in canonical form (dot segments, encoded slashes, dots or letters, "
+    "control characters, an empty segment); never forwarded",
     502: "the service is unreachable or broke the connection",
     504: "the service did not answer in time",
 }
@@ -62,7 +64,7 @@ def _consumer_get(summary: str) -> dict[str, Any]:
             "security": BEARER,
             "responses": {
                 "200": _json("the service's answer"),
-                **_errors(401, 403, 404, 502, 503, 504),
+                **_errors(400, 401, 403, 404, 502, 503, 504),
             },
         }
     }
@@ -70,7 +72,7 @@ def _consumer_get(summary: str) -> dict[str, Any]:
 
 def document(services: tuple[str, ...]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a gateway that forwards to auth and the given services."""
-    forwarded = _errors(413, 502, 504)
+    forwarded = _errors(400, 413, 502, 504)
     paths: dict[str, Any] = {
         "/health": {"get": {"summary": "liveness", "responses": {"200": _json("alive")}}},
         "/auth/register": {
@@ -132,7 +134,7 @@ def document(services: tuple[str, ...]) -> dict[str, Any]:
                         "schema": {"type": "string"},
                     }
                 ],
-                "responses": _errors(404),
+                "responses": _errors(400, 404),
             }
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -160,3 +161,31 @@ def stored_text(engine: Engine, table: Table) -> dict[Any, tuple[Any, ...]]:
 def stack_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
     """Settings for a test stack in state_dir with every port free."""
     return isolated_env(state_dir, replicas, **extra)
+
+
+def raw_request(
+    method: bytes, target: bytes, body: bytes = b"", headers: tuple[bytes, ...] = ()
+) -> bytes:
+    """An HTTP/1.1 request with its target byte for byte as given (HTTP clients normalise it)."""
+    lines = [
+        method + b" " + target + b" HTTP/1.1",
+        b"Host: 127.0.0.1",
+        b"Connection: close",
+        b"Content-Length: " + str(len(body)).encode(),
+        *headers,
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def raw_exchange(port: int, request: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+    """Send request bytes to 127.0.0.1:port over a socket and read the whole answer until the
+    server closes: (status, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 "), answer[:200]
+    return int(status_line.split(b" ", 2)[1]), body

@@ -25,6 +25,8 @@ from tests.support import ValkeyProc, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
 TOKEN = "compose-test-internal-token"
+PROXY_KEY = "compose-test-gateway-proxy-key"
+HOST_ENV = {"LAB_INTERNAL_TOKEN": TOKEN, "LAB_GATEWAY_PROXY_KEY": PROXY_KEY}
 VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
@@ -110,7 +112,21 @@ def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() ->
 def test_internal_token_must_come_from_the_host() -> None:
     service = _spec()["services"]["auth"]
     with pytest.raises(KeyError, match="LAB_INTERNAL_TOKEN"):
-        _environment(service, {})
+        _environment(service, {"LAB_GATEWAY_PROXY_KEY": PROXY_KEY})
+
+
+def test_the_gateway_gets_its_proxy_key_and_never_the_internal_token() -> None:
+    services = _spec()["services"]
+    for name in ("auth", "gateway"):
+        with pytest.raises(KeyError, match="LAB_GATEWAY_PROXY_KEY"):
+            _environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN})
+    env = {name: _environment(services[name], HOST_ENV) for name in PROCESSES}
+    assert "LAB_INTERNAL_TOKEN" not in env["gateway"]
+    assert env["gateway"]["LAB_GATEWAY_PROXY_KEY"] == env["auth"]["LAB_GATEWAY_PROXY_KEY"]
+    for name in ("auth", *CONSUMER_SERVICES):
+        assert env[name]["LAB_INTERNAL_TOKEN"] == TOKEN, name
+    for name in CONSUMER_SERVICES:
+        assert "LAB_GATEWAY_PROXY_KEY" not in env[name], name
 
 
 def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,8 +134,7 @@ def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.Monk
     command = services["valkey"]["command"]
     valkey_port = int(command[command.index("--port") + 1])
     settings = {
-        name: _settings(_environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN}), monkeypatch)
-        for name in PROCESSES
+        name: _settings(_environment(services[name], HOST_ENV), monkeypatch) for name in PROCESSES
     }
     listens = {name: process_port(name, settings[name]) for name in PROCESSES}
     listens["valkey"] = valkey_port
@@ -149,7 +164,7 @@ def test_the_cluster_profile_runs_three_primaries_with_a_replica_each(
     script = " ".join(init["command"])
     assert "--cluster-replicas 1" in script
     assert all(f"{n}:6390" in script for n in nodes)
-    host_env = {"LAB_INTERNAL_TOKEN": TOKEN, "VALKEY_URL": "valkey+cluster://valkey-node-1:6390"}
+    host_env = HOST_ENV | {"VALKEY_URL": "valkey+cluster://valkey-node-1:6390"}
     for name in PROCESSES:
         s = _settings(_environment(services[name], host_env), monkeypatch)
         assert s.valkey_cluster, name
@@ -189,15 +204,11 @@ def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str
     listening on 0.0.0.0, reached through 127.0.0.1."""
     services = _spec()["services"]
     ports = {name: free_port() for name in PROCESSES}
-    base = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "LAB_INTERNAL_TOKEN": TOKEN,
-    }
+    base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[bytes]] = []
     env_of: dict[str, dict[str, str]] = {}
     for name in PROCESSES:
-        env = base | _environment(services[name], base)
+        env = base | _environment(services[name], HOST_ENV)  # secrets only as compose hands them
         env |= {
             "LAB_STATE_DIR": str(tmp_path / name),
             "LAB_ISSUER": f"http://127.0.0.1:{ports['gateway']}/auth",
@@ -271,6 +282,6 @@ def test_the_token_encryption_key_is_a_secret_of_the_services_that_read_tokens()
     services = spec["services"]
     for name in ("auth", *CONSUMER_SERVICES):
         assert services[name]["secrets"] == ["token_encryption_key"], name
-        env = _environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN})
+        env = _environment(services[name], HOST_ENV)
         assert env["LAB_TOKEN_ENCRYPTION_KEY"] == "/run/secrets/token_encryption_key"
     assert "secrets" not in services["gateway"] and "secrets" not in services["valkey"]

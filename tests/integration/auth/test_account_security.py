@@ -4,7 +4,9 @@ rehashing and bounded hashing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,10 +21,12 @@ from auth.app import create_app
 from auth.models import username_key
 from auth.passwords import BoundedRunner, HashingBusy
 from common.db import make_engine
+from common.forwarded import PROOF_HEADER, sign_proof
 from common.settings import Settings
 from tests.support import await_for
 
 PASSWORD = "correct horse battery"
+PROXY_KEY = "gateway-proxy-key"
 FAST_ARGON2 = {"lab_argon2_time_cost": 1, "lab_argon2_memory_kib": 64, "lab_argon2_parallelism": 1}
 
 
@@ -30,7 +34,8 @@ def _settings(state: Path, **extra: Any) -> Settings:
     return Settings(
         lab_state_dir=state,
         valkey_url="redis://127.0.0.1:1/0",  # lazy mode never connects
-        lab_internal_token="gateway-secret",
+        lab_internal_token="internal-secret",
+        lab_gateway_proxy_key=PROXY_KEY,
         **{**FAST_ARGON2, **extra},
     )
 
@@ -58,9 +63,19 @@ async def _register(client: httpx.AsyncClient, name: str, password: str = PASSWO
 def _login(
     client: httpx.AsyncClient, name: str, password: str = PASSWORD, via: str | None = None
 ) -> Awaitable[httpx.Response]:
-    headers = {"X-Forwarded-For": via, "X-Internal-Token": "gateway-secret"} if via else {}
-    body = {"username": name, "password": password}
-    return client.post("/login", json=body, headers=headers)
+    body = json.dumps({"username": name, "password": password}).encode()
+    headers = {"Content-Type": "application/json"}
+    if via:  # as the gateway forwards a client's address: with a proof for this very request
+        proof = sign_proof(
+            PROXY_KEY.encode(),
+            address=via,
+            method="POST",
+            target=b"/login",
+            body=body,
+            now=time.time(),
+        )
+        headers |= {"X-Forwarded-For": via, PROOF_HEADER: proof}
+    return client.post("/login", content=body, headers=headers)
 
 
 def test_failures_are_throttled_per_account_at_an_address(tmp_path: Path) -> None:
@@ -78,11 +93,12 @@ def test_failures_are_throttled_per_account_at_an_address(tmp_path: Path) -> Non
             # Another user at the same address, and alice from elsewhere, are not slowed.
             assert (await _login(client, "bob")).status_code == 200
             assert (await _login(client, "alice", via="192.0.2.7")).status_code == 200
-            # A forwarded address without the gateway's token is not believed.
+            # A forwarded address without the gateway's proof is not believed, whatever else
+            # comes with it.
             spoofed = await client.post(
                 "/login",
                 json={"username": "alice", "password": PASSWORD},
-                headers={"X-Forwarded-For": "192.0.2.99"},
+                headers={"X-Forwarded-For": "192.0.2.99", "X-Internal-Token": "internal-secret"},
             )
             assert spoofed.status_code == 429
             # The block ends by itself: a lock-out is never for good.

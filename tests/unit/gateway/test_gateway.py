@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from common.forwarded import check_proof
 from common.net import free_port
 from common.settings import Settings
 from gateway.app import create_app, upstreams
@@ -22,9 +25,10 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
     # Ports nothing listens on: every upstream refuses the connection.
     return Settings(
+        lab_state_dir=tmp_path,
         lab_auth_port=free_port(),
         lab_profiles_port=free_port(),
         lab_notifications_port=free_port(),
@@ -102,7 +106,16 @@ async def test_unknown_service_is_404(client: httpx.AsyncClient) -> None:
     assert r.json()["error"] == "unknown_service"
 
 
-@pytest.mark.parametrize("path", ["/profiles/internal/status", "/auth/internal", "/auth/internal/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/profiles/internal/status",
+        "/auth/internal",
+        "/auth/internal/",
+        "/auth/INTERNAL/mode",
+        "/notifications/Internal;x/status",
+    ],
+)
 async def test_internal_paths_are_not_served(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path, headers={"X-Internal-Token": "anything"})
     assert r.status_code == 404
@@ -111,6 +124,16 @@ async def test_internal_paths_are_not_served(client: httpx.AsyncClient, path: st
         "error": "not_found",
         "detail": "internal endpoints are not served by the gateway",
     }
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/auth/%69nternal/status", "/auth/x/%2e%2e/internal", "/auth//internal", "/auth/%2finternal"],
+)
+async def test_non_canonical_paths_are_400(client: httpx.AsyncClient, path: str) -> None:
+    r = await client.get(path)
+    assert r.status_code == 400
+    assert r.json()["error"] == "non_canonical_path" and r.json()["detail"]
 
 
 async def test_oversized_body_is_413_before_any_upstream(client: httpx.AsyncClient) -> None:
@@ -127,9 +150,14 @@ async def test_unreachable_replicas_give_json_502(client: httpx.AsyncClient) -> 
     assert "profiles" in body["detail"]
 
 
-async def test_a_forward_carries_the_request_and_filters_headers(upstream: str) -> None:
+async def test_a_forward_carries_the_request_and_filters_headers(
+    upstream: str, tmp_path: Path
+) -> None:
     settings = Settings(
-        lab_auth_url=upstream, lab_profiles_url=upstream, lab_internal_token="gateway-secret"
+        lab_state_dir=tmp_path,
+        lab_auth_url=upstream,
+        lab_profiles_url=upstream,
+        lab_internal_token="internal-secret",
     )
     async with _gateway(settings) as client:
         r = await client.post(
@@ -139,6 +167,8 @@ async def test_a_forward_carries_the_request_and_filters_headers(upstream: str) 
                 "Authorization": "Bearer t",
                 "Content-Type": "application/json",
                 "X-Forwarded-For": "192.0.2.66",  # a client's claim, replaced by the gateway
+                "X-Lab-Forwarded-Proof": "v1.1.forged",  # and its proof, dropped
+                "X-Internal-Token": "internal-secret",  # never passed on
                 "X-Other": "dropped",
             },
         )
@@ -150,13 +180,26 @@ async def test_a_forward_carries_the_request_and_filters_headers(upstream: str) 
         assert seen["query"] == [["a", "1"], ["a", "2"]]
         assert seen["body"] == '{"username": "alice"}'
         assert seen["authorization"] == "Bearer t"
-        assert seen["headers"] == {
-            "x-forwarded-for": "203.0.113.5",
-            "x-internal-token": "gateway-secret",
-        }
-        # Only auth gets the client address and the internal token.
+        proof = seen["headers"].pop("x-lab-forwarded-proof")
+        assert seen["headers"] == {"x-forwarded-for": "203.0.113.5"}
+        # The proof covers what auth received: the address, method, raw target and body.
+        assert check_proof(
+            settings.gateway_proxy_key(),
+            proof,
+            address="203.0.113.5",
+            method="POST",
+            target=b"/login?a=1&a=2",
+            body=b'{"username": "alice"}',
+            now=time.time(),
+        )
+        # Only auth gets the client address and its proof.
         other = (await client.get("/profiles/whoami", headers={"Authorization": "Bearer t"})).json()
         assert (other["path"], other["headers"]) == ("whoami", {})
+
+
+def test_the_gateway_never_reads_the_internal_token(tmp_path: Path) -> None:
+    create_app(Settings(lab_state_dir=tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gateway-proxy-key"]
 
 
 async def test_health_answers_without_upstreams(client: httpx.AsyncClient) -> None:
