@@ -95,6 +95,14 @@ class LoginBody(BaseModel):
     def _password(cls, value: str) -> str:
         return normalise_password(value)
 
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        # No registered name holds one, and a NUL would reach PostgreSQL's driver as an error.
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError("username must not contain control characters")
+        return value
+
 
 class RegisteredBody(BaseModel):
     """The reply to a registration."""

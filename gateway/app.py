@@ -24,6 +24,9 @@ FORWARD_RESPONSE = frozenset(
     {"content-type", "www-authenticate", "cache-control", "allow", "retry-after", "server-timing"}
 )
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10.0, sock_connect=1.0)
+# Operator surfaces, served on each service's own port only: /internal/* needs the internal
+# token, and /metrics shows the same counters as /internal/status.
+OPERATOR_ONLY = frozenset({b"internal", b"metrics"})
 
 
 def upstreams(settings: Settings) -> dict[str, list[str]]:
@@ -93,8 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
         urls = routes.get(service)
         if urls is None:
             return _error(404, "unknown_service", f"no service named {service!r}")
-        if first_segment(rest) == b"internal":
-            return _error(404, "not_found", "internal endpoints are not served by the gateway")
+        if first_segment(rest) in OPERATOR_ONLY:
+            return _error(404, "not_found", "operator endpoints are not served by the gateway")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, "payload_too_large", "request body over 64 KiB")

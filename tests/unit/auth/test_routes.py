@@ -245,6 +245,12 @@ async def test_control_characters_in_a_new_username_get_422(client: httpx.AsyncC
     assert r.status_code == 422, r.text
 
 
+async def test_control_characters_in_a_login_name_get_422(client: httpx.AsyncClient) -> None:
+    body = b'{"username": "al\\u0000ice", "password": "correct horse battery"}'
+    r = await client.post("/login", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request", r.text
+
+
 OPERATOR = {"X-Internal-Token": INTERNAL}
 
 

@@ -114,15 +114,17 @@ async def test_unknown_service_is_404(client: httpx.AsyncClient) -> None:
         "/auth/internal/",
         "/auth/INTERNAL/mode",
         "/notifications/Internal;x/status",
+        "/profiles/metrics",
+        "/auth/Metrics",
     ],
 )
-async def test_internal_paths_are_not_served(client: httpx.AsyncClient, path: str) -> None:
+async def test_operator_paths_are_not_served(client: httpx.AsyncClient, path: str) -> None:
     r = await client.get(path, headers={"X-Internal-Token": "anything"})
     assert r.status_code == 404
     assert r.json() == {
         "success": False,
         "error": "not_found",
-        "detail": "internal endpoints are not served by the gateway",
+        "detail": "operator endpoints are not served by the gateway",
     }
 
 
