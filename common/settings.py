@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.attributes import parse_names
+from common.statefiles import make_private_dirs
 
 
 class Mode(StrEnum):
@@ -294,7 +295,7 @@ class Settings(BaseSettings):
 def write_private(path: Path, text: str, *, replace: bool = True) -> None:
     """Write a file only its owner can read, atomically: readers never see it half-written.
     With replace=False an existing file wins (processes racing to create it agree on one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
