@@ -42,6 +42,8 @@ def create_app(settings: Settings) -> FastAPI:
             local_jwks,
             settings.lab_issuer,
             settings.lab_audience,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
             jwks_ttl=min(5.0, settings.lab_jwks_cache_ttl),
             min_refresh_interval=0.0,
             unwrap=sealed.settings_opener(settings),

@@ -55,6 +55,8 @@ def create_app(
             http_jwks_fetcher(http, settings.jwks_urls),
             settings.lab_issuer,
             settings.lab_audience,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
             jwks_ttl=settings.lab_jwks_cache_ttl,
             cache_size=settings.lab_token_cache_size,
             unwrap=sealed.settings_opener(settings),
