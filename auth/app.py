@@ -22,7 +22,7 @@ from common import sealed
 from common.db import make_engine
 from common.settings import Settings
 from common.tokens import Verifier
-from common.web import install_common, install_error_map, install_http_errors
+from common.web import install_common, install_error_map, install_host_check, install_http_errors
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -97,4 +97,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
+    # /internal/* answers only for the host names this process is reached by (DNS rebinding)
+    install_host_check(app, settings, settings.auth_urls, prefix="/internal")
     return app

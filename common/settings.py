@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     lab_trusted_proxies: str = ""
     # Seconds of clock skew allowed on a token's iat, nbf and exp.
     lab_clock_leeway: int = Field(default=30, ge=0, le=60)
+    # Host names the dashboard and every /internal/* route answer for, beyond loopback, the bind
+    # host and the hosts other processes reach them by (comma-separated); empty: none.
+    lab_allowed_hosts: str = ""
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
     # stream entries a consumer reads with one XREADGROUP, applies in one transaction and acks

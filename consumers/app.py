@@ -14,7 +14,7 @@ from common.db import make_engine
 from common.jwks import http_jwks_fetcher
 from common.settings import Settings
 from common.tokens import Verifier
-from common.web import install_common, install_error_map, install_http_errors
+from common.web import install_common, install_error_map, install_host_check, install_http_errors
 from consumers import store
 from consumers.discovery.base import Context, KnownCache, Stats, UnknownUser, UserDeactivated
 from consumers.discovery.lazy import LazyDiscovery
@@ -88,4 +88,6 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
+    # /internal/* answers only for the host names this process is reached by (DNS rebinding)
+    install_host_check(app, settings, settings.consumer_urls(name), prefix="/internal")
     return app

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from common.client import ClientError
 from common.processes import Stack, StackError
 from common.settings import Settings
-from common.web import MAX_BODY_BYTES, ModeBody, install_common, install_http_errors, internal_guard
+from common.web import (
+    MAX_BODY_BYTES,
+    ModeBody,
+    install_common,
+    install_host_check,
+    install_http_errors,
+    internal_guard,
+)
 from dashboard import report
 from dashboard.control import Control, ControlError, describe_error
 from dashboard.snapshot import Snapshots
@@ -101,6 +108,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="discovery-lab dashboard", lifespan=lifespan, docs_url=None)
     install_common(app, "dashboard")
+    # Every page and route, read-only ones too: a page on another origin that resolves its
+    # own name to 127.0.0.1 (DNS rebinding) must not read the dashboard.
+    install_host_check(app, settings)
     install_http_errors(app)
 
     @app.exception_handler(ControlError)

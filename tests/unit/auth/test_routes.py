@@ -69,7 +69,7 @@ async def client(tmp_path: Path, service: AuthService) -> AsyncIterator[httpx.As
     app: FastAPI = create_app(service.settings)
     app.state.service = service
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         yield c
 
 
