@@ -219,7 +219,8 @@ def _check_times(
     payload: Mapping[str, Any], claims: Claims, now: float, max_lifetime: int, leeway: int
 ) -> None:
     """Refuse a token issued in the future, not valid yet, expired, or living longer than any
-    token auth issues (a stolen signing key's token would otherwise outlive a key revocation)."""
+    token auth issues: one signed with a stolen key would otherwise last as long as its maker
+    chose."""
     if claims.iat > now + leeway:
         raise TokenError("iat_in_future", f"issued {claims.iat - now:.0f}s from now")
     nbf = payload.get("nbf")
