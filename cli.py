@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import getpass
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from common import sealed
 from common.client import PROG, ClientError, LabClient, Reply, TokenStore
 from common.processes import Stack, StackError
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
+from common.statefiles import UMASK
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_help=True)
@@ -739,6 +741,7 @@ def reset(
 
 def main() -> None:
     """Entry point of the `discovery-lab` command."""
+    os.umask(UMASK)  # whatever a command writes (saved tokens, keys, reports) is owner-only
     app(prog_name=PROG)
 
 

@@ -30,7 +30,7 @@ from common.db import make_engine
 from common.forwarded import ForwardedTrust
 from common.settings import Settings
 from common.tokens import Verifier
-from common.web import install_common, install_error_map, install_http_errors
+from common.web import install_common, install_error_map, install_host_check, install_http_errors
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -50,6 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
             local_jwks,
             settings.lab_issuer,
             settings.lab_audience,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
             jwks_ttl=min(5.0, settings.lab_jwks_cache_ttl),
             min_refresh_interval=0.0,
             unwrap=sealed.settings_opener(settings),
@@ -108,4 +110,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
+    # /internal/* answers only for the host names this process is reached by (DNS rebinding)
+    install_host_check(app, settings, settings.auth_urls, prefix="/internal")
     return app

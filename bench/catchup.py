@@ -212,6 +212,8 @@ def consumer_context(settings: Settings, keystore: KeyStore) -> Context:
         jwks,
         settings.lab_issuer,
         settings.lab_audience,
+        max_lifetime=settings.lab_token_ttl,
+        leeway=settings.lab_clock_leeway,
         jwks_ttl=settings.lab_jwks_cache_ttl,
         cache_size=settings.lab_token_cache_size,
     )

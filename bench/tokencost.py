@@ -21,11 +21,13 @@ from bench.harness import Harness, Variant
 from bench.loadgen import closed_loop, get_request
 from bench.results import Stats, TokenCosts, TokenPoint
 from common import sealed
-from common.settings import CONSUMER_SERVICES, Mode
+from common.settings import CONSUMER_SERVICES, Mode, Settings
 from common.tokens import SigningKey, generate_private_key, mint_access_token, public_jwk
 from common.tokens import verify_token as verify
 
 ISSUER, AUDIENCE = "https://issuer.bench", "discovery-lab"
+TTL = 900
+LEEWAY = int(Settings.model_fields["lab_clock_leeway"].default)
 HEADER = len("Authorization: Bearer \r\n")
 # Attribute sets packed at login, smallest first: none, the default claims, all three, and the
 # longest values the rules allow (64-character name, 254-character email).
@@ -42,6 +44,10 @@ PACKINGS: list[tuple[str, dict[str, str]]] = [
         {"display_name": "A" * 64, "email": "a" * 64 + "@" + "b" * 185 + ".org", "plan": "pro"},
     ),
 ]
+
+
+def _verify(token: str, keys: dict[str, jwt.PyJWK]) -> object:
+    return verify(token, keys, issuer=ISSUER, audience=AUDIENCE, max_lifetime=TTL, leeway=LEEWAY)
 
 
 def _median_us(call: Callable[[], object], n: int) -> float:
@@ -75,7 +81,7 @@ def measure(samples: int) -> TokenCosts:
             issuer=ISSUER,
             audience=AUDIENCE,
             client_id="bench",
-            ttl=900,
+            ttl=TTL,
             attributes=attributes,
             attributes_version=1 if attributes else None,
         )
@@ -84,10 +90,10 @@ def measure(samples: int) -> TokenCosts:
         packed_bytes = len(json.dumps(claims, separators=(",", ":"))) if claims else 0
 
         def plain(t: str = token) -> object:
-            return verify(t, keys, issuer=ISSUER, audience=AUDIENCE)
+            return _verify(t, keys)
 
         def opened(w: str = wrapped) -> object:
-            return verify(sealed.unseal(w, private), keys, issuer=ISSUER, audience=AUDIENCE)
+            return _verify(sealed.unseal(w, private), keys)
 
         points.append(
             TokenPoint(

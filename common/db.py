@@ -14,6 +14,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.schema import ColumnDefault
 
+from common.statefiles import make_private_dirs
+
 # Host parameters per statement in SQLite builds before 3.32 (newer ones allow 32766): multi-row
 # inserts are cut to fit the smallest.
 SQLITE_MAX_VARIABLES = 999
@@ -38,7 +40,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(Path(path).parent)
         engine = create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},

@@ -29,7 +29,9 @@ from common.settings import (
     Topology,
     port_setting,
     replica_name,
+    write_private,
 )
+from common.statefiles import UMASK, open_private_log, private_dir, tighten
 from common.valkey_server import ValkeyConfig, spawn
 from events import acl
 
@@ -83,9 +85,10 @@ class Stack:
         return self.settings.state_dir
 
     def save(self) -> None:
-        """Record the stack's settings so that `start NAME` and `mode` reuse them."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "stack.json").write_text(json.dumps({"env": self.env}, indent=2))
+        """Record the stack's settings so that `start NAME` and `mode` reuse them (database URLs
+        and tokens included: the file is owner-only, like the state dir)."""
+        private_dir(self.state_dir)
+        write_private(self.state_dir / "stack.json", json.dumps({"env": self.env}, indent=2))
 
     def specs(self) -> list[ProcSpec]:
         """Every process, in start order."""
@@ -167,11 +170,10 @@ class Stack:
                 f"set {port_setting(name)} to move {name} to a free port"
             )
         log = self.log_file(name)
-        log.parent.mkdir(parents=True, exist_ok=True)
         if spec.kind == "valkey":
             proc = spawn(self.valkey_config(spec), log)
         else:
-            with log.open("ab") as out:
+            with open_private_log(log) as out:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "common.serve", name],
                     cwd=ROOT,
@@ -180,11 +182,12 @@ class Stack:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
+                    umask=UMASK,  # its databases, keys and their -wal/-shm files: owner-only
                 )
         created = psutil.Process(proc.pid).create_time()
-        self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
-        self.pid_file(name).write_text(
-            json.dumps({"pid": proc.pid, "port": spec.port, "created": created})
+        write_private(
+            self.pid_file(name),
+            json.dumps({"pid": proc.pid, "port": spec.port, "created": created}),
         )
         if progress:
             progress(f"started {name} (pid {proc.pid}, port {spec.port})")
@@ -293,6 +296,9 @@ class Stack:
         """Start every process in order and return once all are healthy; if one fails, stop
         the processes this call started (those that ran before it keep running)."""
         check_auth_replicas(self.settings)
+        loosened = tighten(self.state_dir)  # files an older version left readable to others
+        if loosened and progress:
+            progress(f"made {len(loosened)} file(s) in the state dir owner-only")
         self.save()
         self.settings.internal_token()  # generated once here, before processes race for it
         specs = self.specs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import urllib.request
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from common.settings import CONSUMER_SERVICES, Settings, parse_replica
+from common.statefiles import UMASK
 
 FACTORIES = {
     "auth": "auth.app:create_app",
@@ -64,6 +66,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(0 if check_health(argv[1], Settings()) else 1)
     if len(argv) != 1:
         raise SystemExit("usage: python -m common.serve [--check] NAME")
+    os.umask(UMASK)  # as `up` sets it; started some other way too (a container, by hand)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal call otherwise
     settings = Settings()

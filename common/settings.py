@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.attributes import parse_names
 from common.forwarded import Network, parse_networks
+from common.statefiles import make_private_dirs
 
 
 class Mode(StrEnum):
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
     lab_trusted_proxies: str = ""
     # Seconds of clock skew allowed on a token's iat, nbf and exp.
     lab_clock_leeway: int = Field(default=30, ge=0, le=60)
+    # Host names the dashboard and every /internal/* route answer for, beyond loopback, the bind
+    # host and the hosts other processes reach them by (comma-separated); empty: none.
+    lab_allowed_hosts: str = ""
     lab_stream_maxlen: int = Field(default=100_000, ge=1)
     lab_dead_letter_after: int = Field(default=5, ge=1)
     # stream entries a consumer reads with one XREADGROUP, applies in one transaction and acks
@@ -314,7 +318,7 @@ class Settings(BaseSettings):
 def write_private(path: Path, text: str, *, replace: bool = True) -> None:
     """Write a file only its owner can read, atomically: readers never see it half-written.
     With replace=False an existing file wins (processes racing to create it agree on one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

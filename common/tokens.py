@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -179,9 +179,13 @@ def verify_token(
     *,
     issuer: str,
     audience: str,
+    max_lifetime: int,
+    leeway: int,
     now: float | None = None,
 ) -> Claims:
-    """Verify signature and claims against the given keys only. Raises TokenError."""
+    """Verify signature and claims against the given keys only: `iat`, `nbf` and `exp` with
+    `leeway` seconds of clock skew, and a lifetime (`exp - iat`) of at most `max_lifetime`,
+    the longest auth issues. Raises TokenError."""
     kid = unverified_kid(token)
     key = keys.get(kid)
     if key is None:
@@ -196,18 +200,44 @@ def verify_token(
             algorithms=[key.algorithm_name],
             audience=audience,
             issuer=issuer,
-            options={"require": list(REQUIRED_CLAIMS), "verify_iat": False},
-            leeway=0,
+            # the times are checked below, against one clock (`now`) and one leeway
+            options={
+                "require": list(REQUIRED_CLAIMS),
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
-    except jwt.ExpiredSignatureError as exc:
-        raise TokenError("expired", str(exc)) from exc
     except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
-        # PyJWT lets a few claim types through as plain exceptions (an `exp` of Infinity).
         raise TokenError("invalid", str(exc)) from exc
-    return _claims(payload, kid, now)
+    claims = _claims(payload, kid)
+    _check_times(payload, claims, time.time() if now is None else now, max_lifetime, leeway)
+    return claims
 
 
-def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
+def _check_times(
+    payload: Mapping[str, Any], claims: Claims, now: float, max_lifetime: int, leeway: int
+) -> None:
+    """Refuse a token issued in the future, not valid yet, expired, or living longer than any
+    token auth issues: one signed with a stolen key would otherwise last as long as its maker
+    chose."""
+    if claims.iat > now + leeway:
+        raise TokenError("iat_in_future", f"issued {claims.iat - now:.0f}s from now")
+    nbf = payload.get("nbf")
+    if nbf is not None:
+        if not _integer(nbf):
+            raise TokenError("invalid", "nbf must be an integer")
+        if nbf > now + leeway:
+            raise TokenError("invalid", "the token is not valid yet (nbf)")
+    if claims.exp <= now - leeway:
+        raise TokenError("expired", "token has expired")
+    if claims.exp - claims.iat > max_lifetime:
+        raise TokenError(
+            "lifetime_too_long", f"exp - iat is {claims.exp - claims.iat}s, over {max_lifetime}s"
+        )
+
+
+def _claims(payload: Mapping[str, Any], kid: str) -> Claims:
     user_id = payload.get("user_id")
     if not isinstance(user_id, int) or isinstance(user_id, bool) or not 0 < user_id <= MAX_USER_ID:
         raise TokenError("invalid", "user_id must be a positive 64-bit integer")
@@ -217,10 +247,8 @@ def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
         if not isinstance(payload.get(name), str):
             raise TokenError("invalid", f"{name} must be a string")
     exp, iat = payload.get("exp"), payload.get("iat")
-    if not isinstance(exp, int) or not isinstance(iat, int):
+    if not _integer(exp) or not _integer(iat):
         raise TokenError("invalid", "exp and iat must be integers")
-    if exp <= (time.time() if now is None else now):
-        raise TokenError("expired", "token has expired")
     attributes, version = _attributes(payload)
     return Claims(
         user_id=user_id,
@@ -233,6 +261,11 @@ def _claims(payload: Mapping[str, Any], kid: str, now: float | None) -> Claims:
         attributes=MappingProxyType(attributes),
         attributes_version=version,
     )
+
+
+def _integer(value: Any) -> TypeGuard[int]:
+    """An int that is not a bool (JSON true is no timestamp or id)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _attributes(payload: Mapping[str, Any]) -> tuple[dict[str, Any], int | None]:
@@ -256,11 +289,15 @@ class Verifier:
 
     The token cache keeps the `cache_size` most recently used tokens (LAB_TOKEN_CACHE_SIZE;
     0: none) and drops a token once it expires or its key is no longer published. A token
-    forgotten at the bound is verified again on its next use."""
+    forgotten at the bound is verified again on its next use. Tokens are checked with
+    `leeway` seconds of clock skew (LAB_CLOCK_LEEWAY) and refused when they live longer than
+    `max_lifetime` (LAB_TOKEN_TTL, the lifetime of every token auth issues)."""
 
     fetch_jwks: JwksFetcher
     issuer: str
     audience: str
+    max_lifetime: int
+    leeway: int
     jwks_ttl: float = 60.0
     min_refresh_interval: float = 5.0
     cache_size: int = 10_000
@@ -288,7 +325,7 @@ class Verifier:
             await self._refresh(now, force=False)
         cached = self._verified.get(token)
         if cached is not None:
-            if cached.exp > now and cached.kid in self._keys:
+            if cached.exp > now - self.leeway and cached.kid in self._keys:
                 self._verified.move_to_end(token)
                 self.cache_hits += 1
                 return cached
@@ -298,7 +335,13 @@ class Verifier:
         if kid not in self._keys:
             await self._refresh(now, force=True)
         claims = verify_token(
-            inner, self._keys, issuer=self.issuer, audience=self.audience, now=now
+            inner,
+            self._keys,
+            issuer=self.issuer,
+            audience=self.audience,
+            max_lifetime=self.max_lifetime,
+            leeway=self.leeway,
+            now=now,
         )
         if self.cache_size > 0:
             self._verified[token] = claims  # keyed by what the client sent: decrypted once

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from common.settings import CLUSTER_SCHEME, write_private
+from common.statefiles import UMASK, open_private_log, private_dir
 
 
 class ValkeyBinaryMissing(RuntimeError):
@@ -99,20 +100,21 @@ class ValkeyConfig:
 
 
 def spawn(config: ValkeyConfig, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start valkey-server in the foreground of a new session, logging to log_path."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    """Start valkey-server in the foreground of a new session, logging to log_path; what it
+    writes (the AOF folder and files, a cluster node's nodes.conf) is owner-only."""
+    private_dir(config.data_dir)
     if config.acl:
         write_private(config.acl_path, config.acl)
     if config.secrets:
         write_private(config.secrets_path, config.secrets)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with open_private_log(log_path) as log:
         return subprocess.Popen(
             config.argv(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=UMASK,
         )
 
 

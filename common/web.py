@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from common.db import STORAGE_DOWN
 from common.forwarded import PROOF_HEADER, ForwardedTrust
 from common.paths import NonCanonical, check_target, target
-from common.settings import Mode, Publish
+from common.settings import Mode, Publish, Settings
 from common.timing import ServerTiming
 from common.tokens import Claims, TokenError, Verifier
 
@@ -143,6 +145,65 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# A Host header: a name or IPv4 address, or an IPv6 address in brackets, then an optional port.
+_HOST_HEADER = re.compile(r"(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]@/\\\s]+))(?::[0-9]{0,5})?")
+
+
+def host_name(header: str) -> str | None:
+    """The host a Host header names, lowercased, without port, brackets or a final dot; None
+    when the header is not a host at all."""
+    match = _HOST_HEADER.fullmatch(header)
+    if match is None:
+        return None
+    name = (match.group(1) or match.group(2)).lower().removesuffix(".")
+    return name or None
+
+
+def served_hosts(settings: Settings, reached_at: Iterable[str] = ()) -> frozenset[str]:
+    """The host names an admin surface answers for: loopback, the bind host, LAB_HOST, the hosts
+    of the URLs other processes reach it by (a compose service name), and LAB_ALLOWED_HOSTS."""
+    extra = [h.strip() for h in settings.lab_allowed_hosts.split(",") if h.strip()]
+    urls = [urlsplit(url).netloc.rpartition("@")[2] for url in reached_at]
+    names = [*LOOPBACK_HOSTS, settings.lab_bind_host, settings.lab_host, *urls, *extra]
+    # a bare IPv6 address (::1, a bind host of ::) is written in brackets in a Host header
+    bracketed = (f"[{n}]" if n.count(":") > 1 and not n.startswith("[") else n for n in names)
+    return frozenset(filter(None, (host_name(name) for name in bracketed)))
+
+
+class HostCheck:
+    """Refuse, with 421, a request whose Host header names a host this process does not serve:
+    a page on another origin that resolves its own name to 127.0.0.1 (DNS rebinding) reaches
+    the socket, but its browser sends that name. Every path, or those under `prefix` only."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], prefix: str = "") -> None:
+        self.app = app
+        self.hosts = hosts
+        self.prefix = prefix.rstrip("/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._guarded(scope["path"]):
+            given = [v.decode("latin-1") for k, v in scope["headers"] if k == b"host"]
+            if len(given) != 1 or host_name(given[0]) not in self.hosts:
+                await JSONResponse(
+                    {"success": False, "error": "unknown_host", "detail": "not a host served here"},
+                    status_code=421,
+                )(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _guarded(self, path: str) -> bool:
+        return not self.prefix or path == self.prefix or path.startswith(self.prefix + "/")
+
+
+def install_host_check(
+    app: FastAPI, settings: Settings, reached_at: Iterable[str] = (), prefix: str = ""
+) -> None:
+    """Answer, under prefix or everywhere, only for the hosts served (HostCheck); call it after
+    the other middleware, so that it runs first."""
+    app.add_middleware(HostCheck, hosts=served_hosts(settings, reached_at), prefix=prefix)
 
 
 def install_common(app: FastAPI, service: str) -> None:

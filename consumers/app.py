@@ -14,7 +14,7 @@ from common.db import make_engine
 from common.jwks import http_jwks_fetcher
 from common.settings import Settings
 from common.tokens import Verifier
-from common.web import install_common, install_error_map, install_http_errors
+from common.web import install_common, install_error_map, install_host_check, install_http_errors
 from consumers import store
 from consumers.discovery.base import Context, KnownCache, Stats, UnknownUser, UserDeactivated
 from consumers.discovery.lazy import LazyDiscovery
@@ -55,6 +55,8 @@ def create_app(
             http_jwks_fetcher(http, settings.jwks_urls),
             settings.lab_issuer,
             settings.lab_audience,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
             jwks_ttl=settings.lab_jwks_cache_ttl,
             cache_size=settings.lab_token_cache_size,
             unwrap=sealed.settings_opener(settings),
@@ -86,4 +88,6 @@ def create_app(
     )
     app.include_router(router)
     app.include_router(internal_router(settings.internal_token))
+    # /internal/* answers only for the host names this process is reached by (DNS rebinding)
+    install_host_check(app, settings, settings.consumer_urls(name), prefix="/internal")
     return app

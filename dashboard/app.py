@@ -23,6 +23,7 @@ from common.web import (
     MAX_BODY_BYTES,
     ModeBody,
     install_common,
+    install_host_check,
     install_http_errors,
     internal_guard,
     non_canonical,
@@ -110,6 +111,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="discovery-lab dashboard", lifespan=lifespan, docs_url=None)
     install_common(app, "dashboard")
+    # Every page and route, read-only ones too: a page on another origin that resolves its
+    # own name to 127.0.0.1 (DNS rebinding) must not read the dashboard.
+    install_host_check(app, settings)
     install_http_errors(app)
 
     @app.exception_handler(ControlError)

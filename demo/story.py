@@ -134,6 +134,8 @@ def check_token(rec: Recorder, client: LabClient, token: str, settings: Settings
             keys_from_jwks(jwks.body),
             issuer=settings.lab_issuer,
             audience=settings.lab_audience,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
         )
         verdict = (
             f"kid {header['kid']} matches a JWKS key ({header['alg']}): signature and claims valid"

@@ -1,9 +1,10 @@
 """Who may do what on the bus: one Valkey ACL user per role, written as an ACL file.
 
 auth may only publish and append; a consumer may only subscribe, read and ack the stream (and
-manage consumer groups on it), and append dead letters; `admin` serves the CLI, the benchmark and
-fault injection; `default` is off. Valkey's ACLs cover commands, keys and channels, not argument
-values: a consumer's user cannot be limited to its own group name (see SECURITY.md).
+manage consumer groups on it), and append to its own dead-letter stream, never another service's;
+`admin` serves the CLI, the benchmark and fault injection; `default` is off. Valkey's ACLs cover
+commands, keys and channels, not argument values: a consumer's user cannot be limited to its own
+group name (see SECURITY.md).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ _PUBLISHER_RULES = f"+publish +xadd +wait &{names.CHANNEL} ~{names.STREAM}"
 _CONSUMER_RULES = (
     "+subscribe +unsubscribe +xreadgroup +xack +xautoclaim +xpending +xrange +xinfo|groups"
     f" +xgroup|create +xgroup|createconsumer &{names.CHANNEL} ~{names.STREAM}"
-    f" (+xadd ~{names.DEAD_LETTER})"
 )
 
 
@@ -36,8 +36,11 @@ def rules(user: str) -> str:
     """The ACL rules of a user: admin, the publisher, or else a consumer service."""
     if user == ADMIN:
         return "~* &* +@all"
-    role = _PUBLISHER_RULES if user == PUBLISHER else _CONSUMER_RULES
-    return f"{_CONNECT} {role}"
+    if user == PUBLISHER:
+        return f"{_CONNECT} {_PUBLISHER_RULES}"
+    # A selector: XADD on this one key only, so an append with MAXLEN 0 can wipe nothing but
+    # the service's own dead letters.
+    return f"{_CONNECT} {_CONSUMER_RULES} (+xadd ~{names.dead_letter(user)})"
 
 
 def acl_file(passwords: Mapping[str, str]) -> str:

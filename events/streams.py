@@ -141,6 +141,7 @@ class StreamConsumer:
     ) -> None:
         self.url = url
         self.group = group
+        self.dead_letter_stream = names.dead_letter(group)  # the group is the service
         self.consumer = consumer
         self.handler = handler
         self.decode = decode
@@ -478,11 +479,12 @@ class StreamConsumer:
     async def _dead_letter(
         self, client: avalkey.Valkey, entry_id: str, raw: str, reason: str, fields: Any = None
     ) -> None:
-        """Copy the entry to the dead-letter stream, then ack it so later events keep flowing."""
+        """Copy the entry to the group's dead-letter stream, then ack it so later events keep
+        flowing."""
         if not raw and fields:
             raw = repr({_text(k): _text(v) for k, v in fields.items()})
         await client.xadd(
-            names.DEAD_LETTER,
+            self.dead_letter_stream,
             {
                 "id": entry_id,
                 "group": self.group,

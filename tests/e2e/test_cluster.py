@@ -112,7 +112,15 @@ def test_every_node_refuses_the_default_user_and_knows_the_acl_users(
         consumer = valkey.Valkey.from_url(s.valkey_node_url("profiles", port))
         with pytest.raises(valkey.exceptions.NoPermissionError):
             consumer.execute_command("PUBLISH", names.CHANNEL, "forged")
+        other = names.dead_letter("notifications")
+        wipes = [("XADD", other, "MAXLEN", "0", "*", "f", "v"), ("XTRIM", other, "MAXLEN", "0")]
+        for command in [*wipes, ("DEL", other)]:  # the ACL is checked before any redirection
+            with pytest.raises(valkey.exceptions.NoPermissionError):
+                consumer.execute_command(*command)
         consumer.close()
+    own = valkey.ValkeyCluster.from_url(s.valkey_node_url("profiles", s.valkey_port))
+    assert own.xadd(names.dead_letter("profiles"), {"payload": "{}"})  # on whichever shard
+    own.close()
 
 
 def test_every_mode_propagates_on_the_embedded_cluster(cluster_stack: Stack) -> None:

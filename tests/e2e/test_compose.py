@@ -3,6 +3,7 @@ each service run once the way its container runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from common.net import free_port
-from common.serve import process_port
+from common.serve import build_app, process_port
 from common.settings import CONSUMER_SERVICES, Settings
 from tests.support import ValkeyProc, wait_for
 
@@ -147,6 +148,28 @@ def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.Monk
             host, port = urlsplit(url).hostname or "", urlsplit(url).port
             assert host in services, f"{name}: {url} names no compose service"
             assert port == listens[host], f"{name}: {url}"
+
+
+def test_internal_routes_answer_by_compose_name_and_published_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each service's /internal/* answers for its compose name and for 127.0.0.1 (where its port
+    is published), and refuses another host name (the app itself, in process, without I/O)."""
+    services = _spec()["services"]
+    for name in ("auth", *CONSUMER_SERVICES):
+        settings = _settings(
+            _environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN}), monkeypatch
+        )
+        app, port = build_app(name, settings)
+
+        async def status(host: str, app: Any = app) -> int:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as c:
+                return (await c.get("/internal/no-such-route")).status_code
+
+        for host in (f"{name}:{port}", f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert asyncio.run(status(host)) == 404, (name, host)  # past the host check
+        assert asyncio.run(status("evil.example")) == 421, name
 
 
 def test_the_cluster_profile_runs_three_primaries_with_a_replica_each(

@@ -207,7 +207,7 @@ def test_duplicate_and_poison_events(stack: Stack) -> None:
         f[b"event"] for _, f in entries if json.loads(f[b"event"])["data"]["user_id"] == user_id
     )
     before = {s: status(stack, s) for s in CONSUMERS}
-    dead_before = client.xlen(names.DEAD_LETTER)
+    dead_before = {s: client.xlen(names.dead_letter(s)) for s in CONSUMERS}
     client.xadd(names.STREAM, {names.STREAM_FIELD: raw})
     client.xadd(names.STREAM, {names.STREAM_FIELD: b"{not json"})
     client.xadd(
@@ -220,12 +220,13 @@ def test_duplicate_and_poison_events(stack: Stack) -> None:
         after = status(stack, service)
         assert after["duplicates_ignored"] - before[service]["duplicates_ignored"] >= 1
         assert after["provisioned_records"] - before[service]["provisioned_records"] == 1
-    # each consumer group dead-letters both invalid entries
-    invalid = 2 * len(CONSUMERS)
-    wait_for(lambda: client.xlen(names.DEAD_LETTER) >= dead_before + invalid, timeout=5)
-    dead = client.xrange(names.DEAD_LETTER)[dead_before:]
-    reasons = [f[b"reason"].decode() for _, f in dead]
-    assert sum("invalid event" in r for r in reasons) == invalid
+    # each consumer group dead-letters both invalid entries, into its own stream
+    for service in CONSUMERS:
+        stream = names.dead_letter(service)
+        wait_for(lambda st=stream, s=service: client.xlen(st) >= dead_before[s] + 2, timeout=5)
+        dead = client.xrange(stream)[dead_before[service] :]
+        assert sum("invalid event" in f[b"reason"].decode() for _, f in dead) == 2
+        assert {f[b"group"] for _, f in dead} == {service.encode()}
     client.close()
 
 
@@ -330,12 +331,20 @@ def test_valkey_users_hold_only_their_own_rights(stack: Stack) -> None:
         with pytest.raises(denied):
             consumer.set("anything", "1")
         assert consumer.xinfo_groups(names.STREAM) is not None  # reading is allowed
+        assert consumer.xadd(names.dead_letter(service), {"payload": "{}"})  # its own
+        for other in set(CONSUMERS) - {service}:
+            with pytest.raises(denied):
+                consumer.xadd(names.dead_letter(other), {"payload": "{}"}, maxlen=0)
+            with pytest.raises(denied):
+                consumer.xtrim(names.dead_letter(other), maxlen=0)
+            with pytest.raises(denied):
+                consumer.delete(names.dead_letter(other))
         consumer.close()
     publisher = valkey.Valkey.from_url(s.valkey_url_as("auth"))
     with pytest.raises(denied):
         publisher.xrange(names.STREAM)
     with pytest.raises(denied):
-        publisher.xadd(names.DEAD_LETTER, {"payload": "{}"})
+        publisher.xadd(names.dead_letter("profiles"), {"payload": "{}"})
     publisher.close()
     admin.close()
 
@@ -352,7 +361,7 @@ def test_forged_events_sent_with_admin_rights_are_refused_and_counted(
     forgeries = [event.to_json(), signing.sign(event, impostor)]
     before = {s: status(stack, s)["events_refused"] for s in CONSUMERS}
     client = vk(stack)
-    dead_before = client.xlen(names.DEAD_LETTER)
+    dead_before = {s: client.xlen(names.dead_letter(s)) for s in CONSUMERS}
     for message in forgeries:
         if mode is Mode.PUBSUB:
             client.publish(names.CHANNEL, message)
@@ -369,7 +378,8 @@ def test_forged_events_sent_with_admin_rights_are_refused_and_counted(
     for service in CONSUMERS:
         assert forged_id not in known(stack, service)
     if mode is not Mode.PUBSUB:
-        dead = client.xrange(names.DEAD_LETTER)[dead_before:]
-        payloads = [f[b"payload"].decode() for _, f in dead]
-        assert sum(str(forged_id) in p for p in payloads) == len(forgeries) * len(CONSUMERS)
+        for service in CONSUMERS:
+            dead = client.xrange(names.dead_letter(service))[dead_before[service] :]
+            payloads = [f[b"payload"].decode() for _, f in dead]
+            assert sum(str(forged_id) in p for p in payloads) == len(forgeries)
     client.close()

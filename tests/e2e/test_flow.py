@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -11,7 +12,9 @@ import httpx
 import jwt
 import pytest
 
+from auth.keys import KeyStore
 from common.processes import Stack
+from common.tokens import mint_access_token
 
 PASSWORD = "correct horse battery"
 
@@ -187,6 +190,44 @@ def test_hostile_tokens_get_401_not_500(lazy_stack: Stack) -> None:
     assert missing.status_code == 401
     basic = httpx.get(f"{gw(lazy_stack)}/profiles/whoami", headers={"Authorization": "Basic x"})
     assert basic.status_code == 401
+
+
+def test_tokens_from_the_future_or_living_too_long_get_401(lazy_stack: Stack) -> None:
+    """Signed with the stack's own active key: only the times are wrong."""
+    s = lazy_stack.settings
+    key = KeyStore(s.keys_dir, s.lab_jwt_alg.value, s.lab_token_ttl).active
+    user_id = register(lazy_stack, fresh()).json()["user_id"]
+    now = int(time.time())
+
+    def token(iat: int, ttl: int) -> str:
+        return mint_access_token(
+            key,
+            user_id=user_id,
+            issuer=s.lab_issuer,
+            audience=s.lab_audience,
+            client_id="e2e",
+            ttl=ttl,
+            now=iat,
+        )
+
+    cases = {
+        token(now + s.lab_clock_leeway + 60, 60): "iat_in_future",
+        token(now, s.lab_token_ttl + 1): "lifetime_too_long",
+        token(now, 10 * 365 * 24 * 3600): "lifetime_too_long",
+    }
+    for bad, reason in cases.items():
+        for service in ("profiles", "notifications"):
+            r = whoami(lazy_stack, service, bad)
+            assert r.status_code == 401, (reason, r.text)
+            assert r.json()["reason"] == reason
+        r = httpx.patch(  # auth's own verifier holds the same rule
+            f"{gw(lazy_stack)}/auth/users/me",
+            json={"display_name": "Mallory"},
+            headers={"Authorization": f"Bearer {bad}"},
+            timeout=30,
+        )
+        assert r.status_code == 401 and r.json()["reason"] == reason, r.text
+    assert whoami(lazy_stack, "profiles", token(now, s.lab_token_ttl)).status_code == 200
 
 
 def login_new(stack: Stack) -> str:

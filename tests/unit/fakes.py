@@ -127,7 +127,15 @@ class Keys:
         async def fetch() -> Mapping[str, Any]:
             return self.jwks()
 
-        return Verifier(fetch, ISSUER, AUDIENCE, min_refresh_interval=0.0)
+        defaults = Settings()
+        return Verifier(
+            fetch,
+            ISSUER,
+            AUDIENCE,
+            max_lifetime=defaults.lab_token_ttl,
+            leeway=defaults.lab_clock_leeway,
+            min_refresh_interval=0.0,
+        )
 
     def token(self, user_id: int, ttl: int = 300) -> str:
         return mint_access_token(

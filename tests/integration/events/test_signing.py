@@ -105,7 +105,7 @@ def test_stream_consumer_dead_letters_forgeries_and_applies_only_signed(
             await await_for(probe(lambda: consumer.dead_lettered == len(forgeries)))
         assert got.user_ids == [9]
         assert len(refused) == len(forgeries)
-        dead = await client.xrange(names.DEAD_LETTER)
+        dead = await client.xrange(names.dead_letter("profiles"))
         assert len(dead) == len(forgeries)
         assert all(b"invalid event" in fields[b"reason"] for _, fields in dead)
         await client.aclose()

@@ -198,7 +198,7 @@ def test_always_failing_event_is_dead_lettered_and_the_rest_flows(
         assert got.attempts[1] == 2
         assert consumer.failures == 2
         assert consumer.processed == 2
-        letters = await client.xrange(names.DEAD_LETTER)
+        letters = await client.xrange(names.dead_letter("profiles"))
         assert len(letters) == 1
         fields = {k.decode(): v.decode() for k, v in letters[0][1].items()}
         assert fields["id"] == ids[0]
@@ -223,7 +223,7 @@ def test_poison_entries_are_dead_lettered_at_once(valkey_proc: ValkeyProc) -> No
             await await_for(probe(lambda: consumer.dead_lettered == 2), what="two dead letters")
             await await_for(_pending_is(client, 0), what="poison acked")
         assert got.attempts == {7: 1}
-        letters = await client.xrange(names.DEAD_LETTER)
+        letters = await client.xrange(names.dead_letter("profiles"))
         by_id = {f[b"id"].decode(): f for _, f in letters}
         assert set(by_id) == {bad_json, no_field}
         assert by_id[bad_json][b"payload"] == b"{nope"
@@ -319,7 +319,7 @@ def test_storage_outage_is_never_dead_lettered(valkey_proc: ValkeyProc) -> None:
             outage.clear()
             await await_for(lambda: got.has(7), what="the event once the database is back")
             await await_for(_pending_is(client, 0), what="the event acked")
-        assert await client.xlen(names.DEAD_LETTER) == 0
+        assert await client.xlen(names.dead_letter("profiles")) == 0
         await client.aclose()
 
     asyncio.run(scenario())
@@ -386,7 +386,7 @@ def test_a_forged_entry_is_dead_lettered_and_the_rest_of_its_batch_applies(
             await await_for(probe(lambda: consumer.processed == 3), what="the good events")
             await await_for(_pending_is(client, 0), what="every entry acked")
         assert batches.batches == [[1, 2, 3]] and consumer.dead_lettered == 1
-        letters = await client.xrange(names.DEAD_LETTER)
+        letters = await client.xrange(names.dead_letter("profiles"))
         assert [f[b"id"].decode() for _, f in letters] == [forged_id]
         assert b"wrong signature" in letters[0][1][b"reason"]
         await client.aclose()

@@ -49,7 +49,14 @@ async def service(tmp_path: Path, publisher: RecordingPublisher) -> AsyncIterato
         engine=engine,
         keys=keys,
         valkey=client,
-        verifier=Verifier(jwks, ISSUER, AUDIENCE, min_refresh_interval=0.0),
+        verifier=Verifier(
+            jwks,
+            ISSUER,
+            AUDIENCE,
+            max_lifetime=settings.lab_token_ttl,
+            leeway=settings.lab_clock_leeway,
+            min_refresh_interval=0.0,
+        ),
         publisher=publisher,
         passwords=build_passwords(settings),
         throttle=Policy(),
@@ -63,7 +70,7 @@ async def client(tmp_path: Path, service: AuthService) -> AsyncIterator[httpx.As
     app: FastAPI = create_app(service.settings)
     app.state.service = service
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://auth") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
         yield c
 
 

@@ -17,7 +17,16 @@ from common.tokens import (
     verify_token,
 )
 from events.model import CloudEvent, InvalidEvent, user_event
-from tests.unit.common.token_support import AUD, ISS, mint, refused, sign_raw, valid_claims
+from tests.unit.common.token_support import (
+    AUD,
+    ISS,
+    LEEWAY,
+    MAX_LIFETIME,
+    mint,
+    refused,
+    sign_raw,
+    valid_claims,
+)
 
 KEY = SigningKey("k1", "RS256", generate_private_key("RS256"))
 KEYS = {"k1": jwt.PyJWK(public_jwk(KEY), algorithm="RS256")}
@@ -69,10 +78,14 @@ def test_claim_names_setting() -> None:
 
 def test_packed_attributes_survive_verification() -> None:
     token = mint(KEY, attributes={"plan": "pro", "display_name": "Eve"}, attributes_version=3)
-    claims = verify_token(token, KEYS, issuer=ISS, audience=AUD)
+    claims = verify_token(
+        token, KEYS, issuer=ISS, audience=AUD, max_lifetime=MAX_LIFETIME, leeway=LEEWAY
+    )
     assert dict(claims.attributes) == {"display_name": "Eve", "plan": "pro"}
     assert claims.attributes_version == 3
-    plain = verify_token(mint(KEY), KEYS, issuer=ISS, audience=AUD)
+    plain = verify_token(
+        mint(KEY), KEYS, issuer=ISS, audience=AUD, max_lifetime=MAX_LIFETIME, leeway=LEEWAY
+    )
     assert plain.attributes == {} and plain.attributes_version is None
 
 

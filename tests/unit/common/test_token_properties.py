@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from common.tokens import (
     REQUIRED_CLAIMS,
+    Claims,
     SigningKey,
     TokenError,
     Verifier,
@@ -26,14 +27,14 @@ from common.tokens import (
     verify_token,
 )
 from common.web import bearer_token, verified_claims
-from tests.unit.common.token_support import AUD, ISS, Jwks, refused, sign_raw
+from tests.unit.common.token_support import AUD, ISS, LEEWAY, Jwks, refused, sign_raw
 
 KEY = SigningKey("rsa-fuzz", "RS256", generate_private_key("RS256"))
 KEYS = keys_from_jwks({"keys": [public_jwk(KEY)]})
-# Minted at import, which may be long before a test runs in a full suite: a lifetime of years.
-GOOD = mint_access_token(
-    KEY, user_id=42, issuer=ISS, audience=AUD, client_id="cli", ttl=10 * 365 * 24 * 3600
-)
+# Minted at import, which may be long before a test runs in a full suite: a lifetime of years,
+# which the verifier is told is the longest issued.
+LIFETIME = 10 * 365 * 24 * 3600
+GOOD = mint_access_token(KEY, user_id=42, issuer=ISS, audience=AUD, client_id="cli", ttl=LIFETIME)
 # Derandomised: every run tries the same examples, so a run is repeatable; raise
 # max_examples locally to search further.
 FUZZ = settings(
@@ -43,6 +44,10 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def _verify(token: str) -> Claims:
+    return verify_token(token, KEYS, issuer=ISS, audience=AUD, max_lifetime=LIFETIME, leeway=LEEWAY)
 
 
 def _segments(token: str) -> list[bytes] | None:
@@ -111,7 +116,7 @@ def test_edited_tokens_are_refused_unless_their_bytes_are_unchanged(
         else:
             token = token[:at] + char + token[at:]
     try:
-        claims = verify_token(token, KEYS, issuer=ISS, audience=AUD)
+        claims = _verify(token)
     except TokenError:
         return
     # base64url has spare bits in a segment's last character: an edit there may decode to the
@@ -144,7 +149,7 @@ def test_signed_tokens_with_edited_headers(changes: dict[str, Any]) -> None:
         and "b64" not in header
     )
     if ok:
-        assert verify_token(token, KEYS, issuer=ISS, audience=AUD).user_id == 42
+        assert _verify(token).user_id == 42
     else:
         refused(token, KEYS)
 
@@ -161,7 +166,7 @@ def test_signed_tokens_with_edited_claims(changes: dict[str, Any], dropped: set[
         claims.pop(name, None)
     token = sign_raw(KEY, {"alg": "RS256", "typ": "at+jwt", "kid": KEY.kid}, claims)
     try:
-        verified = verify_token(token, KEYS, issuer=ISS, audience=AUD)
+        verified = _verify(token)
     except TokenError:
         return
     assert all(name in claims for name in REQUIRED_CLAIMS)
@@ -170,14 +175,17 @@ def test_signed_tokens_with_edited_claims(changes: dict[str, Any], dropped: set[
     )
     assert type(claims["user_id"]) is int and 0 < claims["user_id"] < 2**63
     assert claims["sub"] == str(claims["user_id"]) == verified.sub
-    assert isinstance(claims["exp"], int) and claims["exp"] > time.time()
+    now = time.time()
+    assert isinstance(claims["exp"], int) and claims["exp"] > now - LEEWAY
+    assert isinstance(claims["iat"], int) and claims["iat"] <= now + LEEWAY
+    assert claims["exp"] - claims["iat"] <= LIFETIME
 
 
 @FUZZ
 @given(st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
 def test_any_authorization_header_gets_a_clean_401(value: str) -> None:
     async def scenario() -> None:
-        verifier = Verifier(Jwks(KEY), ISS, AUD, min_refresh_interval=1e9)
+        verifier = Verifier(Jwks(KEY), ISS, AUD, LIFETIME, LEEWAY, min_refresh_interval=1e9)
         with pytest.raises(HTTPException) as info:
             token = await bearer_token(authorization=value)
             await verified_claims(verifier, token)

@@ -24,6 +24,8 @@ from common.tokens import (
 from tests.unit.common.token_support import (
     AUD,
     ISS,
+    LEEWAY,
+    MAX_LIFETIME,
     Jwks,
     b64,
     forge,
@@ -50,7 +52,9 @@ def test_round_trip_both_algorithms(rsa_key: SigningKey, ed_key: SigningKey) -> 
         token = mint(key)
         header = jwt.get_unverified_header(token)
         assert header == {"alg": key.alg, "kid": key.kid, "typ": "at+jwt"}
-        claims = verify_token(token, keys, issuer=ISS, audience=AUD)
+        claims = verify_token(
+            token, keys, issuer=ISS, audience=AUD, max_lifetime=MAX_LIFETIME, leeway=LEEWAY
+        )
         assert (claims.user_id, claims.sub, claims.kid) == (42, "42", key.kid)
 
 
@@ -159,7 +163,9 @@ def test_verifier_caches_and_refreshes_on_unknown_kid(rsa_key: SigningKey) -> No
     fetch = Jwks(rsa_key)
 
     async def scenario() -> None:
-        verifier = Verifier(fetch, ISS, AUD, jwks_ttl=60, min_refresh_interval=0)
+        verifier = Verifier(
+            fetch, ISS, AUD, MAX_LIFETIME, LEEWAY, jwks_ttl=60, min_refresh_interval=0
+        )
         token = mint(rsa_key)
         assert (await verifier.verify(token)).user_id == 42
         assert (await verifier.verify(token)).user_id == 42
@@ -180,7 +186,9 @@ def test_verifier_throttles_refresh(rsa_key: SigningKey) -> None:
     fetch = Jwks(rsa_key)
 
     async def scenario() -> None:
-        verifier = Verifier(fetch, ISS, AUD, jwks_ttl=60, min_refresh_interval=30)
+        verifier = Verifier(
+            fetch, ISS, AUD, MAX_LIFETIME, LEEWAY, jwks_ttl=60, min_refresh_interval=30
+        )
         stranger = mint(SigningKey("unknown", "RS256", rsa_key.private_key))
         for _ in range(20):
             with pytest.raises(TokenError):
@@ -197,10 +205,14 @@ def test_cached_token_still_expires(rsa_key: SigningKey) -> None:
         return {"keys": [public_jwk(rsa_key)]}
 
     async def scenario() -> None:
-        verifier = Verifier(fetch, ISS, AUD, jwks_ttl=1e9, clock=lambda: now[0])
+        verifier = Verifier(
+            fetch, ISS, AUD, MAX_LIFETIME, LEEWAY, jwks_ttl=1e9, clock=lambda: now[0]
+        )
         token = mint(rsa_key, ttl=5)
         await verifier.verify(token)
-        now[0] += 10
+        now[0] += 5 + LEEWAY - 1  # expired, but within the clock leeway: still served
+        await verifier.verify(token)
+        now[0] += 1
         with pytest.raises(TokenError) as info:
             await verifier.verify(token)
         assert info.value.reason == "expired"
@@ -319,7 +331,12 @@ def test_rfc8725_2_8_cross_jwt_confusion_by_audience(rsa_key: SigningKey) -> Non
         token = _signed(rsa_key, valid_claims(aud=aud))
         assert refused(token, keys).reason == "invalid", aud
     accepted = verify_token(
-        _signed(rsa_key, valid_claims(aud=["x", AUD])), keys, issuer=ISS, audience=AUD
+        _signed(rsa_key, valid_claims(aud=["x", AUD])),
+        keys,
+        issuer=ISS,
+        audience=AUD,
+        max_lifetime=MAX_LIFETIME,
+        leeway=LEEWAY,
     )
     assert accepted.user_id == 42
 
@@ -341,7 +358,7 @@ def test_rfc8725_2_9_kid_injection(rsa_key: SigningKey, kid: Any) -> None:
     fetch = Jwks(rsa_key)
 
     async def scenario() -> str:
-        verifier = Verifier(fetch, ISS, AUD, min_refresh_interval=60)
+        verifier = Verifier(fetch, ISS, AUD, MAX_LIFETIME, LEEWAY, min_refresh_interval=60)
         with pytest.raises(TokenError) as info:
             await verifier.verify(_signed(rsa_key, kid=kid))
         for _ in range(5):  # repeated hostile kids never become a fetch storm
@@ -368,7 +385,7 @@ def test_rfc8725_2_9_keys_and_urls_named_in_a_token_are_never_used(
     fetch = Jwks(rsa_key)
 
     async def scenario() -> str:
-        verifier = Verifier(fetch, ISS, AUD)
+        verifier = Verifier(fetch, ISS, AUD, MAX_LIFETIME, LEEWAY)
         with pytest.raises(TokenError) as info:
             await verifier.verify(_signed(attacker, **{member: values[member]}))
         return info.value.reason
@@ -439,13 +456,20 @@ def test_an_aged_cache_refreshes_even_inside_the_unknown_kid_throttle(
     rsa_key: SigningKey,
 ) -> None:
     """A key published jwks_ttl before it signs is known by then, whatever the throttle."""
-    now = [1000.0]
+    now = [time.time()]
     next_key = SigningKey("rsa-next", "RS256", generate_private_key("RS256"))
     fetch = Jwks(rsa_key)
 
     async def scenario() -> None:
         verifier = Verifier(
-            fetch, ISS, AUD, jwks_ttl=2, min_refresh_interval=30, clock=lambda: now[0]
+            fetch,
+            ISS,
+            AUD,
+            MAX_LIFETIME,
+            LEEWAY,
+            jwks_ttl=2,
+            min_refresh_interval=30,
+            clock=lambda: now[0],
         )
         await verifier.verify(mint(rsa_key))
         fetch.keys.append(public_jwk(next_key))  # pre-published, not yet signing
@@ -459,12 +483,19 @@ def test_an_aged_cache_refreshes_even_inside_the_unknown_kid_throttle(
 
 
 def test_a_failed_refresh_is_retried_only_after_the_throttle(rsa_key: SigningKey) -> None:
-    now = [1000.0]
+    now = [time.time()]
     fetch = Jwks(rsa_key)
 
     async def scenario() -> None:
         verifier = Verifier(
-            fetch, ISS, AUD, jwks_ttl=2, min_refresh_interval=5, clock=lambda: now[0]
+            fetch,
+            ISS,
+            AUD,
+            MAX_LIFETIME,
+            LEEWAY,
+            jwks_ttl=2,
+            min_refresh_interval=5,
+            clock=lambda: now[0],
         )
         token = mint(rsa_key)
         await verifier.verify(token)
@@ -476,5 +507,70 @@ def test_a_failed_refresh_is_retried_only_after_the_throttle(rsa_key: SigningKey
         now[0] += 5
         await verifier.verify(token)
         assert fetch.fetches == 3
+
+    asyncio.run(scenario())
+
+
+# -- times: iat, nbf and exp with the clock leeway; no lifetime longer than auth issues -------
+
+NOW = 1_900_000_000  # a fixed clock, so each boundary is exact
+
+
+def _checked(key: SigningKey, *, leeway: int = LEEWAY, **claims: Any) -> str:
+    """The reason a token with these claims is refused at NOW, or "ok"."""
+    token = _signed(key, valid_claims(**{"iat": NOW, "exp": NOW + 60, **claims}))
+    keys = keys_from_jwks({"keys": [public_jwk(key)]})
+    try:
+        verify_token(
+            token,
+            keys,
+            issuer=ISS,
+            audience=AUD,
+            max_lifetime=MAX_LIFETIME,
+            leeway=leeway,
+            now=NOW,
+        )
+    except TokenError as exc:
+        return exc.reason
+    return "ok"
+
+
+def test_an_iat_in_the_future_is_refused_beyond_the_leeway(rsa_key: SigningKey) -> None:
+    ahead = NOW + LEEWAY
+    assert _checked(rsa_key, iat=ahead, exp=ahead + 60) == "ok"  # exactly at the leeway
+    assert _checked(rsa_key, iat=ahead + 1, exp=ahead + 61) == "iat_in_future"
+    assert _checked(rsa_key, iat=NOW + 1, exp=NOW + 61, leeway=0) == "iat_in_future"
+    assert _checked(rsa_key, iat=NOW, exp=NOW + 60, leeway=0) == "ok"
+
+
+def test_a_lifetime_longer_than_auth_issues_is_refused(rsa_key: SigningKey) -> None:
+    assert _checked(rsa_key, exp=NOW + MAX_LIFETIME) == "ok"  # what auth issues
+    assert _checked(rsa_key, exp=NOW + MAX_LIFETIME + 1) == "lifetime_too_long"
+    # An old iat does not buy a longer life: the lifetime is exp - iat, whatever the clock says.
+    assert _checked(rsa_key, iat=NOW - 10, exp=NOW + MAX_LIFETIME - 9) == "lifetime_too_long"
+    for huge in (2**31, 2**63 - 1, 2**64, 10**30):
+        assert _checked(rsa_key, exp=huge) == "lifetime_too_long"
+
+
+def test_exp_and_nbf_take_the_same_leeway(rsa_key: SigningKey) -> None:
+    old = NOW - 100
+    assert _checked(rsa_key, iat=old, exp=NOW - LEEWAY + 1) == "ok"  # within the leeway
+    assert _checked(rsa_key, iat=old, exp=NOW - LEEWAY) == "expired"
+    assert _checked(rsa_key, iat=old, exp=NOW, leeway=0) == "expired"
+    assert _checked(rsa_key, nbf=NOW + LEEWAY) == "ok"
+    assert _checked(rsa_key, nbf=NOW + LEEWAY + 1) == "invalid"
+    assert _checked(rsa_key, nbf=float(NOW)) == "invalid"  # not an integer
+
+
+def test_the_verifier_applies_its_lifetime_and_leeway(rsa_key: SigningKey) -> None:
+    async def scenario() -> None:
+        verifier = Verifier(Jwks(rsa_key), ISS, AUD, max_lifetime=60, leeway=5)
+        assert (await verifier.verify(mint(rsa_key, ttl=60))).user_id == 42
+        with pytest.raises(TokenError) as info:
+            await verifier.verify(mint(rsa_key, ttl=61))
+        assert info.value.reason == "lifetime_too_long"
+        with pytest.raises(TokenError) as info:
+            await verifier.verify(mint(rsa_key, now=int(time.time()) + 7, ttl=30))
+        assert info.value.reason == "iat_in_future"
 
     asyncio.run(scenario())

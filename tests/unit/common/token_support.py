@@ -14,6 +14,7 @@ import pytest
 from common.tokens import SigningKey, TokenError, mint_access_token, public_jwk, verify_token
 
 ISS, AUD = "http://127.0.0.1:8000/auth", "discovery-lab"
+MAX_LIFETIME, LEEWAY = 900, 30  # LAB_TOKEN_TTL and LAB_CLOCK_LEEWAY by default
 
 
 def mint(key: SigningKey, **kw: Any) -> str:
@@ -68,7 +69,9 @@ def sign_raw(key: SigningKey, header: Mapping[str, Any], claims: Mapping[str, An
 def refused(token: str, keys: Mapping[str, jwt.PyJWK]) -> TokenError:
     """The error verify_token raises for this token (the test fails if it verifies)."""
     with pytest.raises(TokenError) as info:
-        verify_token(token, keys, issuer=ISS, audience=AUD)
+        verify_token(
+            token, keys, issuer=ISS, audience=AUD, max_lifetime=MAX_LIFETIME, leeway=LEEWAY
+        )
     return info.value
 
 
