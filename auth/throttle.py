@@ -30,9 +30,20 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, Float, Integer, String, case, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    Float,
+    Insert,
+    Integer,
+    String,
+    bindparam,
+    case,
+    select,
+    update,
+)
 from sqlmodel import Field, SQLModel
 
 from common.db import insert_ignore
@@ -128,14 +139,49 @@ def create_table(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine, tables=[failures_table])
 
 
+# Statements built once: building them per call cost more than running them.
+_c = failures_table.c
+_BLOCKED_UNTIL = select(_c.blocked_until).where(_c.bucket.in_(bindparam("b_names", expanding=True)))
+_HELD = (
+    select(_c.bucket, _c.failures, _c.last_failure, _c.blocked_until)
+    .where(_c.bucket.in_(bindparam("b_names", expanding=True)))
+    .order_by(_c.bucket)
+    .with_for_update()
+)
+_COUNT = (
+    update(failures_table)
+    .where(_c.bucket == bindparam("b_bucket"))
+    .values(
+        failures=bindparam("b_count"),
+        last_failure=bindparam("b_at"),
+        blocked_until=bindparam("b_until"),
+    )
+)
+_clear = bindparam("b_clear", type_=Boolean)
+_REFUND = (
+    update(failures_table)
+    .where(_c.bucket == bindparam("b_bucket"))
+    .values(
+        failures=case((_clear, 0), (_c.failures > 0, _c.failures - 1), else_=0),
+        blocked_until=case(
+            (_clear, 0.0),
+            (_c.blocked_until == bindparam("b_until"), bindparam("b_previous_until")),
+            else_=_c.blocked_until,
+        ),
+        last_failure=case(
+            (_c.last_failure == bindparam("b_at"), bindparam("b_previous_at")),
+            else_=_c.last_failure,
+        ),
+    )
+)
+_CREATE: dict[str, Insert] = {}
+
+
 def blocked(engine: Engine, names: Iterable[str], now: float | None = None) -> float:
     """Seconds until every bucket is open (0.0: none is blocked); reads, counts nothing."""
     now = time.time() if now is None else now
-    table = failures_table.c
     with engine.connect() as conn:
-        until = conn.execute(
-            select(table.blocked_until).where(table.bucket.in_(list(names)))
-        ).scalars()
+        until = conn.execute(_BLOCKED_UNTIL, {"b_names": list(names)}).scalars()
         return max([float(u) - now for u in until] + [0.0])
 
 
@@ -146,12 +192,12 @@ def admit_login(engine: Engine, names: Buckets, policy: Policy, now: float | Non
     now = time.time() if now is None else now
     at_address, account_wide, address = names
     with engine.begin() as conn:
-        rows = _locked(conn, names, now)
-        counted = [_count(conn, rows[at_address], policy.account_allowance, policy, now)]
+        rows = _held(conn, names, now)
+        counted = [_counted(rows[at_address], policy.account_allowance, policy, now)]
         if _count_of(rows[at_address], policy, now) <= policy.account_allowance:
-            wide = policy.account_wide_allowance
-            counted.append(_count(conn, rows[account_wide], wide, policy, now))
-        counted.append(_count(conn, rows[address], policy.address_allowance, policy, now))
+            counted.append(_counted(rows[account_wide], policy.account_wide_allowance, policy, now))
+        counted.append(_counted(rows[address], policy.address_allowance, policy, now))
+        _write(conn, counted, rows, policy, now)
     return Ticket(tuple(counted))
 
 
@@ -161,54 +207,44 @@ def admit(
     """Count one attempt in a single bucket, or refuse it (TooManyAttempts) if it is blocked."""
     now = time.time() if now is None else now
     with engine.begin() as conn:
-        rows = _locked(conn, (name,), now)
-        return Ticket((_count(conn, rows[name], allowance, policy, now),))
+        rows = _held(conn, (name,), now)
+        counted = [_counted(rows[name], allowance, policy, now)]
+        _write(conn, counted, rows, policy, now)
+    return Ticket(tuple(counted))
 
 
 def refund(engine: Engine, ticket: Ticket, clear: str | None = None) -> None:
     """Give an attempt's count back to each bucket that took it, and lift the block it set unless
     a later attempt has set another since; the bucket named `clear` (the account at this address,
     after a success) forgets all its attempts instead."""
-    table = failures_table.c
+    params = [
+        {
+            "b_bucket": part.bucket,
+            "b_clear": part.bucket == clear,
+            "b_until": part.blocked_until,
+            "b_previous_until": part.previous_blocked_until,
+            "b_at": part.at,
+            "b_previous_at": part.previous_at,
+        }
+        # Buckets in the same order as _held takes them, so two transactions never each hold
+        # a row the other waits for.
+        for part in sorted(ticket.counted, key=lambda c: c.bucket)
+    ]
     with engine.begin() as conn:
-        # Buckets in the same order as _locked, so two transactions never wait on each other.
-        for part in sorted(ticket.counted, key=lambda c: c.bucket):
-            values: dict[str, Any]
-            if part.bucket == clear:
-                values = {"failures": 0, "blocked_until": 0.0}
-            else:
-                values = {
-                    "failures": case((table.failures > 0, table.failures - 1), else_=0),
-                    "blocked_until": case(
-                        (table.blocked_until == part.blocked_until, part.previous_blocked_until),
-                        else_=table.blocked_until,
-                    ),
-                    "last_failure": case(
-                        (table.last_failure == part.at, part.previous_at),
-                        else_=table.last_failure,
-                    ),
-                }
-            conn.execute(update(failures_table).where(table.bucket == part.bucket).values(values))
+        conn.execute(_REFUND, params)
 
 
-def _locked(conn: Connection, names: Iterable[str], now: float) -> dict[str, _Row]:
+def _held(conn: Connection, names: Iterable[str], now: float) -> dict[str, _Row]:
     """The buckets' rows, created if missing and held until the transaction ends; raises
     TooManyAttempts if any is blocked."""
-    table = failures_table.c
     ordered = sorted(set(names))
     # The insert comes first: on SQLite it takes the database's write lock (waiting for it
     # under the busy timeout) before anything is read, so the read below cannot go stale and no
     # lock upgrade can fail with "database is locked". On PostgreSQL, FOR UPDATE holds the rows,
     # always taken in name order.
     empty = {"failures": 0, "last_failure": 0.0, "blocked_until": 0.0}
-    fresh = [{"bucket": name, **empty} for name in ordered]
-    conn.execute(insert_ignore(conn.engine, failures_table).values(fresh))
-    found = conn.execute(
-        select(table.bucket, table.failures, table.last_failure, table.blocked_until)
-        .where(table.bucket.in_(ordered))
-        .order_by(table.bucket)
-        .with_for_update()
-    ).all()
+    conn.execute(_create(conn), [{"bucket": name, **empty} for name in ordered])
+    found = conn.execute(_HELD, {"b_names": ordered}).all()
     rows = {str(r[0]): _Row(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in found}
     wait = max(row.blocked_until - now for row in rows.values())
     if wait > 0:
@@ -216,19 +252,38 @@ def _locked(conn: Connection, names: Iterable[str], now: float) -> dict[str, _Ro
     return rows
 
 
+def _create(conn: Connection) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING of a bucket row, for the connection's dialect."""
+    dialect = conn.dialect.name
+    if dialect not in _CREATE:
+        _CREATE[dialect] = insert_ignore(conn.engine, failures_table)
+    return _CREATE[dialect]
+
+
 def _count_of(row: _Row, policy: Policy, now: float) -> int:
     """The bucket's count with this attempt: one more, or 1 once the window has forgotten it."""
     return 1 if row.at < now - policy.window else row.count + 1
 
 
-def _count(conn: Connection, row: _Row, allowance: int, policy: Policy, now: float) -> Counted:
-    """Count the attempt in a held row and block the bucket if that puts it over its allowance."""
-    count = _count_of(row, policy, now)
-    wait = policy.blocked_for(count, allowance)
-    until = now + wait if wait else row.blocked_until
-    conn.execute(
-        update(failures_table)
-        .where(failures_table.c.bucket == row.bucket)
-        .values(failures=count, last_failure=now, blocked_until=until)
+def _counted(row: _Row, allowance: int, policy: Policy, now: float) -> Counted:
+    """The attempt's share of a held row: blocked if that puts the bucket over its allowance."""
+    wait = policy.blocked_for(_count_of(row, policy, now), allowance)
+    return Counted(
+        row.bucket, now, now + wait if wait else row.blocked_until, row.at, row.blocked_until
     )
-    return Counted(row.bucket, now, until, row.at, row.blocked_until)
+
+
+def _write(
+    conn: Connection, counted: list[Counted], rows: dict[str, _Row], policy: Policy, now: float
+) -> None:
+    """Store each held row with the attempt counted."""
+    params = [
+        {
+            "b_bucket": part.bucket,
+            "b_count": _count_of(rows[part.bucket], policy, now),
+            "b_at": part.at,
+            "b_until": part.blocked_until,
+        }
+        for part in counted
+    ]
+    conn.execute(_COUNT, params)
