@@ -112,3 +112,17 @@ def test_counts_and_refunds_racing_lose_nothing(engines: list[Engine]) -> None:
         failures = sum(1 for k in range(24) if k % 4 == user and kinds[k % 3] == "failure")
         account_wide = throttle.buckets(f"user{user}", "192.0.2.1")[1]
         assert _count(engines[0], account_wide) == failures * 10
+
+
+def test_a_refund_lifts_the_block_its_attempt_set(engines: list[Engine]) -> None:
+    """The refund finds its own block by value: the times must come back exactly as written."""
+    policy = throttle.Policy(account_allowance=1, address_allowance=1)
+    first, second = engines[:2]
+    throttle.admit_login(first, ALICE, policy, NOW)  # a failure: stays
+    ticket = throttle.admit_login(second, ALICE, policy, NOW + 0.123456789)  # blocks 1 s
+    assert throttle.blocked(first, ALICE, NOW + 0.5) > 0
+    throttle.refund(first, ticket)  # never checked
+    assert throttle.blocked(second, ALICE, NOW + 0.5) == 0.0
+    assert [_count(first, name) for name in ALICE] == [1, 1, 1]
+    throttle.admit_login(first, ALICE, policy, NOW + 0.5)  # the second failure blocks again
+    assert throttle.blocked(second, ALICE, NOW + 0.5) == 1.0
