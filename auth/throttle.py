@@ -19,9 +19,10 @@ only while that address is within its own allowance for the account: tripping it
 `account_wide_allowance / account_allowance` addresses. No bucket stays blocked for more than
 `cap` seconds at a time.
 
-Registration answers "taken" only `register_taken_allowance` times per address on the same terms
-(`reg:{address}`), so a client cannot test many names for existence; while that bucket is
-blocked, every registration from the address is refused, whatever the name.
+Registration counts its answers that a name was already taken on the same terms, per address
+(`reg:{address}`, `register_taken_allowance` free), so a client cannot test many names for
+existence; while that bucket is blocked, every registration from the address is refused,
+whatever the name.
 """
 
 from __future__ import annotations
