@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
                 account_allowance=settings.lab_login_account_allowance,
                 account_wide_allowance=settings.lab_login_account_wide_allowance,
                 address_allowance=settings.lab_login_address_allowance,
+                register_taken_allowance=settings.lab_register_taken_allowance,
                 cap=settings.lab_login_backoff_cap,
                 window=settings.lab_login_window,
             ),

@@ -23,11 +23,11 @@ router = APIRouter()
 internal = APIRouter(prefix="/internal", responses=error_responses(401, 422, 503))
 
 
-@router.post("/register", status_code=201, responses=error_responses(409, 413, 422, 503))
-async def register(body: RegisterBody, service: ServiceDep) -> RegisteredBody:
+@router.post("/register", status_code=201, responses=error_responses(409, 413, 422, 429, 503))
+async def register(body: RegisterBody, service: ServiceDep, address: AddressDep) -> RegisteredBody:
     """Register a user; the database generates the integer user_id (409 if the name is
-    taken, 422 for a password the rules refuse)."""
-    user_id = await service.register(body.username, body.password, body.attributes())
+    taken, 422 for a password the rules refuse); taken-name answers are throttled (429)."""
+    user_id = await service.register(body.username, body.password, address, body.attributes())
     return RegisteredBody(user_id=user_id)
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import valkey.asyncio as avalkey
 from joserfc.jwk import RSAKey
@@ -22,6 +22,7 @@ from auth.password_policy import check_new_password
 from auth.passwords import Passwords
 from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pending
 from auth.throttle import Policy as ThrottlePolicy
+from auth.throttle import Ticket
 from common import sealed
 from common.settings import Mode, Publish, Settings, default_publish
 from common.timing import phase
@@ -79,13 +80,23 @@ class AuthService:
     registrations: int = 0  # users this process registered: how the gateway spread the load
 
     async def register(
-        self, username: str, password: str, attributes: dict[str, Any] | None = None
+        self,
+        username: str,
+        password: str,
+        address: str,
+        attributes: dict[str, Any] | None = None,
     ) -> int:
-        """Create a user and publish user.registered the way the mode says."""
+        """Create a user and publish user.registered the way the mode says; a taken name is
+        answered only within the address's allowance of such answers."""
         check_new_password(password, username)
         key = username_key(username)
+        bucket = throttle.registration_bucket(address)
+        with phase("db"):
+            wait = await asyncio.to_thread(throttle.blocked, self.engine, (bucket,))
+        if wait > 0:  # every name alike, so that a refusal says nothing about the name
+            raise throttle.TooManyAttempts(wait)
         if await asyncio.to_thread(store.username_taken, self.engine, key):
-            raise UsernameTaken(username)
+            await self._taken(username, bucket)
         with phase("password"):
             password_hash = await self.passwords.hash(password)
         publisher = self.publisher
@@ -102,43 +113,57 @@ class AuthService:
         with phase("db"):
             user_id, committed = await asyncio.to_thread(stamp_commit, insert)
         if user_id is None:
-            raise UsernameTaken(username)
+            await self._taken(username, bucket)
         self.registrations += 1
         with phase("publish"):
             await publisher.after_commit(staged[0].stamped(commitmono=committed))
         return user_id
 
+    async def _taken(self, username: str, bucket: str) -> NoReturn:
+        """Answer that the name is taken, counted against the address (TooManyAttempts instead
+        once it is over its allowance)."""
+        allowance = self.throttle.register_taken_allowance
+        with phase("db"):
+            await asyncio.to_thread(throttle.admit, self.engine, bucket, allowance, self.throttle)
+        raise UsernameTaken(username)
+
     async def login(self, username: str, password: str, address: str) -> str:
         """Check credentials (throttled per account at this address, per account, and per
-        address) and mint an access token; an old hash is replaced by one with the current
-        parameters."""
+        address: the attempt is counted before its password is checked) and mint an access
+        token; an old hash is replaced by one with the current parameters."""
         key = username_key(username)
         buckets = throttle.buckets(key, address)
         with phase("db"):
-            wait, failing = await asyncio.to_thread(throttle.blocked, self.engine, buckets)
-        if wait > 0:
-            raise throttle.TooManyAttempts(wait)
-        with phase("db"):
-            found = await asyncio.to_thread(store.find_login, self.engine, key)
-        with phase("password"):
-            checked = await self.passwords.check(found[1] if found else None, password)
-        if not found or not checked.ok or not found[2]:
+            ticket = await asyncio.to_thread(
+                throttle.admit_login, self.engine, buckets, self.throttle
+            )
+        user: tuple[int, str, bool] | None = None
+        checked = False
+        try:
             with phase("db"):
-                await asyncio.to_thread(
-                    throttle.record_failure, self.engine, buckets, self.throttle
-                )
+                found = await asyncio.to_thread(store.find_login, self.engine, key)
+            with phase("password"):
+                outcome = await self.passwords.check(found[1] if found else None, password)
+            checked = True
+            if found and outcome.ok and found[2]:
+                user = found
+        finally:
+            # A failure stays counted. A success clears the account at this address; an attempt
+            # never checked (hashing full, an error) gives its count back.
+            if user is not None or not checked:
+                await self._refund(ticket, clear=buckets[0] if user is not None else None)
+        if user is None:
             raise InvalidCredentials()
         with phase("db"):
-            if buckets[0] in failing:
-                await asyncio.to_thread(throttle.clear, self.engine, buckets[0])
-            if checked.rehashed:
-                user_id, rehashed = found[0], checked.rehashed
-                await asyncio.to_thread(store.set_password_hash, self.engine, user_id, rehashed)
-            packed, version = await self._packed(found[0])
+            if outcome.rehashed:
+                await asyncio.to_thread(
+                    store.set_password_hash, self.engine, user[0], outcome.rehashed
+                )
+            packed, version = await self._packed(user[0])
         with phase("sign"):
             token = mint_access_token(
                 self.keys.active,
-                user_id=found[0],
+                user_id=user[0],
                 issuer=self.settings.lab_issuer,
                 audience=self.settings.lab_audience,
                 client_id=self.settings.lab_client_id,
@@ -150,6 +175,13 @@ class AuthService:
             return token
         with phase("encrypt"):
             return sealed.seal(token, self.seal_to)
+
+    async def _refund(self, ticket: Ticket, clear: str | None) -> None:
+        """Give an admitted attempt's count back; shielded, so a request cancelled mid-check
+        still does."""
+        with phase("db"):
+            refund = asyncio.to_thread(throttle.refund, self.engine, ticket, clear)
+            await asyncio.shield(refund)
 
     async def _packed(self, user_id: int) -> tuple[dict[str, Any], int | None]:
         """The attributes LAB_TOKEN_CLAIMS names (unset ones left out) and their version;

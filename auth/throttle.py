@@ -1,42 +1,58 @@
-"""Failed-login throttling, counted in the auth database so every auth process shares one count.
+"""Login and registration throttling, counted in the auth database so every auth process shares
+one count.
 
-Three buckets take each failed login: the account at this client address, the account across all
-addresses, and the client address alone. A bucket's first `allowance` failures are free; each
-further one blocks the bucket for twice as long as the one before, up to `cap` seconds, and a
-bucket forgets its failures after `window` seconds without one. Successful logins never count,
-and clear the account-at-address bucket.
+Three buckets take each login attempt: the account at this client address, the account across
+all addresses, and the client address alone. An attempt takes its place in them before its
+password is checked, in one transaction that holds the buckets' rows: if any bucket is blocked it
+is refused and counts nowhere, else it counts in each, so parallel guesses cannot all slip past
+one check. A bucket's first `allowance` attempts are free; each further one blocks the bucket for
+twice as long as the one before, up to `cap` seconds, and a bucket forgets its attempts after
+`window` seconds without one. A failed attempt stays counted. A successful one is refunded: it
+clears the account-at-address bucket and gives the others their count back, lifting the block it
+set unless a later attempt has set another since; an attempt whose password was never checked
+(hashing full, an error) gets its count back everywhere. Sequential guesses therefore meet the
+same limits as if only failures counted; parallel ones are counted while in flight.
 
 The account-wide bucket stops guessing spread over many addresses, but it also lets failures from
 elsewhere slow the owner down. So that one address cannot trip it cheaply, an address adds to it
 only while that address is within its own allowance for the account: tripping it takes at least
 `account_wide_allowance / account_allowance` addresses. No bucket stays blocked for more than
 `cap` seconds at a time.
+
+Registration counts its answers that a name was already taken on the same terms, per address
+(`reg:{address}`, `register_taken_allowance` free), so a client cannot test many names for
+existence; while that bucket is blocked, every registration from the address is refused,
+whatever the name.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    ColumnElement,
+    Boolean,
     Connection,
     Engine,
     Float,
+    Insert,
     Integer,
     String,
+    bindparam,
     case,
-    insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
+
+from common.db import insert_ignore
 
 
 class LoginFailures(SQLModel, table=True):
-    """Recent failed logins of one bucket and until when it is blocked."""
+    """One bucket: attempts counted in its window, the last one's time, and until when it is
+    blocked (the table and column names predate counting attempts before the check)."""
 
     __tablename__ = "login_failures"
 
@@ -50,8 +66,7 @@ failures_table = LoginFailures.__table__  # type: ignore[attr-defined]
 
 
 class TooManyAttempts(Exception):
-    """The account (at this address or anywhere), or the address, is blocked for `retry_after`
-    seconds."""
+    """A bucket of this attempt is blocked for `retry_after` seconds."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"retry after {retry_after:.1f}s")
@@ -65,17 +80,18 @@ class TooManyAttempts(Exception):
 
 @dataclass(frozen=True)
 class Policy:
-    """How many failures are free, how long the backoff may grow, and how long they count."""
+    """How many attempts are free, how long the backoff may grow, and how long they count."""
 
     account_allowance: int = 5
     account_wide_allowance: int = 50
     address_allowance: int = 30
+    register_taken_allowance: int = 20
     cap: float = 60.0
     window: float = 900.0
 
-    def blocked_for(self, failures: int, allowance: int) -> float:
-        """Seconds a bucket is blocked after its n-th failure: 0, then 1, 2, 4 ... up to cap."""
-        over = failures - allowance
+    def blocked_for(self, count: int, allowance: int) -> float:
+        """Seconds a bucket is blocked after its n-th attempt: 0, then 1, 2, 4 ... up to cap."""
+        over = count - allowance
         return 0.0 if over <= 0 else float(min(2 ** (over - 1), self.cap))
 
 
@@ -87,95 +103,188 @@ def buckets(account_key: str, address: str) -> Buckets:
     return f"acct:{address}:{account_key}", f"acct:*:{account_key}", f"addr:{address}"
 
 
+def registration_bucket(address: str) -> str:
+    """The bucket of an address's taken-name answers."""
+    return f"reg:{address}"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One bucket's share of an admitted attempt: what the attempt wrote and what it replaced,
+    so that a refund can undo exactly its own part."""
+
+    bucket: str
+    at: float
+    blocked_until: float
+    previous_at: float
+    previous_blocked_until: float
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """An admitted attempt: the buckets that counted it."""
+
+    counted: tuple[Counted, ...]
+
+
+@dataclass(frozen=True)
+class _Row:
+    bucket: str
+    count: int
+    at: float
+    blocked_until: float
+
+
 def create_table(engine: Engine) -> None:
     """Create the login_failures table if missing."""
     SQLModel.metadata.create_all(engine, tables=[failures_table])
 
 
-def blocked(
-    engine: Engine, names: tuple[str, ...], now: float | None = None
-) -> tuple[float, set[str]]:
-    """(seconds until every bucket is open, the buckets with failures on record)."""
+# Statements built once: building them per call cost more than running them.
+_c = failures_table.c
+_BLOCKED_UNTIL = select(_c.blocked_until).where(_c.bucket.in_(bindparam("b_names", expanding=True)))
+_HELD = (
+    select(_c.bucket, _c.failures, _c.last_failure, _c.blocked_until)
+    .where(_c.bucket.in_(bindparam("b_names", expanding=True)))
+    .order_by(_c.bucket)
+    .with_for_update()
+)
+_COUNT = (
+    update(failures_table)
+    .where(_c.bucket == bindparam("b_bucket"))
+    .values(
+        failures=bindparam("b_count"),
+        last_failure=bindparam("b_at"),
+        blocked_until=bindparam("b_until"),
+    )
+)
+_clear = bindparam("b_clear", type_=Boolean)
+_REFUND = (
+    update(failures_table)
+    .where(_c.bucket == bindparam("b_bucket"))
+    .values(
+        failures=case((_clear, 0), (_c.failures > 0, _c.failures - 1), else_=0),
+        blocked_until=case(
+            (_clear, 0.0),
+            (_c.blocked_until == bindparam("b_until"), bindparam("b_previous_until")),
+            else_=_c.blocked_until,
+        ),
+        last_failure=case(
+            (_c.last_failure == bindparam("b_at"), bindparam("b_previous_at")),
+            else_=_c.last_failure,
+        ),
+    )
+)
+_CREATE: dict[str, Insert] = {}
+
+
+def blocked(engine: Engine, names: Iterable[str], now: float | None = None) -> float:
+    """Seconds until every bucket is open (0.0: none is blocked); reads, counts nothing."""
     now = time.time() if now is None else now
-    table = failures_table.c
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(table.bucket, table.blocked_until, table.failures).where(table.bucket.in_(names))
-        ).all()
-    wait = max((float(r[1]) - now for r in rows), default=0.0)
-    return max(wait, 0.0), {str(r[0]) for r in rows if int(r[2]) > 0}
+        until = conn.execute(_BLOCKED_UNTIL, {"b_names": list(names)}).scalars()
+        return max([float(u) - now for u in until] + [0.0])
 
 
-def record_failure(
-    engine: Engine, names: Buckets, policy: Policy, now: float | None = None
-) -> None:
-    """Count one failure in each bucket, atomically, and block those over their allowance. The
-    account-wide bucket counts it only while the account at this address is within its allowance."""
+def admit_login(engine: Engine, names: Buckets, policy: Policy, now: float | None = None) -> Ticket:
+    """Count a login attempt before its password is checked, or refuse it (TooManyAttempts,
+    nothing counted) if any bucket is blocked. The account-wide bucket counts it only while the
+    account at this address is within its allowance."""
     now = time.time() if now is None else now
     at_address, account_wide, address = names
     with engine.begin() as conn:
-        count = _count(conn, at_address, now, policy)
-        _block_over(conn, at_address, policy.blocked_for(count, policy.account_allowance), now)
-        if count <= policy.account_allowance:
-            wide = _count(conn, account_wide, now, policy)
-            _block_over(
-                conn, account_wide, policy.blocked_for(wide, policy.account_wide_allowance), now
-            )
-        count = _count(conn, address, now, policy)
-        _block_over(conn, address, policy.blocked_for(count, policy.address_allowance), now)
+        rows = _held(conn, names, now)
+        counted = [_counted(rows[at_address], policy.account_allowance, policy, now)]
+        if _count_of(rows[at_address], policy, now) <= policy.account_allowance:
+            counted.append(_counted(rows[account_wide], policy.account_wide_allowance, policy, now))
+        counted.append(_counted(rows[address], policy.address_allowance, policy, now))
+        _write(conn, counted, rows, policy, now)
+    return Ticket(tuple(counted))
 
 
-def _count(conn: Connection, name: str, now: float, policy: Policy) -> int:
-    """Add one failure to a bucket (creating it if need be) and return its count."""
-    table = failures_table.c
-    count = conn.execute(
-        update(failures_table)
-        .where(table.bucket == name)
-        .values(failures=_after_forgetting(now, policy.window), last_failure=now)
-        .returning(table.failures)
-    ).scalar_one_or_none()
-    if count is not None:
-        return int(count)
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                insert(failures_table).values(
-                    bucket=name, failures=1, last_failure=now, blocked_until=0.0
-                )
-            )
-    except IntegrityError:  # another process inserted it first: count on top
-        return int(
-            conn.execute(
-                update(failures_table)
-                .where(table.bucket == name)
-                .values(failures=table.failures + 1, last_failure=now)
-                .returning(table.failures)
-            ).scalar_one()
-        )
-    return 1
-
-
-def _block_over(conn: Connection, name: str, wait: float, now: float) -> None:
-    """Block a bucket for `wait` seconds from now, if it is over its allowance."""
-    if wait:
-        conn.execute(
-            update(failures_table)
-            .where(failures_table.c.bucket == name)
-            .values(blocked_until=now + wait)
-        )
-
-
-def _after_forgetting(now: float, window: float) -> ColumnElement[int]:
-    """failures + 1, or 1 when the last failure is older than the window (one SQL expression)."""
-    table = failures_table.c
-    return case((table.last_failure < now - window, 1), else_=table.failures + 1)
-
-
-def clear(engine: Engine, name: str) -> None:
-    """Forget a bucket's failures (a successful login of the account at this address)."""
+def admit(
+    engine: Engine, name: str, allowance: int, policy: Policy, now: float | None = None
+) -> Ticket:
+    """Count one attempt in a single bucket, or refuse it (TooManyAttempts) if it is blocked."""
+    now = time.time() if now is None else now
     with engine.begin() as conn:
-        conn.execute(
-            update(failures_table)
-            .where(failures_table.c.bucket == name)
-            .values(failures=0, blocked_until=0.0)
-        )
+        rows = _held(conn, (name,), now)
+        counted = [_counted(rows[name], allowance, policy, now)]
+        _write(conn, counted, rows, policy, now)
+    return Ticket(tuple(counted))
+
+
+def refund(engine: Engine, ticket: Ticket, clear: str | None = None) -> None:
+    """Give an attempt's count back to each bucket that took it, and lift the block it set unless
+    a later attempt has set another since; the bucket named `clear` (the account at this address,
+    after a success) forgets all its attempts instead."""
+    params = [
+        {
+            "b_bucket": part.bucket,
+            "b_clear": part.bucket == clear,
+            "b_until": part.blocked_until,
+            "b_previous_until": part.previous_blocked_until,
+            "b_at": part.at,
+            "b_previous_at": part.previous_at,
+        }
+        # Buckets in the same order as _held takes them, so two transactions never each hold
+        # a row the other waits for.
+        for part in sorted(ticket.counted, key=lambda c: c.bucket)
+    ]
+    with engine.begin() as conn:
+        conn.execute(_REFUND, params)
+
+
+def _held(conn: Connection, names: Iterable[str], now: float) -> dict[str, _Row]:
+    """The buckets' rows, created if missing and held until the transaction ends; raises
+    TooManyAttempts if any is blocked."""
+    ordered = sorted(set(names))
+    # The insert comes first: on SQLite it takes the database's write lock (waiting for it
+    # under the busy timeout) before anything is read, so the read below cannot go stale and no
+    # lock upgrade can fail with "database is locked". On PostgreSQL, FOR UPDATE holds the rows,
+    # always taken in name order.
+    empty = {"failures": 0, "last_failure": 0.0, "blocked_until": 0.0}
+    conn.execute(_create(conn), [{"bucket": name, **empty} for name in ordered])
+    found = conn.execute(_HELD, {"b_names": ordered}).all()
+    rows = {str(r[0]): _Row(str(r[0]), int(r[1]), float(r[2]), float(r[3])) for r in found}
+    wait = max(row.blocked_until - now for row in rows.values())
+    if wait > 0:
+        raise TooManyAttempts(wait)
+    return rows
+
+
+def _create(conn: Connection) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING of a bucket row, for the connection's dialect."""
+    dialect = conn.dialect.name
+    if dialect not in _CREATE:
+        _CREATE[dialect] = insert_ignore(conn.engine, failures_table)
+    return _CREATE[dialect]
+
+
+def _count_of(row: _Row, policy: Policy, now: float) -> int:
+    """The bucket's count with this attempt: one more, or 1 once the window has forgotten it."""
+    return 1 if row.at < now - policy.window else row.count + 1
+
+
+def _counted(row: _Row, allowance: int, policy: Policy, now: float) -> Counted:
+    """The attempt's share of a held row: blocked if that puts the bucket over its allowance."""
+    wait = policy.blocked_for(_count_of(row, policy, now), allowance)
+    return Counted(
+        row.bucket, now, now + wait if wait else row.blocked_until, row.at, row.blocked_until
+    )
+
+
+def _write(
+    conn: Connection, counted: list[Counted], rows: dict[str, _Row], policy: Policy, now: float
+) -> None:
+    """Store each held row with the attempt counted."""
+    params = [
+        {
+            "b_bucket": part.bucket,
+            "b_count": _count_of(rows[part.bucket], policy, now),
+            "b_at": part.at,
+            "b_until": part.blocked_until,
+        }
+        for part in counted
+    ]
+    conn.execute(_COUNT, params)

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     lab_login_address_allowance: int = Field(default=30, ge=1)
     lab_login_backoff_cap: float = Field(default=60.0, gt=0)
     lab_login_window: float = Field(default=900.0, gt=0)
+    # taken-name answers to registrations one address gets before the backoff (same cap and window)
+    lab_register_taken_allowance: int = Field(default=20, ge=1)
     lab_jwks_cache_ttl: float = Field(default=60.0, gt=0)
     lab_known_cache_ttl: float = Field(default=1.0, ge=0)
     # Bounds of a consumer's per-user structures (consumers.discovery.base.KnownCache says what

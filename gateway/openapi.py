@@ -81,7 +81,7 @@ def document(services: tuple[str, ...]) -> dict[str, Any]:
                 "requestBody": _credentials(8),
                 "responses": {
                     "201": _json("registered"),
-                    **_errors(409, 422, 503),
+                    **_errors(409, 422, 429, 503),
                     **forwarded,
                 },
             }

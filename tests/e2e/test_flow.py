@@ -111,9 +111,10 @@ def test_registration_rules(lazy_stack: Stack) -> None:
     fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in name)
     assert register(lazy_stack, fullwidth).status_code == 409
     race = fresh()
-    with ThreadPoolExecutor(20) as pool:
-        codes = sorted(pool.map(lambda _: register(lazy_stack, race).status_code, range(20)))
-    assert codes.count(201) == 1 and codes.count(409) == 19
+    # Ten at once: taken-name answers count against the address (20 free per window).
+    with ThreadPoolExecutor(10) as pool:
+        codes = sorted(pool.map(lambda _: register(lazy_stack, race).status_code, range(10)))
+    assert codes.count(201) == 1 and codes.count(409) == 9
 
 
 @pytest.mark.parametrize(

@@ -295,3 +295,56 @@ def test_a_full_hashing_queue_answers_503_with_retry_after(tmp_path: Path) -> No
             await _register(client, "liam")
 
     asyncio.run(scenario())
+
+
+def test_an_attempt_the_hashing_queue_refuses_costs_no_allowance(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = _settings(
+            tmp_path, lab_hash_workers=1, lab_hash_queue=0, lab_login_account_allowance=2
+        )
+        async with _auth(settings) as app, _client(app) as client:
+            await _register(client, "mia")
+            release = threading.Event()
+            hog = asyncio.create_task(app.state.service.passwords.runner.run(release.wait, 10))
+            await asyncio.sleep(0)
+            for _ in range(5):
+                assert (await _login(client, "mia", "wrong password")).status_code == 503
+            release.set()
+            await hog
+            # The allowance is whole: two free failures, a third that blocks, then a wait.
+            codes = [(await _login(client, "mia", "wrong password")).status_code for _ in range(4)]
+            assert codes == [401, 401, 401, 429]
+
+    asyncio.run(scenario())
+
+
+def test_taken_names_are_answered_within_the_address_allowance(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        settings = _settings(tmp_path, lab_register_taken_allowance=2)
+        async with (
+            _auth(settings) as app,
+            _client(app) as client,
+            _client(app, "10.0.0.2") as other,
+        ):
+            await _register(client, "noah")
+            body = {"username": "NOAH", "password": PASSWORD}
+            codes = [(await client.post("/register", json=body)).status_code for _ in range(4)]
+            assert codes == [409, 409, 409, 429]
+            # While blocked, a free name is refused too: a refusal says nothing about the name.
+            free = await client.post("/register", json={"username": "olivia", "password": PASSWORD})
+            assert free.status_code == 429 and int(free.headers["Retry-After"]) >= 1
+            assert free.json() == {"success": False, "error": "too_many_attempts"}
+            assert (await other.post("/register", json=body)).status_code == 409
+            await await_for(
+                lambda: _created(
+                    client.post("/register", json={"username": "olivia", "password": PASSWORD})
+                ),
+                timeout=10,
+                interval=0.2,
+            )
+
+    asyncio.run(scenario())
+
+
+async def _created(response: Awaitable[httpx.Response]) -> bool:
+    return (await response).status_code == 201
