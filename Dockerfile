@@ -13,6 +13,7 @@ COPY consumers consumers
 COPY events events
 COPY gateway gateway
 COPY common common
+COPY lab lab
 COPY bench bench
 RUN pip install --no-cache-dir --no-deps . && \
     useradd --system --uid 10001 --home-dir /state --create-home lab && \
@@ -22,4 +23,4 @@ RUN pip install --no-cache-dir --no-deps . && \
 # volume, or come from the environment at run time.
 USER lab
 ENV LAB_STATE_DIR=/state LAB_BIND_HOST=0.0.0.0 PYTHONUNBUFFERED=1
-CMD ["python", "-m", "common.serve", "gateway"]
+CMD ["python", "-m", "lab.serve", "gateway"]

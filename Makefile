@@ -40,6 +40,7 @@ demo: $(BENCH_STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest

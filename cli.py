@@ -23,10 +23,10 @@ from rich.table import Table
 from valkey.exceptions import ValkeyClusterException, ValkeyError
 
 from common import sealed
-from common.client import PROG, ClientError, LabClient, Reply, TokenStore
-from common.processes import Stack, StackError
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 from common.statefiles import UMASK
+from lab.client import PROG, ClientError, LabClient, Reply, TokenStore
+from lab.processes import Stack, StackError
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys: rotate, revoke, list.", no_args_is_help=True)
@@ -458,8 +458,8 @@ def events_tail(
     """Print events live from whichever transport the running mode uses (Ctrl-C to stop)."""
     import asyncio
 
-    from common.valkey_server import redact
     from events.tail import tail
+    from lab.valkey_server import redact
 
     stack = _stack()
     s = stack.settings
@@ -488,7 +488,7 @@ def valkey(
     args: Annotated[list[str] | None, typer.Argument(help="valkey-cli arguments")] = None,
 ) -> None:
     """Run the bundled valkey-cli against the stack's Valkey as its admin user."""
-    from common.valkey_server import ValkeyBinaryMissing, cli_invocation
+    from lab.valkey_server import ValkeyBinaryMissing, cli_invocation
 
     try:
         argv, env = cli_invocation(_stack().settings.effective_valkey_url, args or [])

@@ -26,5 +26,5 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         log_level="warning",
         access_log=False,
-        proxy_headers=False,  # as every process of the stack runs (common.serve)
+        proxy_headers=False,  # as every process of the stack runs (lab.serve)
     )

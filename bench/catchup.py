@@ -42,7 +42,6 @@ from bench.environment import loadavg
 from bench.harness import make_stack
 from bench.results import CatchUp, Stats
 from common.db import make_engine
-from common.processes import Stack
 from common.settings import Settings
 from common.tokens import Verifier
 from consumers import store
@@ -54,6 +53,7 @@ from events import names, signing
 from events.checking import CheckerProcesses, here
 from events.model import user_event
 from events.signing import KeyLookup
+from lab.processes import Stack
 
 FLOOR_GROUP = "catchup-floor"
 TARGET_RATIO = 0.3  # of the floor

@@ -12,8 +12,8 @@ from typing import Any
 from auth.passwords import hasher_parameters
 from auth.publishing import HANDOVER_WAIT
 from common.settings import Settings
-from common.valkey_server import server_binary
 from events import streams
+from lab.valkey_server import server_binary
 
 SECRETS = ("lab_internal_token",)  # never written to results.json
 

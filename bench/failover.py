@@ -13,8 +13,8 @@ from typing import Any
 from bench.harness import Harness, Variant, make_stack
 from bench.scenarios.base import Size
 from bench.scenarios.failover import FAULTS, Failover
-from common.net import free_port_run
-from common.valkey_cluster import NODES
+from lab.net import free_port_run
+from lab.valkey_cluster import NODES
 
 VARIANTS = ("pubsub+direct", "pubsub+outbox", "streams+direct", "streams+outbox", "hybrid+outbox")
 # Durability options for the stream, as auth settings; both change only outbox publishing.

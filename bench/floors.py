@@ -18,7 +18,6 @@ from auth.passwords import hash_password_sync
 from bench.loadgen import closed_loop, get_request
 from bench.results import Stats, Throughput
 from common.db import make_engine
-from common.net import free_port
 from common.tokens import (
     SigningKey,
     generate_private_key,
@@ -29,6 +28,7 @@ from common.tokens import (
 )
 from consumers import store
 from consumers.profiles import ProfilesSpec
+from lab.net import free_port
 
 FLOOR_CHANNEL = "bench.floor"
 FLOOR_STREAM = "bench.floor.stream"

@@ -16,9 +16,9 @@ import httpx
 
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
 from bench.variants import Variant
-from common.isolated import isolated_env
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, Mode
+from lab.isolated import isolated_env
+from lab.processes import Stack
 
 PASSWORD = "bench password 1234"  # noqa: S105 - for throwaway benchmark users
 

@@ -39,9 +39,9 @@ import psutil
 from auth.keys import KeyStore
 from bench.harness import make_stack
 from bench.results import Memory, MemoryRun
-from common.processes import Stack
 from common.settings import Settings
 from common.tokens import Claims, mint_access_token
+from lab.processes import Stack
 
 SERVICE = "profiles"
 TARGET_DELTA_MB = 100.0

@@ -47,8 +47,8 @@ from bench.scenarios.base import Size
 from bench.security import measure as measure_security
 from bench.targets import check
 from bench.variants import Variant
-from common.processes import Stack
 from common.settings import Mode, Settings
+from lab.processes import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VARIANTS = ("lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox")

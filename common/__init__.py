@@ -1,1 +1,1 @@
-"""Plumbing shared by every process: settings, tokens, databases, Valkey and process control."""
+"""The kernel every service imports: settings, tokens, databases, web plumbing and timing."""

@@ -15,9 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.client import ClientError
 from common.paths import split_first, target
-from common.processes import Stack, StackError
 from common.settings import Settings
 from common.web import (
     MAX_BODY_BYTES,
@@ -32,6 +30,8 @@ from common.web import (
 from dashboard import report
 from dashboard.control import Control, ControlError, describe_error
 from dashboard.snapshot import Snapshots
+from lab.client import ClientError
+from lab.processes import Stack, StackError
 
 STATIC = Path(__file__).parent / "static"
 FORWARD_REQUEST = ("authorization", "content-type")

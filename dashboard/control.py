@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.client import ClientError, LabClient
-from common.processes import Stack, StackError
 from common.settings import Mode, Publish
+from lab.client import ClientError, LabClient
+from lab.processes import Stack, StackError
 
 BURST_WORKERS = 4
 

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.knowledge import known_users, service_status
 from common.settings import CONSUMER_SERVICES, parse_replica
 from dashboard.control import Control
+from lab.knowledge import known_users, service_status
 
 PAGE_SIZE_MAX = 200
 

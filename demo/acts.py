@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.client import LabClient
-from common.knowledge import what_services_know
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, parse_replica
 from demo.story import Recorder, Step, call, login, new_user, register
+from lab.client import LabClient
+from lab.knowledge import what_services_know
+from lab.processes import Stack
 
 GRACE_S = 4.0  # pub/sub: time for events already on their way; nothing else can come
 CATCH_UP_S = 30.0  # streams: time for a consumer back from downtime to read what it missed

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from common.client import LabClient
-from common.processes import Stack
 from common.settings import Mode, Publish, default_publish
 from demo.acts import ACTS, Act, play
 from demo.story import Presenter, Recorder, Story, tell
+from lab.client import LabClient
+from lab.processes import Stack
 
 
 @dataclass

@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import jwt
 
-from common.client import ClientError, LabClient, Reply
 from common.settings import CONSUMER_SERVICES, Settings
 from common.tokens import TokenError, keys_from_jwks, verify_token
+from lab.client import ClientError, LabClient, Reply
 
 
 @dataclass

@@ -17,9 +17,9 @@ import pytest
 import valkey
 from sqlalchemy import Engine, Table, Text, cast, func, select
 
-from common.isolated import isolated_env
-from common.net import free_port
-from common.valkey_server import ValkeyConfig, spawn
+from lab.isolated import isolated_env
+from lab.net import free_port
+from lab.valkey_server import ValkeyConfig, spawn
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import valkey
 
-from common.net import port_in_use
-from common.processes import Stack
+from lab.net import port_in_use
+from lab.processes import Stack
 
 FAULT_KINDS = ("kill9", "valkey_restart", "valkey_client_kill")
 

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.net import free_port
+from lab.net import free_port
 
 
 def pg_bin_dir() -> Path | None:

@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from bench.harness import PASSWORD, Variant
 from common.db import make_engine
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES, Mode, Publish
+from lab.processes import Stack
 
 
 def promises_every_user(variant: Variant) -> bool:

@@ -19,8 +19,8 @@ import psutil
 from bench.harness import Variant
 from bench.reliability.faults import FAULT_KINDS, FaultInjector
 from bench.reliability.promise import check_promise, max_user_id
-from common.processes import ROOT, Stack
 from common.settings import CONSUMER_SERVICES, Mode
+from lab.processes import ROOT, Stack
 
 Progress = Callable[[str], None]
 

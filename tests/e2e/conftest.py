@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from common.isolated import isolated_env
-from common.processes import Stack
+from lab.isolated import isolated_env
+from lab.processes import Stack
 
 StackFactory = Callable[..., Stack]
 

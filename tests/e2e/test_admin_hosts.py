@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from common.isolated import isolated_env
-from common.processes import Stack
+from lab.isolated import isolated_env
+from lab.processes import Stack
 
 ALLOWED = "lab.example"  # LAB_ALLOWED_HOSTS
 FORGED = ("evil.example", "evil.example:80", "127.0.0.1.evil.example", "localhost.evil.example")

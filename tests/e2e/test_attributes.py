@@ -12,8 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from common.processes import Stack
 from common.settings import Mode, Publish
+from lab.processes import Stack
 from tests.e2e.test_event_modes import CONSUMERS, status, switch
 from tests.e2e.test_flow import PASSWORD, gw, whoami
 from tests.e2e.test_flow import login as token_for

@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from common.isolated import isolated_env
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES
+from lab.isolated import isolated_env
+from lab.processes import Stack
 from tests.e2e.test_cli import invoke
 from tests.e2e.test_flow import fresh, internal, register
 from tests.support import create_pg_database, drop_pg_database, require_postgres, wait_for

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from bench.run import run_bench
-from common.processes import StackError
+from lab.processes import StackError
 from tests.e2e.plans import TINY
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import cli
-from common.processes import Stack
 from common.settings import Mode
+from lab.processes import Stack
 from tests.e2e.test_event_modes import CONSUMERS, switch
 from tests.e2e.test_flow import login as token_for
 from tests.e2e.test_flow import whoami
@@ -93,7 +93,7 @@ def test_a_failed_up_stops_what_it_started(stack_factory: Any) -> None:
 
     import psutil
 
-    from common.processes import StackError
+    from lab.processes import StackError
 
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

@@ -10,13 +10,13 @@ import httpx
 import pytest
 import valkey
 
-from common.isolated import isolated_env
-from common.net import free_port_run
-from common.processes import Stack
 from common.settings import Mode, Publish
-from common.valkey_cluster import NODES, EmbeddedCluster, node_ports, node_settings
-from common.valkey_server import ValkeyConfig, spawn
 from events import names
+from lab.isolated import isolated_env
+from lab.net import free_port_run
+from lab.processes import Stack
+from lab.valkey_cluster import NODES, EmbeddedCluster, node_ports, node_settings
+from lab.valkey_server import ValkeyConfig, spawn
 from tests.e2e.conftest import StackFactory
 from tests.support import wait_for
 

@@ -18,9 +18,9 @@ import psutil
 import pytest
 import yaml
 
-from common.net import free_port
-from common.serve import build_app, process_port
 from common.settings import CONSUMER_SERVICES, Settings
+from lab.net import free_port
+from lab.serve import build_app, process_port
 from tests.support import ValkeyProc, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_compose_runs_the_same_processes_as_up() -> None:
     services = _default_services()
     assert set(services) == {"valkey", *PROCESSES}
     for name in PROCESSES:
-        assert services[name]["command"] == ["python", "-m", "common.serve", name]
+        assert services[name]["command"] == ["python", "-m", "lab.serve", name]
 
 
 def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() -> None:
@@ -99,7 +99,7 @@ def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() ->
         check = service["healthcheck"]["test"]
         assert check[0] == "CMD"
         if name in PROCESSES:
-            assert check[1:] == ["python", "-m", "common.serve", "--check", name]
+            assert check[1:] == ["python", "-m", "lab.serve", "--check", name]
         for target, rule in service.get("depends_on", {}).items():
             assert target in services and target != name
             if "cluster" in services[target].get("profiles", []) and not service.get("profiles"):
@@ -247,7 +247,7 @@ def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str
         log = (tmp_path / f"{name}.log").open("wb")
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "common.serve", name],
+                [sys.executable, "-m", "lab.serve", name],
                 cwd=tmp_path,
                 env=env,
                 stdout=log,
@@ -276,7 +276,7 @@ def test_each_service_runs_the_way_its_container_runs_it(
 ) -> None:
     for name, env in container_like.items():  # the container's health check command agrees
         check = subprocess.run(
-            [sys.executable, "-m", "common.serve", "--check", name],
+            [sys.executable, "-m", "lab.serve", "--check", name],
             env=env,
             cwd=tmp_path,
             timeout=30,

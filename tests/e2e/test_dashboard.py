@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from common.processes import ROOT, Stack
+from lab.processes import ROOT, Stack
 from tests.support import stack_env, wait_for
 
 CHROMIUM = "/usr/bin/chromium"

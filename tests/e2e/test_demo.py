@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from common.processes import ROOT, Stack
+from lab.processes import ROOT, Stack
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import cli
 from auth.keys import KeyStore
 from common import sealed
-from common.isolated import isolated_env
-from common.processes import Stack
 from common.tokens import mint_access_token
+from lab.isolated import isolated_env
+from lab.processes import Stack
 from tests.e2e.test_flow import PASSWORD, gw, whoami
 from tests.e2e.test_flow import login as token_for
 

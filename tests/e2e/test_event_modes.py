@@ -14,11 +14,11 @@ import pytest
 import valkey
 import yaml
 
-from common.processes import Stack
 from common.settings import Mode, Publish
 from common.tokens import SigningKey, generate_private_key
 from events import names, signing
 from events.model import user_event
+from lab.processes import Stack
 from tests.e2e.test_flow import PASSWORD, gw, login, whoami
 from tests.e2e.test_flow import register as register_user
 from tests.support import wait_for

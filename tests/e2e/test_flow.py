@@ -13,8 +13,8 @@ import jwt
 import pytest
 
 from auth.keys import KeyStore
-from common.processes import Stack
 from common.tokens import mint_access_token
+from lab.processes import Stack
 
 PASSWORD = "correct horse battery"
 

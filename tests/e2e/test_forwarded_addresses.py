@@ -15,7 +15,7 @@ from sqlalchemy import select
 from auth.throttle import buckets, failures_table
 from common.db import make_engine
 from common.forwarded import PROOF_HEADER, sign_proof
-from common.processes import Stack
+from lab.processes import Stack
 from tests.support import stack_env
 
 ALLOWANCE = 3

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from common.forwarded import check_proof
-from common.net import free_port
-from common.processes import ROOT, Stack
 from common.settings import CONSUMER_SERVICES, Settings
+from lab.net import free_port
+from lab.processes import ROOT, Stack
 from tests.support import raw_exchange, raw_request, wait_for
 
 SERVICES = ("auth", *CONSUMER_SERVICES)
@@ -287,7 +287,7 @@ def recorded(tmp_path: Path) -> Iterator[tuple[int, Recorder, Settings]]:
     }
     log = (tmp_path / "gateway.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "common.serve", "gateway"],
+        [sys.executable, "-m", "lab.serve", "gateway"],
         env=env,
         cwd=tmp_path,
         stdout=log,

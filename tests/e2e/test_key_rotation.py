@@ -11,7 +11,7 @@ import httpx
 import jwt
 
 from auth.keys import revoke, rotate
-from common.processes import Stack
+from lab.processes import Stack
 from tests.e2e.test_flow import PASSWORD, fresh, gw, login, register, whoami
 from tests.support import wait_for
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.isolated import isolated_env
-from common.processes import Stack
+from lab.isolated import isolated_env
+from lab.processes import Stack
 from tests.e2e.conftest import StackFactory
 from tests.e2e.test_flow import PASSWORD, fresh, register
 from tests.support import create_pg_database, drop_pg_database, require_postgres

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.processes import Stack
+from lab.processes import Stack
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 8  # per operation and phase: enough to reach every documented answer, kept cheap

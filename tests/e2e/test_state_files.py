@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from common.processes import Stack
 from common.settings import Mode, Publish
+from lab.processes import Stack
 from tests.e2e.conftest import StackFactory
 from tests.e2e.test_flow import PASSWORD, gw, internal
 from tests.support import wait_for

@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner, Result
 
 import cli
-from common.isolated import isolated_env
+from lab.isolated import isolated_env
 
 runner = CliRunner()
 

@@ -22,8 +22,8 @@ from bench.reliability.postgres import PrivatePostgres, pg_bin_dir
 from bench.reliability.promise import check_promise, max_user_id
 from bench.reliability.soak import wait_subscribers
 from common.db import ensure_pg_database
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES
+from lab.processes import Stack
 from tests.support import stack_env, wait_for
 
 VARIANT = Variant.parse("streams+outbox")

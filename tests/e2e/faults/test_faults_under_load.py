@@ -10,7 +10,7 @@ import pytest
 
 from bench.harness import Variant
 from bench.reliability.soak import SoakPlan, run_soak
-from common.processes import Stack
+from lab.processes import Stack
 
 # Every fault kind lands in every variant, at random points of the run.
 CASES = ["lazy", "streams+outbox", "hybrid", "pubsub", "streams+direct"]

@@ -13,9 +13,9 @@ import valkey
 
 from bench.harness import PASSWORD, Variant
 from bench.reliability.soak import wait_subscribers
-from common.processes import Stack
 from common.settings import CONSUMER_SERVICES
 from events import names
+from lab.processes import Stack
 from tests.support import wait_for
 
 POISON: list[bytes] = [

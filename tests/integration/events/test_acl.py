@@ -11,10 +11,10 @@ import pytest
 import valkey
 import valkey.asyncio as avalkey
 
-from common.net import free_port
-from common.valkey_server import ValkeyConfig, spawn
 from events import acl, names
 from events.streams import StreamConsumer
+from lab.net import free_port
+from lab.valkey_server import ValkeyConfig, spawn
 from tests.integration.events.helpers import Collector, decode, probe, running
 from tests.support import await_for, wait_for
 

@@ -16,9 +16,9 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from common.forwarded import check_proof
-from common.net import free_port
 from common.settings import Settings
 from gateway.app import create_app, upstreams
+from lab.net import free_port
 from tests.support import await_for
 
 pytestmark = pytest.mark.anyio

@@ -1,4 +1,4 @@
-"""Run one process of the stack under uvicorn: `python -m common.serve NAME`."""
+"""Run one process of the stack under uvicorn: `python -m lab.serve NAME`."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def main(argv: list[str]) -> None:
     if len(argv) == 2 and argv[0] == "--check":
         raise SystemExit(0 if check_health(argv[1], Settings()) else 1)
     if len(argv) != 1:
-        raise SystemExit("usage: python -m common.serve [--check] NAME")
+        raise SystemExit("usage: python -m lab.serve [--check] NAME")
     os.umask(UMASK)  # as `up` sets it; started some other way too (a container, by hand)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal call otherwise

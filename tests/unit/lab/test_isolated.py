@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from common.isolated import isolated_env
+from lab.isolated import isolated_env
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from common.processes import FRONTS, Stack
 from common.settings import CONSUMER_SERVICES, parse_replica
+from lab.processes import FRONTS, Stack
 
 
 def service_status(stack: Stack, healthy: set[str] | None = None) -> dict[str, dict[str, Any]]:

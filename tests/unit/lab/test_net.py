@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from common.net import free_port, port_in_use
+from lab.net import free_port, port_in_use
 
 
 def test_a_range_hands_out_its_free_ports(monkeypatch: pytest.MonkeyPatch) -> None:

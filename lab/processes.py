@@ -18,9 +18,6 @@ import httpx
 import psutil
 import valkey
 
-from common import valkey_cluster
-from common.client import LabClient
-from common.net import port_holder, port_in_use
 from common.settings import (
     CONSUMER_SERVICES,
     Mode,
@@ -32,8 +29,11 @@ from common.settings import (
     write_private,
 )
 from common.statefiles import UMASK, open_private_log, private_dir, tighten
-from common.valkey_server import ValkeyConfig, spawn
 from events import acl
+from lab import valkey_cluster
+from lab.client import LabClient
+from lab.net import port_holder, port_in_use
+from lab.valkey_server import ValkeyConfig, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 Progress = Callable[[str], None]
@@ -175,7 +175,7 @@ class Stack:
         else:
             with open_private_log(log) as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "common.serve", name],
+                    [sys.executable, "-m", "lab.serve", name],
                     cwd=ROOT,
                     env=self.child_env(),
                     stdout=out,

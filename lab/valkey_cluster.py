@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import valkey
 
-from common.valkey_server import cli_invocation
+from lab.valkey_server import cli_invocation
 
 PRIMARIES = 3
 NODES = 2 * PRIMARIES  # one replica per primary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common.net import free_port, port_in_use
+from lab.net import free_port, port_in_use
 
 
 def isolated_env(state_dir: Path, replicas: int = 1, **extra: str) -> dict[str, str]:
