@@ -25,6 +25,7 @@ from valkey.exceptions import ValkeyClusterException, ValkeyError
 from common import sealed
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 from common.statefiles import UMASK
+from lab import recorded
 from lab.client import PROG, ClientError, LabClient, Reply, TokenStore
 from lab.processes import Stack, StackError
 
@@ -107,7 +108,13 @@ def _options(
 
 
 def _stack() -> Stack:
-    return Stack.load()
+    """The stack of the state dir, with its recorded settings; a disagreeing one given ends here."""
+    stack = Stack.load()
+    try:
+        stack.check_given(os.environ)
+    except StackError as exc:
+        fail(str(exc))
+    return stack
 
 
 def _client(stack: Stack) -> LabClient:
@@ -155,70 +162,129 @@ def up(
         typer.Option(help="auth-side publishing (default: LAB_PUBLISH, else the mode's)"),
     ] = None,
     db: Annotated[
-        Db, typer.Option(help="SQLite files in the state dir, or PostgreSQL on 127.0.0.1:5432")
-    ] = Db.SQLITE,
-    replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
+        Db | None,
+        typer.Option(
+            help="SQLite files in the state dir (default), or PostgreSQL on 127.0.0.1:5432"
+        ),
+    ] = None,
+    replicas: Annotated[
+        int | None, typer.Option(min=1, max=9, help="replicas per consumer (default: 1)")
+    ] = None,
     auth_replicas: Annotated[
-        int, typer.Option(min=1, max=9, help="auth processes behind the gateway (PostgreSQL only)")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1, max=9, help="auth processes behind the gateway, PostgreSQL only (default: 1)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     valkey: Annotated[
-        Topology, typer.Option(help="embedded Valkey: one node, or a 3+3 node cluster")
-    ] = Topology.SINGLE,
+        Topology | None,
+        typer.Option(help="embedded Valkey: one node (default), or a 3+3 node cluster"),
+    ] = None,
 ) -> None:
-    """Start valkey, auth, the consumers and the gateway; return once all are healthy."""
-    stack = _stack()
-    stack.env["LAB_VALKEY"] = valkey.value
-    if mode is not None:
-        stack.env["LAB_MODE"] = mode.value
-        stack.env.pop("LAB_PUBLISH", None)
-    if publish is not None:
-        stack.env["LAB_PUBLISH"] = publish.value
-    stack.env["LAB_REPLICAS"] = str(replicas)
-    stack.env["LAB_AUTH_REPLICAS"] = str(auth_replicas)
-    if db is Db.POSTGRES:
-        import psycopg
+    """Start valkey, auth, the consumers and the gateway; return once all are healthy.
 
-        from common.db import ensure_pg_database
-
-        for service in ("auth", *CONSUMER_SERVICES):
-            key = f"{service.upper()}_DATABASE_URL"
-            given = stack.settings.database_url(service)  # the recorded or exported URL
-            url = (
-                given
-                if given.startswith("postgres")
-                else f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
-            )
-            try:
-                ensure_pg_database(url)
-            except (psycopg.Error, OSError, ValueError) as exc:
-                fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
-            stack.env[key] = url
+    On a running stack, only --mode and --publish change anything; any other setting given must
+    match the one it runs with.
+    """
+    stack = Stack.load()
+    flags = {
+        key: value
+        for key, value in (
+            ("LAB_VALKEY", valkey.value if valkey else None),
+            ("LAB_REPLICAS", None if replicas is None else str(replicas)),
+            ("LAB_AUTH_REPLICAS", None if auth_replicas is None else str(auth_replicas)),
+        )
+        if value is not None
+    }
+    before = stack.running()
+    if before:
+        _check_running(stack, flags, db)
+    else:  # a stopped stack takes what is given now, flags over the environment
+        given = recorded.given(os.environ, (*recorded.IDENTIFYING, *recorded.STATE))
+        if "LAB_MODE" in given and "LAB_PUBLISH" not in given:
+            stack.env.pop("LAB_PUBLISH", None)  # the new mode's own publishing
+        stack.env.update(given | flags)
+        if mode is not None:
+            stack.env["LAB_MODE"] = mode.value
+            stack.env.pop("LAB_PUBLISH", None)
+        if publish is not None:
+            stack.env["LAB_PUBLISH"] = publish.value
+        if db is Db.POSTGRES:
+            _use_postgres(stack)
     started = time.perf_counter()
     try:
         stack.up(progress=lambda line: err.print(f"  {line}", highlight=False))
-        if mode is not None or publish is not None:  # processes that already ran switch now
+        if before and (mode is not None or publish is not None):  # running processes switch now
             s = stack.settings
-            stack.set_mode(s.mode, Publish(stack.env["LAB_PUBLISH"]) if publish else None)
+            stack.set_mode(mode or s.mode, publish)
     except StackError as exc:
         fail(str(exc))
     s = stack.settings
+    already = set(before) == {p.name for p in stack.specs()}
     gateway = f"http://{s.lab_host}:{s.lab_gateway_port}"
+    dashboard = f"http://{s.lab_host}:{s.lab_dashboard_port}"
     if as_json:
         print_json(
             {
                 "mode": s.mode,
-                "publish": s.publish,
+                "publish": s.publish_label,
                 "gateway": gateway,
+                "dashboard": dashboard,
+                "already_running": already,
                 "state_dir": str(s.state_dir),
                 "processes": stack.status(),
             }
         )
         return
-    console.print(
-        f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
-        f"publish {s.publish}, gateway {gateway}"
+    head = (
+        "[green]already running[/green]"
+        if already
+        else f"[green]up[/green] in {time.perf_counter() - started:.1f}s"
     )
+    console.print(
+        f"{head}: mode {s.mode}, publish {s.publish_label}\n"
+        f"  gateway   {gateway}\n  dashboard {dashboard}",
+        highlight=False,
+    )
+
+
+def _check_running(stack: Stack, flags: dict[str, str], db: Db | None) -> None:
+    """Refuse a setting given to `up` that the running stack does not have."""
+    try:
+        stack.check_given({**os.environ, **flags})
+    except StackError as exc:
+        fail(str(exc))
+    if db is not None:
+        runs = (
+            Db.POSTGRES if stack.settings.database_url("auth").startswith("postgres") else Db.SQLITE
+        )
+        if runs is not db:
+            fail(
+                f"--db is {runs} in the stack at {stack.state_dir}, but {db} is given; "
+                "`down` and `up` again to change it"
+            )
+
+
+def _use_postgres(stack: Stack) -> None:
+    """Point every service at PostgreSQL: the URL given, else a database on 127.0.0.1:5432."""
+    import psycopg
+
+    from common.db import ensure_pg_database
+
+    for service in ("auth", *CONSUMER_SERVICES):
+        key = f"{service.upper()}_DATABASE_URL"
+        given = stack.settings.database_url(service)  # the recorded or exported URL
+        url = (
+            given
+            if given.startswith("postgres")
+            else f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
+        )
+        try:
+            ensure_pg_database(url)
+        except (psycopg.Error, OSError, ValueError) as exc:
+            fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
+        stack.env[key] = url
 
 
 @app.command()
@@ -377,6 +443,12 @@ def call(
         typer.Option("--as", help="use this user's saved token instead of the last one saved"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="also print the request line, status line and headers"
+        ),
+    ] = False,
 ) -> None:
     """Call a service through the gateway with the last saved token (or --as USER's)."""
     stack = _stack()
@@ -385,6 +457,11 @@ def call(
         reply = _client(stack).call(service, path, token)
     except ClientError as exc:
         fail(str(exc))
+    if verbose:
+        out = err if as_json else console
+        request = f"GET /{service}/{path.lstrip('/')}"
+        lines = [request, "", reply.status_line, *(f"{k}: {v}" for k, v in reply.headers), ""]
+        out.print("\n".join(lines), highlight=False, markup=False)
     _show(reply, as_json)
 
 

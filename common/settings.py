@@ -71,6 +71,13 @@ def default_publish(mode: Mode) -> Publish:
     return Publish.OUTBOX if mode is Mode.HYBRID else Publish.DIRECT
 
 
+def publish_label(mode: Mode, publish: Publish | None) -> str:
+    """What auth publishes in a mode, as every command and page names it: none in lazy mode."""
+    if mode.transport is None:
+        return "none"
+    return (publish or default_publish(mode)).value
+
+
 class Settings(BaseSettings):
     """Every LAB_* setting, database URL and port in one place."""
 
@@ -93,7 +100,8 @@ class Settings(BaseSettings):
     auth_database_url: str = ""
     profiles_database_url: str = ""
     notifications_database_url: str = ""
-    lab_issuer: str = "http://127.0.0.1:8000/auth"
+    # empty: the gateway's address + /auth, so the issuer follows a moved gateway
+    lab_issuer: str = ""
     lab_audience: str = "discovery-lab"
     lab_client_id: str = "discovery-lab-cli"
     lab_token_ttl: int = Field(default=900, ge=1)
@@ -169,6 +177,12 @@ class Settings(BaseSettings):
             self.lab_publish = default_publish(self.lab_mode)
         return self
 
+    @model_validator(mode="after")
+    def _fill_issuer(self) -> Settings:
+        if not self.lab_issuer:
+            self.lab_issuer = f"http://{self.lab_host}:{self.lab_gateway_port}/auth"
+        return self
+
     @field_validator("lab_token_claims")
     @classmethod
     def _known_claims(cls, value: str) -> str:
@@ -198,6 +212,10 @@ class Settings(BaseSettings):
     @property
     def publish(self) -> Publish:
         return self.lab_publish or default_publish(self.lab_mode)
+
+    @property
+    def publish_label(self) -> str:
+        return publish_label(self.lab_mode, self.lab_publish)
 
     @property
     def state_dir(self) -> Path:
