@@ -510,17 +510,36 @@ def logs(
     name: Annotated[str | None, typer.Argument(help=f"{PROCESS_HELP}; all if omitted")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="lines per log")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the JSON lines as they are, unrendered")
+    ] = False,
 ) -> None:
-    """Show the logs of one process or of all."""
+    """Show a process's access and application log (JSON lines with a request id) and its console
+    output; of every process if NAME is omitted."""
+    from lab.logview import render
+
     stack = _stack()
+    if name:
+        try:
+            stack.spec(name)
+        except StackError as exc:
+            fail(str(exc))
     names = [name] if name else [p.name for p in stack.specs()]
-    paths = [stack.log_file(n) for n in names]
-    existing = [p for p in paths if p.exists()]
-    if not existing:
+    paths = [p for n in names for p in (stack.json_log(n), stack.log_file(n)) if p.exists()]
+    if not paths:
         fail(f"no logs under {stack.state_dir / 'logs'}")
-    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in existing]
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False)
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in paths]
+    shown = (lambda line: line) if as_json else render
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc,
+    ):
+        assert proc.stdout is not None  # stdout=PIPE gives one
+        try:
+            for line in proc.stdout:
+                print(shown(line.rstrip("\n")), flush=True)
+        finally:
+            proc.terminate()
 
 
 @events_app.command("tail")

@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     lab_profiles_port: int = 8101
     lab_notifications_port: int = 8102
     lab_dashboard_port: int = 8080
+    # Each process's JSON log (access and application lines) moves aside at this size, keeping
+    # this many older files; LAB_ACCESS_LOG=false writes no access lines.
+    lab_log_max_bytes: int = Field(default=10_000_000, ge=1000)
+    lab_log_backups: int = Field(default=3, ge=0)
+    lab_access_log: bool = True
     lab_service_name: str = ""
     lab_replica_name: str = ""
     lab_replicas: int = Field(default=1, ge=1, le=9)

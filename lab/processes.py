@@ -18,6 +18,7 @@ import httpx
 import psutil
 import valkey
 
+from common import logs
 from common.settings import (
     CONSUMER_SERVICES,
     Mode,
@@ -154,7 +155,12 @@ class Stack:
         return self.state_dir / "run" / f"{name}.pid"
 
     def log_file(self, name: str) -> Path:
+        """The process's console output (Valkey's whole log)."""
         return self.state_dir / "logs" / f"{name}.log"
+
+    def json_log(self, name: str) -> Path:
+        """The process's access and application lines."""
+        return logs.log_path(self.state_dir / "logs", name)
 
     def pid(self, name: str) -> int | None:
         """The live pid of a process we started, or None (stale pid files are removed)."""

@@ -6,7 +6,9 @@ import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 from typer.testing import CliRunner, Result
@@ -14,6 +16,7 @@ from typer.testing import CliRunner, Result
 import cli
 from lab.isolated import isolated_env
 from lab.processes import Stack
+from tests.support import wait_for
 
 runner = CliRunner()
 PASSWORD = "correct horse battery"
@@ -139,3 +142,64 @@ def test_stack_json_records_what_up_was_given(started: dict[str, str]) -> None:
     assert recorded["LAB_GATEWAY_PORT"] == started["LAB_GATEWAY_PORT"]
     assert recorded["VALKEY_PORT"] == started["VALKEY_PORT"]
     assert "LAB_ISSUER" not in recorded  # left to follow the gateway
+
+
+def _log_lines(env: dict[str, str | None], name: str) -> list[dict[str, object]]:
+    shown = ok(invoke(env, "logs", name, "--json", "-n", "500")).stdout
+    return [json.loads(line) for line in shown.splitlines() if line.startswith("{")]
+
+
+def test_logs_show_the_request_id_the_gateway_passed_and_never_a_secret(
+    started: dict[str, str],
+) -> None:
+    env = only_state(started)
+    gateway = f"http://127.0.0.1:{started['LAB_GATEWAY_PORT']}"
+    name = f"log-{secrets.token_hex(4)}"
+    password = f"pw-{secrets.token_hex(8)}"
+    ok(invoke(env, "register", name, "--password", password))
+    token = ok(invoke(env, "login", name, "--password", password)).stdout.strip()
+    ok(invoke(env, "call", "profiles", f"/whoami?access_token={token}"))
+    mine = f"req-{secrets.token_hex(6)}"
+    login = {"username": name, "password": password}
+    chosen = httpx.post(f"{gateway}/auth/login", json=login, headers={"X-Request-Id": mine})
+    assert chosen.status_code == 200 and chosen.headers["x-request-id"] == mine
+    bad = httpx.post(f"{gateway}/auth/login", json=login, headers={"X-Request-Id": "a b;c"})
+    made = bad.headers["x-request-id"]
+    assert made != "a b;c" and len(made) == 16
+
+    def access(request_id: str) -> list[dict[str, object]]:
+        return [
+            line
+            for line in _log_lines(env, "auth")
+            if line["kind"] == "access" and line["request_id"] == request_id
+        ]
+
+    for request_id in (mine, made):
+        [line] = wait_for(lambda r=request_id: access(r), what=f"auth's line for {request_id}")
+        assert (line["method"], line["path"], line["status"]) == ("POST", "/login", 200)
+        assert line["process"] == "auth" and isinstance(line["ms"], float)
+    assert any(line["request_id"] == mine for line in _log_lines(env, "gateway"))
+    readable = ok(invoke(env, "logs", "auth", "-n", "500")).stdout
+    assert f"{mine} POST /login 200" in readable
+    logs = Path(started["LAB_STATE_DIR"]) / "logs"
+    for path in logs.iterdir():
+        text = path.read_text(errors="replace")
+        assert password not in text, path
+        assert token not in text and token.split(".")[2] not in text, path
+    assert "/whoami" in (logs / "profiles.jsonl").read_text()
+
+
+def test_a_process_log_rotates_at_its_size_cap(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(start=False, LAB_LOG_MAX_BYTES="2000", LAB_LOG_BACKUPS="2")
+    stack.start("gateway")
+    url = f"http://127.0.0.1:{stack.settings.lab_gateway_port}/health"
+    with httpx.Client() as client:
+        for _ in range(60):
+            assert client.get(url).status_code == 200
+    log = stack.json_log("gateway")
+    wait_for(lambda: log.with_name(f"{log.name}.2").exists(), what="two rotated files")
+    assert not log.with_name(f"{log.name}.3").exists()  # two backups kept, no more
+    for path in (log, log.with_name(f"{log.name}.1"), log.with_name(f"{log.name}.2")):
+        assert path.stat().st_size < 2000 + 400  # the cap and at most the line that crossed it
+        assert path.stat().st_mode & 0o077 == 0
+    stack.stop("gateway")
