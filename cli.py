@@ -52,10 +52,12 @@ JSON_HELP = "print JSON on stdout (notices go to stderr)"
 # Per-process settings that `up` sets itself for each process it starts.
 _SET_PER_PROCESS = {"lab_service_name", "lab_replica_name"}
 UP_EPILOG = (
-    "Reads these environment variables (defaults in common/settings.py) and records them in "
-    "<state>/stack.json, so that `start` and `mode` reuse them: "
+    "Reads these environment variables (defaults in common/settings.py): "
     + ", ".join(name.upper() for name in Settings.model_fields if name not in _SET_PER_PROCESS)
-    + "."
+    + ". Records in <state>/stack.json the mode and those that identify the stack, from a flag "
+    "or the environment: "
+    + ", ".join(name.upper() for name in recorded.IDENTIFYING)
+    + ". Every later command uses the recorded ones; one given again that disagrees is an error."
 )
 
 
