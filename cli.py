@@ -25,6 +25,7 @@ from valkey.exceptions import ValkeyClusterException, ValkeyError
 from common import sealed
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 from common.statefiles import UMASK
+from lab import recorded
 from lab.client import PROG, ClientError, LabClient, Reply, TokenStore
 from lab.processes import Stack, StackError
 
@@ -51,10 +52,12 @@ JSON_HELP = "print JSON on stdout (notices go to stderr)"
 # Per-process settings that `up` sets itself for each process it starts.
 _SET_PER_PROCESS = {"lab_service_name", "lab_replica_name"}
 UP_EPILOG = (
-    "Reads these environment variables (defaults in common/settings.py) and records them in "
-    "<state>/stack.json, so that `start` and `mode` reuse them: "
+    "Reads these environment variables (defaults in common/settings.py): "
     + ", ".join(name.upper() for name in Settings.model_fields if name not in _SET_PER_PROCESS)
-    + "."
+    + ". Records in <state>/stack.json the mode and those that identify the stack, from a flag "
+    "or the environment: "
+    + ", ".join(name.upper() for name in recorded.IDENTIFYING)
+    + ". Every later command uses the recorded ones; one given again that disagrees is an error."
 )
 
 
@@ -107,7 +110,13 @@ def _options(
 
 
 def _stack() -> Stack:
-    return Stack.load()
+    """The stack of the state dir, with its recorded settings; a disagreeing one given ends here."""
+    stack = Stack.load()
+    try:
+        stack.check_given(os.environ)
+    except StackError as exc:
+        fail(str(exc))
+    return stack
 
 
 def _client(stack: Stack) -> LabClient:
@@ -155,70 +164,129 @@ def up(
         typer.Option(help="auth-side publishing (default: LAB_PUBLISH, else the mode's)"),
     ] = None,
     db: Annotated[
-        Db, typer.Option(help="SQLite files in the state dir, or PostgreSQL on 127.0.0.1:5432")
-    ] = Db.SQLITE,
-    replicas: Annotated[int, typer.Option(min=1, max=9, help="replicas per consumer")] = 1,
+        Db | None,
+        typer.Option(
+            help="SQLite files in the state dir (default), or PostgreSQL on 127.0.0.1:5432"
+        ),
+    ] = None,
+    replicas: Annotated[
+        int | None, typer.Option(min=1, max=9, help="replicas per consumer (default: 1)")
+    ] = None,
     auth_replicas: Annotated[
-        int, typer.Option(min=1, max=9, help="auth processes behind the gateway (PostgreSQL only)")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1, max=9, help="auth processes behind the gateway, PostgreSQL only (default: 1)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
     valkey: Annotated[
-        Topology, typer.Option(help="embedded Valkey: one node, or a 3+3 node cluster")
-    ] = Topology.SINGLE,
+        Topology | None,
+        typer.Option(help="embedded Valkey: one node (default), or a 3+3 node cluster"),
+    ] = None,
 ) -> None:
-    """Start valkey, auth, the consumers and the gateway; return once all are healthy."""
-    stack = _stack()
-    stack.env["LAB_VALKEY"] = valkey.value
-    if mode is not None:
-        stack.env["LAB_MODE"] = mode.value
-        stack.env.pop("LAB_PUBLISH", None)
-    if publish is not None:
-        stack.env["LAB_PUBLISH"] = publish.value
-    stack.env["LAB_REPLICAS"] = str(replicas)
-    stack.env["LAB_AUTH_REPLICAS"] = str(auth_replicas)
-    if db is Db.POSTGRES:
-        import psycopg
+    """Start valkey, auth, the consumers and the gateway; return once all are healthy.
 
-        from common.db import ensure_pg_database
-
-        for service in ("auth", *CONSUMER_SERVICES):
-            key = f"{service.upper()}_DATABASE_URL"
-            given = stack.settings.database_url(service)  # the recorded or exported URL
-            url = (
-                given
-                if given.startswith("postgres")
-                else f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
-            )
-            try:
-                ensure_pg_database(url)
-            except (psycopg.Error, OSError, ValueError) as exc:
-                fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
-            stack.env[key] = url
+    On a running stack, only --mode and --publish change anything; any other setting given must
+    match the one it runs with.
+    """
+    stack = Stack.load()
+    flags = {
+        key: value
+        for key, value in (
+            ("LAB_VALKEY", valkey.value if valkey else None),
+            ("LAB_REPLICAS", None if replicas is None else str(replicas)),
+            ("LAB_AUTH_REPLICAS", None if auth_replicas is None else str(auth_replicas)),
+        )
+        if value is not None
+    }
+    before = stack.running()
+    if before:
+        _check_running(stack, flags, db)
+    else:  # a stopped stack takes what is given now, flags over the environment
+        given = recorded.given(os.environ, (*recorded.IDENTIFYING, *recorded.STATE))
+        if "LAB_MODE" in given and "LAB_PUBLISH" not in given:
+            stack.env.pop("LAB_PUBLISH", None)  # the new mode's own publishing
+        stack.env.update(given | flags)
+        if mode is not None:
+            stack.env["LAB_MODE"] = mode.value
+            stack.env.pop("LAB_PUBLISH", None)
+        if publish is not None:
+            stack.env["LAB_PUBLISH"] = publish.value
+        if db is Db.POSTGRES:
+            _use_postgres(stack)
     started = time.perf_counter()
     try:
         stack.up(progress=lambda line: err.print(f"  {line}", highlight=False))
-        if mode is not None or publish is not None:  # processes that already ran switch now
+        if before and (mode is not None or publish is not None):  # running processes switch now
             s = stack.settings
-            stack.set_mode(s.mode, Publish(stack.env["LAB_PUBLISH"]) if publish else None)
+            stack.set_mode(mode or s.mode, publish)
     except StackError as exc:
         fail(str(exc))
     s = stack.settings
+    already = set(before) == {p.name for p in stack.specs()}
     gateway = f"http://{s.lab_host}:{s.lab_gateway_port}"
+    dashboard = f"http://{s.lab_host}:{s.lab_dashboard_port}"
     if as_json:
         print_json(
             {
                 "mode": s.mode,
-                "publish": s.publish,
+                "publish": s.publish_label,
                 "gateway": gateway,
+                "dashboard": dashboard,
+                "already_running": already,
                 "state_dir": str(s.state_dir),
                 "processes": stack.status(),
             }
         )
         return
-    console.print(
-        f"[green]up[/green] in {time.perf_counter() - started:.1f}s: mode {s.mode}, "
-        f"publish {s.publish}, gateway {gateway}"
+    head = (
+        "[green]already running[/green]"
+        if already
+        else f"[green]up[/green] in {time.perf_counter() - started:.1f}s"
     )
+    console.print(
+        f"{head}: mode {s.mode}, publish {s.publish_label}\n"
+        f"  gateway   {gateway}\n  dashboard {dashboard}",
+        highlight=False,
+    )
+
+
+def _check_running(stack: Stack, flags: dict[str, str], db: Db | None) -> None:
+    """Refuse a setting given to `up` that the running stack does not have."""
+    try:
+        stack.check_given({**os.environ, **flags})
+    except StackError as exc:
+        fail(str(exc))
+    if db is not None:
+        runs = (
+            Db.POSTGRES if stack.settings.database_url("auth").startswith("postgres") else Db.SQLITE
+        )
+        if runs is not db:
+            fail(
+                f"--db is {runs} in the stack at {stack.state_dir}, but {db} is given; "
+                "`down` and `up` again to change it"
+            )
+
+
+def _use_postgres(stack: Stack) -> None:
+    """Point every service at PostgreSQL: the URL given, else a database on 127.0.0.1:5432."""
+    import psycopg
+
+    from common.db import ensure_pg_database
+
+    for service in ("auth", *CONSUMER_SERVICES):
+        key = f"{service.upper()}_DATABASE_URL"
+        given = stack.settings.database_url(service)  # the recorded or exported URL
+        url = (
+            given
+            if given.startswith("postgres")
+            else f"postgresql://postgres@127.0.0.1:5432/lab_{service}"
+        )
+        try:
+            ensure_pg_database(url)
+        except (psycopg.Error, OSError, ValueError) as exc:
+            fail(f"PostgreSQL for {service} at {url}: {exc.__class__.__name__}: {exc}")
+        stack.env[key] = url
 
 
 @app.command()
@@ -377,6 +445,12 @@ def call(
         typer.Option("--as", help="use this user's saved token instead of the last one saved"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="also print the request line, status line and headers"
+        ),
+    ] = False,
 ) -> None:
     """Call a service through the gateway with the last saved token (or --as USER's)."""
     stack = _stack()
@@ -385,6 +459,11 @@ def call(
         reply = _client(stack).call(service, path, token)
     except ClientError as exc:
         fail(str(exc))
+    if verbose:
+        out = err if as_json else console
+        request = f"GET /{service}/{path.lstrip('/')}"
+        lines = [request, "", reply.status_line, *(f"{k}: {v}" for k, v in reply.headers), ""]
+        out.print("\n".join(lines), highlight=False, markup=False)
     _show(reply, as_json)
 
 
@@ -433,17 +512,36 @@ def logs(
     name: Annotated[str | None, typer.Argument(help=f"{PROCESS_HELP}; all if omitted")] = None,
     lines: Annotated[int, typer.Option("--lines", "-n", help="lines per log")] = 40,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the JSON lines as they are, unrendered")
+    ] = False,
 ) -> None:
-    """Show the logs of one process or of all."""
+    """Show a process's access and application log (JSON lines with a request id) and its console
+    output; of every process if NAME is omitted."""
+    from lab.logview import render
+
     stack = _stack()
+    if name:
+        try:
+            stack.spec(name)
+        except StackError as exc:
+            fail(str(exc))
     names = [name] if name else [p.name for p in stack.specs()]
-    paths = [stack.log_file(n) for n in names]
-    existing = [p for p in paths if p.exists()]
-    if not existing:
+    paths = [p for n in names for p in (stack.json_log(n), stack.log_file(n)) if p.exists()]
+    if not paths:
         fail(f"no logs under {stack.state_dir / 'logs'}")
-    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in existing]
-    with contextlib.suppress(KeyboardInterrupt):
-        subprocess.run(cmd, check=False)
+    cmd = ["tail", "-n", str(lines)] + (["-F"] if follow else []) + [str(p) for p in paths]
+    shown = (lambda line: line) if as_json else render
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc,
+    ):
+        assert proc.stdout is not None  # stdout=PIPE gives one
+        try:
+            for line in proc.stdout:
+                print(shown(line.rstrip("\n")), flush=True)
+        finally:
+            proc.terminate()
 
 
 @events_app.command("tail")

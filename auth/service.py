@@ -24,7 +24,7 @@ from auth.publishing import Publisher, PublishStats, build_publisher, outbox_pen
 from auth.throttle import Policy as ThrottlePolicy
 from auth.throttle import Ticket
 from common import sealed
-from common.settings import Mode, Publish, Settings, default_publish
+from common.settings import Mode, Publish, Settings, default_publish, publish_label
 from common.timing import phase
 from common.tokens import Claims, Verifier, mint_access_token
 from events.model import CloudEvent, user_event
@@ -287,7 +287,7 @@ class AuthService:
             "replica": self.settings.lab_replica_name or "auth",
             "registrations": self.registrations,
             "mode": pub.mode.value,
-            "publish": pub.publish.value if pub.publish else "none",
+            "publish": publish_label(pub.mode, pub.publish),
             "known_users": await asyncio.to_thread(store.count_users, self.engine),
             "event_provisions": 0,
             "lazy_provisions": 0,

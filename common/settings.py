@@ -71,6 +71,13 @@ def default_publish(mode: Mode) -> Publish:
     return Publish.OUTBOX if mode is Mode.HYBRID else Publish.DIRECT
 
 
+def publish_label(mode: Mode, publish: Publish | None) -> str:
+    """What auth publishes in a mode, as every command and page names it: none in lazy mode."""
+    if mode.transport is None:
+        return "none"
+    return (publish or default_publish(mode)).value
+
+
 class Settings(BaseSettings):
     """Every LAB_* setting, database URL and port in one place."""
 
@@ -93,7 +100,8 @@ class Settings(BaseSettings):
     auth_database_url: str = ""
     profiles_database_url: str = ""
     notifications_database_url: str = ""
-    lab_issuer: str = "http://127.0.0.1:8000/auth"
+    # empty: the gateway's address + /auth, so the issuer follows a moved gateway
+    lab_issuer: str = ""
     lab_audience: str = "discovery-lab"
     lab_client_id: str = "discovery-lab-cli"
     lab_token_ttl: int = Field(default=900, ge=1)
@@ -157,6 +165,11 @@ class Settings(BaseSettings):
     lab_profiles_port: int = 8101
     lab_notifications_port: int = 8102
     lab_dashboard_port: int = 8080
+    # Each process's JSON log (access and application lines) moves aside at this size, keeping
+    # this many older files; LAB_ACCESS_LOG=false writes no access lines.
+    lab_log_max_bytes: int = Field(default=10_000_000, ge=1000)
+    lab_log_backups: int = Field(default=3, ge=0)
+    lab_access_log: bool = True
     lab_service_name: str = ""
     lab_replica_name: str = ""
     lab_replicas: int = Field(default=1, ge=1, le=9)
@@ -167,6 +180,12 @@ class Settings(BaseSettings):
     def _fill_publish(self) -> Settings:
         if self.lab_publish is None:
             self.lab_publish = default_publish(self.lab_mode)
+        return self
+
+    @model_validator(mode="after")
+    def _fill_issuer(self) -> Settings:
+        if not self.lab_issuer:
+            self.lab_issuer = f"http://{self.lab_host}:{self.lab_gateway_port}/auth"
         return self
 
     @field_validator("lab_token_claims")
@@ -198,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def publish(self) -> Publish:
         return self.lab_publish or default_publish(self.lab_mode)
+
+    @property
+    def publish_label(self) -> str:
+        return publish_label(self.lab_mode, self.lab_publish)
 
     @property
     def state_dir(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from common.settings import Mode, Publish, default_publish
+from common.settings import Mode, publish_label
 from demo.acts import ACTS, Act, play
 from demo.story import Presenter, Recorder, Story, tell
 from lab.client import LabClient
@@ -51,13 +51,13 @@ def run_demo(stack: Stack, client: LabClient, modes: list[Mode], presenter: Pres
     demo = Demo([m.value for m in modes])
     try:
         for mode in modes:
-            publish: Publish = default_publish(mode)
+            publish = publish_label(mode, None)
             stack.set_mode(mode, None)
-            presenter.heading(f"mode {mode.value} (publish {publish.value}): the seed's diagram")
-            demo.stories.append(tell(client, stack.settings, mode.value, publish.value, presenter))
+            presenter.heading(f"mode {mode.value} (publish {publish}): the seed's diagram")
+            demo.stories.append(tell(client, stack.settings, mode.value, publish, presenter))
             for title in ACTS:
                 presenter.heading(f"mode {mode.value}, what if {title}?")
-                act = play(title, stack, client, mode.value, publish.value, Recorder(presenter))
+                act = play(title, stack, client, mode.value, publish, Recorder(presenter))
                 presenter.note(act.outcome)
                 demo.acts.append(act)
     finally:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from common.forwarded import PROOF_HEADER, client_from_chain, sign_proof
+from common.logs import REQUEST_ID_HEADER, request_id
 from common.paths import first_segment, split_first, target
 from common.settings import CONSUMER_SERVICES, Settings
 from common.web import MAX_BODY_BYTES, install_common, non_canonical, raw_target
@@ -107,6 +108,8 @@ def create_app(settings: Settings) -> FastAPI:
             for k, v in request.headers.raw
             if k.decode("latin-1").lower() in FORWARD_REQUEST
         }
+        if rid := request_id():  # the one the client sent if well formed, else a new one
+            headers[REQUEST_ID_HEADER] = rid
         if service == "auth":  # login throttling counts per client address, proven to auth
             address = client_from_chain(
                 request.client.host if request.client else "unknown",

@@ -29,6 +29,8 @@ class Reply:
     body: Any
     ms: float
     timing: dict[str, float] = field(default_factory=dict)
+    status_line: str = ""  # as on the wire: HTTP/1.1 200 OK
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +98,8 @@ class LabClient:
             body,
             response.elapsed.total_seconds() * 1000,
             parse_timing(response.headers.get("server-timing")),
+            f"{response.http_version} {response.status_code} {response.reason_phrase}",
+            list(response.headers.multi_items()),
         )
 
     def register(self, username: str, password: str) -> Reply:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import httpx
 import psutil
 import valkey
 
+from common import logs
 from common.settings import (
     CONSUMER_SERVICES,
     Mode,
@@ -30,7 +31,7 @@ from common.settings import (
 )
 from common.statefiles import UMASK, open_private_log, private_dir, tighten
 from events import acl
-from lab import valkey_cluster
+from lab import recorded, valkey_cluster
 from lab.client import LabClient
 from lab.net import port_holder, port_in_use
 from lab.valkey_server import ValkeyConfig, spawn
@@ -58,6 +59,8 @@ class Stack:
     """The processes of one state dir, started from one set of settings."""
 
     env: dict[str, str] = field(default_factory=dict)
+    # once recorded, the stack's identifying settings and its mode come from env alone
+    recorded: bool = False
 
     @classmethod
     def load(cls, state_dir: Path | None = None) -> Stack:
@@ -68,11 +71,36 @@ class Stack:
         if saved.exists():
             env.update(json.loads(saved.read_text()).get("env", {}))
         env["LAB_STATE_DIR"] = str(state)
-        return cls(env=env)
+        return cls(env=env, recorded=saved.exists())
+
+    def environ(self) -> dict[str, str]:
+        """The process environment under the stack's own settings."""
+        outer = recorded.outside(os.environ) if self.recorded else dict(os.environ)
+        return {**outer, **self.env}
+
+    def record(self) -> None:
+        """Fix every setting that identifies the stack, from a flag or the environment alike."""
+        self.env.update(recorded.record(self.settings, self.environ()))
+        self.recorded = True
+
+    def check_given(self, environ: Mapping[str, str]) -> None:
+        """Raise StackError if the environment gives an identifying setting the stack has not."""
+        if not self.recorded:
+            return
+        wanted = recorded.given(environ)
+        wanted.pop("LAB_STATE_DIR", None)  # it chose this stack
+        try:
+            recorded.check(self.settings, wanted, str(self.state_dir))
+        except recorded.Disagreement as exc:
+            raise StackError(str(exc)) from exc
+
+    def running(self) -> list[str]:
+        """The processes of this stack that are running."""
+        return [p.name for p in self.specs() if self.pid(p.name)]
 
     @property
     def settings(self) -> Settings:
-        merged = {**os.environ, **self.env}
+        merged = self.environ()
         keys = {
             k.lower(): v
             for k, v in merged.items()
@@ -127,7 +155,12 @@ class Stack:
         return self.state_dir / "run" / f"{name}.pid"
 
     def log_file(self, name: str) -> Path:
+        """The process's console output (Valkey's whole log)."""
         return self.state_dir / "logs" / f"{name}.log"
+
+    def json_log(self, name: str) -> Path:
+        """The process's access and application lines."""
+        return logs.log_path(self.state_dir / "logs", name)
 
     def pid(self, name: str) -> int | None:
         """The live pid of a process we started, or None (stale pid files are removed)."""
@@ -150,7 +183,7 @@ class Stack:
     # -- lifecycle ------------------------------------------------------
 
     def child_env(self) -> dict[str, str]:
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env = {**self.environ(), "PYTHONUNBUFFERED": "1"}
         env["LAB_STATE_DIR"] = str(self.state_dir)
         env["LAB_REPORTS_DIR"] = str(self.settings.reports_dir)  # relative to the command, not ROOT
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
@@ -299,6 +332,7 @@ class Stack:
         loosened = tighten(self.state_dir)  # files an older version left readable to others
         if loosened and progress:
             progress(f"made {len(loosened)} file(s) in the state dir owner-only")
+        self.record()
         self.save()
         self.settings.internal_token()  # generated once here, before processes race for it
         specs = self.specs()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import urllib.request
@@ -11,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from common import logs
 from common.settings import CONSUMER_SERVICES, Settings, parse_replica
 from common.statefiles import UMASK
 
@@ -67,16 +67,19 @@ def main(argv: list[str]) -> None:
     if len(argv) != 1:
         raise SystemExit("usage: python -m lab.serve [--check] NAME")
     os.umask(UMASK)  # as `up` sets it; started some other way too (a container, by hand)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per internal call otherwise
     settings = Settings()
-    app, port = build_app(argv[0], settings)
+    name = argv[0]
+    sink = logs.configure(
+        name, settings.state_dir / "logs", settings.lab_log_max_bytes, settings.lab_log_backups
+    )
+    app, port = build_app(name, settings)
     uvicorn.run(
-        app,
+        logs.AccessLog(app, sink if settings.lab_access_log else None, name),
         host=settings.lab_bind_host,
         port=port,
         log_level="warning",
-        access_log=False,
+        log_config=None,  # uvicorn's records go to the process's JSON lines too
+        access_log=False,  # written by logs.AccessLog, with the request id
         lifespan="on",
         timeout_graceful_shutdown=5,
         # uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client

@@ -75,5 +75,5 @@ def test_demo_one_mode_prints_the_diagram_and_the_table(lazy_stack: Stack) -> No
     out = done.stdout
     assert "User → gateway → auth: POST /auth/login" in out
     assert "first sight of user_id" in out
-    assert "The same story in every mode" in out and "lazy (direct)" in out
+    assert "The same story in every mode" in out and "lazy (none)" in out  # lazy publishes nothing
     assert "pubsub" not in out.split("The same story in every mode")[1]
