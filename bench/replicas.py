@@ -17,7 +17,9 @@ from pathlib import Path
 
 from bench.environment import loadavg
 from bench.harness import Harness, User, make_stack
+from bench.report import to_markdown
 from bench.results import AuthScaling, ReplicaLoad, ReplicaResults
+from bench.scalereport import replicas_blocks
 from bench.variants import Variant
 from common.db import drop_pg_database, ensure_pg_database
 from common.settings import CONSUMER_SERVICES, parse_replica
@@ -243,9 +245,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     results = asyncio.run(run(ReplicaPlan.make(args.quick), args.server))
-    from bench.report import to_markdown
-    from bench.scalereport import replicas_blocks
-
     print(to_markdown(replicas_blocks(results)), flush=True)
     if args.out:
         args.out.write_text(results.model_dump_json(indent=1))

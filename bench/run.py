@@ -25,6 +25,7 @@ from bench import catchup, failover, memory, tokencost
 from bench import floors as fl
 from bench import replicas as bench_replicas
 from bench.codesize import measure_variant
+from bench.document import render
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
@@ -472,6 +473,4 @@ def render_reports(out_dir: Path) -> tuple[Path, Path]:
             f"{out_dir / 'results.json'} is from an interrupted run (it holds: {held}); "
             "a report needs a complete run"
         )
-    from bench.report import render
-
     return render(out_dir)

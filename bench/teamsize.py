@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TypedDict
 
-from bench.codesize import code_lines, load_module, module_path, modules_under
+from bench.sources import code_lines, load_module, module_path, modules_under
 from common.settings import Mode
 
 EVENT_ROOTS = ("events", "auth.publishing")

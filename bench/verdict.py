@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from bench.intervals import Interval, paired_difference, share_difference
 from bench.reach import add, reach
+from bench.report.fmt import fmt_num
 from bench.results import (
     MIN_P99_SAMPLES,
     CodeSize,
@@ -92,26 +93,6 @@ class Verdict:
     variant_axes: tuple[Axis, ...]
     claims: tuple[Claim, ...]
     targets: tuple[Target, ...]  # missed first, then met; none left out
-
-
-def fmt_num(x: float) -> str:
-    """A number with a precision that suits its size."""
-    if math.isinf(x):
-        return "never"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:.1f}"
-    if abs(x) >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}"
-
-
-def fmt_s(x: float | None) -> str:
-    """Seconds, or 'never' for None."""
-    return "never" if x is None else f"{fmt_num(x)} s"
 
 
 # --- columns ---

@@ -7,17 +7,15 @@ from pathlib import Path
 import pytest
 
 from bench.codesize import (
-    PROJECT_PACKAGES,
     RULE,
     CodeSizeDict,
     ModuleSizeDict,
     measure,
     measure_variant,
     project_root,
-    reachable,
-    sloc,
 )
 from bench.results import CodeSize
+from bench.sources import PROJECT_PACKAGES, reachable, sloc
 
 SAMPLE = '''"""Module docstring
 over two lines."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import tokencost, tokenreport
-from bench.report import document, to_markdown
+from bench.document import document
+from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"

@@ -1,24 +1,33 @@
-"""Render results.json into report.md and a self-contained report.html."""
+"""The report: every section of results.json assembled, verdict first, and written to disk."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
 from matplotlib.figure import Figure
 
-from bench import overview, stagereport, tokenreport
+from bench import capacityreport, overview, scalereport, stagereport, tokenreport
 from bench.reach import reach
+from bench.reliability import report as reliability_report
+from bench.report import (
+    Block,
+    Bullets,
+    Chart,
+    Contents,
+    Heading,
+    Para,
+    T,
+    Table,
+    flatten,
+    fmt_num,
+    fmt_s,
+    fmt_value,
+    slug,
+    write,
+)
+from bench.report.charts import colors, png
 from bench.results import (
     MIN_P99_SAMPLES,
     CodeSize,
@@ -38,8 +47,6 @@ from bench.verdict import (
     Verdict,
     codesize_of,
     cost_columns,
-    fmt_num,
-    fmt_s,
     latency_of,
     variant_modes,
     verdict,
@@ -85,97 +92,6 @@ STATUS_MARK = {
 }
 
 
-# --- a small document model, rendered to both markdown and HTML ---
-
-
-@dataclass(frozen=True)
-class T:
-    """A piece of text with an optional mark: win, near, miss, met, or a claim status."""
-
-    text: str
-    mark: str = ""
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A section heading."""
-
-    level: int
-    text: str
-    anchor: str = ""
-
-
-@dataclass(frozen=True)
-class Para:
-    """A paragraph."""
-
-    text: str
-    mark: str = ""
-
-
-@dataclass(frozen=True)
-class Bullets:
-    """A bullet list."""
-
-    items: list[T]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of marked cells."""
-
-    headers: list[str]
-    rows: list[list[T]]
-    caption: str = ""
-
-
-@dataclass(frozen=True)
-class Chart:
-    """A PNG chart; markdown points at report.html instead."""
-
-    title: str
-    png: bytes = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Contents:
-    """A table of contents: (anchor, text) of each section."""
-
-    entries: list[tuple[str, str]]
-
-
-Block = Heading | Para | Bullets | Table | Chart | Contents
-
-
-def chart_file(chart: Chart) -> str:
-    """The file a chart is saved to beside report.md."""
-    return f"chart-{slug(chart.title)}.png"
-
-
-def slug(text: str) -> str:
-    """An anchor or file name from a title: lower case, words joined by hyphens."""
-    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
-    return "-".join(words)
-
-
-# --- formatting helpers ---
-
-
-def fmt_value(value: Any) -> str:
-    """Any figure as short text."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return fmt_num(value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, separators=(", ", ": "), default=str)
-
-
 def spread_text(stats: Stats) -> str:
     """The p50 of each round, as a range."""
     if not stats.spread_p50:
@@ -189,39 +105,12 @@ def tail_text(stats: Stats) -> str:
     return fmt_num(stats.p99) if stats.has_p99 else f"max {fmt_num(stats.max)}"
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested dicts as dotted keys."""
-    out: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.extend(flatten(value, f"{name}."))
-        else:
-            out.append((name, value))
-    return out
-
-
-# --- charts ---
-
-
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    # Twice the screen density, so a chart stays sharp on a projector or a high-density screen.
-    fig.savefig(buf, format="png", dpi=192, metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _colors(names: Sequence[str]) -> dict[str, Any]:
-    cmap = mpl.colormaps["tab10"]
-    return {name: cmap(i % 10) for i, name in enumerate(names)}
-
-
 def latency_chart(results: Results) -> bytes:
     """Bars of p50 per mode and operation, with p95 and tail marks, on a log scale."""
     fig = Figure(figsize=(9, 4))
     ax = fig.add_subplot()
     lats = measured_latency(results)
-    colors = _colors(list(lats))
+    palette = colors(list(lats))
     width = 0.8 / max(1, len(lats))
     for j, (column, lat) in enumerate(lats.items()):
         for i, op in enumerate(OPERATIONS):
@@ -229,7 +118,7 @@ def latency_chart(results: Results) -> bytes:
             if stats is None or stats.n == 0:
                 continue
             x = i - 0.4 + width * (j + 0.5)
-            ax.bar(x, stats.p50, width, color=colors[column], label=column if i == 0 else None)
+            ax.bar(x, stats.p50, width, color=palette[column], label=column if i == 0 else None)
             ax.vlines(x, stats.p50, stats.tail, color="black", linewidth=0.8)
             ax.plot([x], [stats.p95], marker="o", color="black", markersize=3)
             ax.plot([x], [stats.tail], marker="_", color="black", markersize=8)
@@ -240,7 +129,7 @@ def latency_chart(results: Results) -> bytes:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.grid(axis="y", which="both", alpha=0.3)
-    return _png(fig)
+    return png(fig)
 
 
 def codesize_chart(results: Results) -> bytes:
@@ -274,7 +163,7 @@ def codesize_chart(results: Results) -> bytes:
         bottom=0.55 / height,
         top=1 - 0.35 / height,
     )
-    return _png(fig)
+    return png(fig)
 
 
 def measured_sizes(results: Results) -> dict[str, CodeSize]:
@@ -295,7 +184,7 @@ def awareness_chart(scenario: Scenario, order: Sequence[str]) -> bytes:
     """Users known over time: one small panel per variant, one line per consumer."""
     labels = _ordered_labels(scenario, order)
     consumers = sorted({c for run in scenario.runs.values() for c in run.consumers})
-    colors = _colors(consumers)
+    palette = colors(consumers)
     end = max(
         [run.duration_s for run in scenario.runs.values()]
         + [
@@ -321,7 +210,7 @@ def awareness_chart(scenario: Scenario, order: Sequence[str]) -> bytes:
                 continue
             xs = [p[0] for p in outcome.awareness] + [end]
             ys = [p[1] for p in outcome.awareness]
-            ax.step(xs, [*ys, ys[-1]], where="post", color=colors[name], linewidth=1.6, label=name)
+            ax.step(xs, [*ys, ys[-1]], where="post", color=palette[name], linewidth=1.6, label=name)
         ax.axhline(run.users, color="grey", linewidth=0.8, linestyle=":")
         ax.set_title(labels[i], fontsize=9)
         ax.grid(alpha=0.3)
@@ -332,7 +221,7 @@ def awareness_chart(scenario: Scenario, order: Sequence[str]) -> bytes:
     fig.supylabel("users known", fontsize=9)
     fig.suptitle(f"Scenario {scenario.id}: users known over time", fontsize=10)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88, wspace=0.08, hspace=0.3)
-    return _png(fig)
+    return png(fig)
 
 
 # --- sections ---
@@ -909,25 +798,19 @@ def reliability_section(results: Results, charts: bool) -> list[Block]:
     """Section 4, when the run had one: sustained load with faults."""
     if not results.reliability:
         return []
-    from bench.reliability.report import section  # it builds on this module's blocks
-
-    return section(results.reliability, charts)
+    return reliability_report.section(results.reliability, charts)
 
 
 def beyond_one_machine(results: Results) -> list[Block]:
     """Replicas and failover, when the run measured them."""
-    from bench.scalereport import failover_section, replicas_section  # built on these blocks
-
-    return [*replicas_section(results), *failover_section(results)]
+    return [*scalereport.replicas_section(results), *scalereport.failover_section(results)]
 
 
 def scale_section(results: Results) -> list[Block]:
     """Catch-up against its floor and a lazy consumer's memory, when the run measured them."""
     if results.catchup is None and results.memory is None:
         return []
-    from bench.capacityreport import section  # it builds on this module's blocks
-
-    return section(results)
+    return capacityreport.section(results)
 
 
 def missed_chart(results: Results) -> bytes:
@@ -951,7 +834,7 @@ def missed_chart(results: Results) -> bytes:
     ax.set_xlabel("scenario (see section 3; – : not run)", fontsize=9)
     ax.set_title("Users never reached, per mode and scenario", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def overview_section(results: Results, charts: bool) -> list[Block]:
@@ -1015,148 +898,10 @@ def document(results: Results, charts: bool = True) -> list[Block]:
 
 # --- markdown ---
 
-MD_MARKS = {"win": "**{}** ★", "near": "{} ☆", "miss": "**{}** [MISS]", "met": "{} [met]"}
-
-
-def md_text(text: str) -> str:
-    """Text made safe for a markdown table cell."""
-    escaped = html.escape(text, quote=False).replace("|", "\\|")
-    return escaped.replace("\n", "<br>")
-
-
-def md_cell(cell: T) -> str:
-    """A marked cell as markdown."""
-    return MD_MARKS.get(cell.mark, "{}").format(md_text(cell.text))
-
-
-def md_block(block: Block) -> str:
-    """One block as markdown."""
-    if isinstance(block, Heading):
-        return f"{'#' * block.level} {md_text(block.text)}"
-    if isinstance(block, Para):
-        return md_cell(T(block.text, block.mark))
-    if isinstance(block, Bullets):
-        return "\n".join(f"- {md_cell(item)}" for item in block.items)
-    if isinstance(block, Chart):
-        return f"![{md_text(block.title)}]({chart_file(block)})"
-    if isinstance(block, Contents):
-        return "**Contents**\n\n" + "\n".join(
-            f"- [{md_text(text)}](#{anchor})" for anchor, text in block.entries
-        )
-    lines = [f"**{md_text(block.caption)}**", ""] if block.caption else []
-    lines.append("| " + " | ".join(md_text(h) for h in block.headers) + " |")
-    lines.append("|" + "---|" * len(block.headers))
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in block.rows]
-    return "\n".join(lines)
-
-
-def to_markdown(blocks: Sequence[Block]) -> str:
-    """The report as markdown; charts are the PNG files saved beside it."""
-    return "\n\n".join(md_block(b) for b in blocks) + "\n"
-
-
-# --- HTML ---
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
-max-width:1200px;margin:2em auto;padding:0 1em}
-h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:13px}
-caption{text-align:left;font-weight:600;padding:.2em 0}
-th,td{border:1px solid #d0d0d0;padding:.3em .55em;vertical-align:top;text-align:left}
-th{background:#f3f4f6}tr:nth-child(even) td{background:#fafafa}
-tbody td.win{background:#dff3e4;font-weight:700}tbody td.near{background:#f1f7f2}
-.miss{color:#b00020;font-weight:700}tbody td.miss{background:#fdecee}
-td.met{color:#1b6e2d;font-weight:600}
-td.supported{color:#1b6e2d;font-weight:700}td.partly{color:#a15c00;font-weight:700}
-td.contradicted{color:#b00020;font-weight:700}td.unmeasured{color:#666}
-figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:12px;color:#555}
-section#verdict{background:#fbfbfd;border:1px solid #e3e3ea;padding:0 1em 1em;border-radius:6px}
-"""
-HTML_SUFFIX = {"win": " ★", "near": " ☆"}
-
-
-def h_text(text: str) -> str:
-    """Escaped text with line breaks kept."""
-    return html.escape(text).replace("\n", "<br>")
-
-
-def h_cell(cell: T, tag: str = "td") -> str:
-    """A marked table cell as HTML."""
-    cls = f' class="{cell.mark}"' if cell.mark else ""
-    return f"<{tag}{cls}>{h_text(cell.text)}{HTML_SUFFIX.get(cell.mark, '')}</{tag}>"
-
-
-def h_block(block: Block) -> str:
-    """One block as HTML."""
-    if isinstance(block, Heading):
-        anchor = f' id="{html.escape(block.anchor or slug(block.text))}"'
-        return f"<h{block.level}{anchor}>{h_text(block.text)}</h{block.level}>"
-    if isinstance(block, Contents):
-        items = "".join(
-            f'<li><a href="#{html.escape(a)}">{h_text(t)}</a></li>' for a, t in block.entries
-        )
-        return f'<nav id="contents"><strong>Contents</strong><ul>{items}</ul></nav>'
-
-    if isinstance(block, Para):
-        cls = f' class="{block.mark}"' if block.mark else ""
-        return f"<p{cls}>{h_text(block.text)}</p>"
-    if isinstance(block, Bullets):
-        items = "".join(f"<li>{h_text(i.text)}</li>" for i in block.items)
-        return f"<ul>{items}</ul>"
-    if isinstance(block, Chart):
-        data = base64.b64encode(block.png).decode("ascii")
-        title = html.escape(block.title)
-        return (
-            f'<figure><img alt="{title}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{title}</figcaption></figure>"
-        )
-    caption = f"<caption>{h_text(block.caption)}</caption>" if block.caption else ""
-    head = "".join(f"<th>{h_text(h)}</th>" for h in block.headers)
-    body = "".join("<tr>" + "".join(h_cell(c) for c in row) + "</tr>" for row in block.rows)
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def to_html(blocks: Sequence[Block], title: str) -> str:
-    """The report as one self-contained HTML page; the verdict is wrapped in its own section."""
-    parts: list[str] = []
-    in_verdict = False
-    for block in blocks:
-        if isinstance(block, Heading) and block.level <= 2 and in_verdict:
-            parts.append("</section>")
-            in_verdict = False
-        if isinstance(block, Heading) and block.anchor == "verdict":
-            parts.append('<section id="verdict">')
-            in_verdict = True
-            parts.append(f"<h{block.level}>{h_text(block.text)}</h{block.level}>")  # id: section
-            continue
-        parts.append(h_block(block))
-    if in_verdict:
-        parts.append("</section>")
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
-    )
-
-
-# --- entry points ---
-
 
 def render_results(results: Results, out_dir: Path, *, charts: bool = True) -> tuple[Path, Path]:
     """Write report.md and report.html for these results into out_dir."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    blocks = document(results, charts)
-    title = next((b.text for b in blocks if isinstance(b, Heading)), "report")
-    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-    for block in blocks:
-        if isinstance(block, Chart):
-            (out_dir / chart_file(block)).write_bytes(block.png)
-    md_path.write_text(to_markdown(blocks), encoding="utf-8")
-    html_path.write_text(to_html(blocks, title), encoding="utf-8")
-    return md_path, html_path
+    return write(document(results, charts), out_dir)
 
 
 def render(results_dir: Path) -> tuple[Path, Path]:
