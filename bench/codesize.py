@@ -17,9 +17,7 @@ comment-only lines and docstrings; a statement over several lines counts each li
 from __future__ import annotations
 
 import ast
-import json
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,8 +357,3 @@ def measure(root: Path) -> dict[str, CodeSizeDict]:
 def project_root() -> Path:
     """The checkout this module belongs to."""
     return Path(__file__).resolve().parent.parent
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else project_root()
-    print(json.dumps(measure(target), indent=2))

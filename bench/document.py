@@ -459,18 +459,20 @@ def op_stats(lat: ModeLatency, op: str) -> Stats | None:
     return value if isinstance(value, Stats) else None
 
 
-def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> list[T] | None:
+def _latency_row(
+    results: Results, floors: Floors, column: str, lat: ModeLatency, op: str
+) -> list[T] | None:
     stats = op_stats(lat, op)
     if stats is None or stats.n == 0:
         return None
     mode = cost_columns(results)[column]
     if op == "propagation":
-        path = results.floors.path_floor(mode)
+        path = floors.path_floor(mode)
         floor = path.propagation.p50 if path else 0.0
         what = f"same-path floor ({path.transport})" if path else "no same-path floor"
     else:
         parts = floor_parts(op, mode)
-        floor = results.floors.p50_of(parts)
+        floor = floors.p50_of(parts)
         what = " + ".join(parts)
     ratio = f"{stats.p50 / floor:.1f}×" if floor > 0 else "n/a"
     return [
@@ -486,12 +488,12 @@ def _latency_row(results: Results, column: str, lat: ModeLatency, op: str) -> li
     ]
 
 
-def latency_tables(results: Results) -> list[Block]:
+def latency_tables(results: Results, floors: Floors) -> list[Block]:
     """One table per operation: percentiles per mode beside their floor."""
     lats = measured_latency(results)
     blocks: list[Block] = []
     for op in OPERATIONS:
-        rows = [r for c, lat in lats.items() if (r := _latency_row(results, c, lat, op))]
+        rows = [r for c, lat in lats.items() if (r := _latency_row(results, floors, c, lat, op))]
         blocks.append(Heading(3, f"{OP_TITLES[op]} (ms)"))
         if not rows:
             blocks.append(
@@ -522,27 +524,27 @@ def latency_tables(results: Results) -> list[Block]:
         if op == "propagation" and LAZY in cost_columns(results).values():
             blocks.append(Para("lazy: n/a, a user is known at its first call."))
         if op == "propagation":
-            blocks += propagation_split(results)
+            blocks += propagation_split(results, floors)
     return blocks
 
 
-def propagation_split(results: Results) -> list[Block]:
+def propagation_split(results: Results, floors: Floors) -> list[Block]:
     """Propagation per stage, and each event mode against the same-path floor."""
     return [
         Heading(3, "Propagation by stage, and the same-path floor"),
         Para(stagereport.EXPLAINED),
         Table(
             stagereport.STAGE_HEADERS,
-            [[T(c) for c in row] for row in stagereport.stage_rows(results)],
+            [[T(c) for c in row] for row in stagereport.stage_rows(results, floors)],
             "Each stage's duration (ms) and its share of each sample's commit-to-commit time",
         ),
         Table(
             stagereport.FLOOR_HEADERS,
-            [[T(c) for c in row] for row in stagereport.floor_rows(results)],
+            [[T(c) for c in row] for row in stagereport.floor_rows(results, floors)],
             "Propagation against the same-path floor; the largest excess is the stage whose "
             "duration exceeds the floor's by the most (ms, this mode vs the floor)",
         ),
-        Para(stagereport.counts_text(results)),
+        Para(stagereport.counts_text(results, floors)),
     ]
 
 
@@ -551,7 +553,7 @@ def _tp(tp: Throughput) -> str:
     return f"{fmt_num(tp.rps)} req/s at concurrency {tp.concurrency} ({runs})"
 
 
-def throughput_table(results: Results) -> Table:
+def throughput_table(results: Results, floors: Floors) -> Table:
     """Requests per second per mode, with the hashing ceiling of registration."""
     rows = [
         [
@@ -562,7 +564,7 @@ def throughput_table(results: Results) -> Table:
         ]
         for c, lat in measured_latency(results).items()
     ]
-    hashes = results.floors.hash_throughput
+    hashes = floors.hash_throughput
     rows.append([T("floor"), T(f"argon2id ceiling: {_tp(hashes)}"), T("—"), T("—")])
     return Table(["mode", "registration", "steady call", "verify only"], rows)
 
@@ -590,16 +592,19 @@ def floors_table(floors: Floors) -> Table:
 
 
 def latency_section(results: Results, charts: bool) -> list[Block]:
-    """Section 2: latency and throughput."""
+    """Section 2: latency and throughput, when the run measured them."""
+    floors = results.floors
+    if floors is None:
+        return []
     blocks: list[Block] = [Heading(2, "2. Latency and throughput", "latency")]
     if charts and results.latency:
         blocks.append(Chart("Latency per mode and operation", latency_chart(results)))
-    blocks += latency_tables(results)
+    blocks += latency_tables(results, floors)
     blocks += [
         Heading(3, "Throughput"),
-        throughput_table(results),
+        throughput_table(results, floors),
         Heading(3, "Floors"),
-        floors_table(results.floors),
+        floors_table(floors),
     ]
     return blocks
 

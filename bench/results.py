@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from bench.part import DEFAULT_PARTS
 from common.settings import Mode
 
 SCHEMA_VERSION = 1
@@ -448,20 +449,21 @@ class Results(BaseModel):
     generated_at: str
     quick: bool
     duration_s: float
+    parts: list[str] = Field(default_factory=lambda: list(DEFAULT_PARTS))  # bench.part's names
     environment: dict[str, Any]
     modes: list[str]
     variants: dict[str, dict[str, str | None]]  # label -> {"mode", "publish"}
-    codesize: dict[str, CodeSize]
-    floors: Floors
-    latency: dict[str, ModeLatency]
-    scenarios: list[Scenario]
-    targets: list[Target]
+    codesize: dict[str, CodeSize] = Field(default_factory=dict)
+    floors: Floors | None = None  # measured with the latency
+    latency: dict[str, ModeLatency] = Field(default_factory=dict)
+    scenarios: list[Scenario] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
     reliability: list[ReliabilityRun] = Field(default_factory=list)
     token_costs: TokenCosts | None = None  # packing and encryption, measured in the same run
     security: Security | None = None
-    replicas: ReplicaResults | None = None  # bench --replicas (PostgreSQL)
+    replicas: ReplicaResults | None = None  # bench --with scale (PostgreSQL)
     failover: list[dict[str, Any]] = Field(
         default_factory=list
-    )  # bench --cluster: bench.failover rows
+    )  # bench --with scale: bench.failover rows
     catchup: CatchUp | None = None  # a consumer catching up with a stream backlog
     memory: Memory | None = None  # a lazy consumer's RSS with many users seen

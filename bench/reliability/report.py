@@ -10,7 +10,7 @@ from bench.report import Block, Chart, Heading, Para, T, Table, fmt_value
 from bench.report.charts import colors, png
 from bench.results import ReliabilityRun
 
-COMMAND = "discovery-lab bench --reliability"
+COMMAND = "discovery-lab bench --with reliability"
 
 
 def _errors(statuses: dict[str, int]) -> str:

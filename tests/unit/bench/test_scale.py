@@ -89,7 +89,7 @@ def test_the_report_has_a_scale_section(rate: float, mark: str) -> None:
     section = md[md.index("## At scale") :]
     assert "Catch-up" in section and "Memory" in section
     assert f"{rate:,}" in section and mark in section
-    assert "python -m bench.catchup" in section and "python -m bench.memory" in section
+    assert section.count("discovery-lab bench --part capacity") == 2
     assert "per-user structure" in section and "+20.0 MiB" in section
 
 
