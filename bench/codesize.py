@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
 
+from bench.results import CodeSize, ModuleSize
 from bench.sources import (
     PROJECT_PACKAGES,
     ModuleInfo,
@@ -33,7 +33,7 @@ from bench.sources import (
     reachable,
     sloc,
 )
-from bench.teamsize import TeamSizeDict, team_size
+from bench.teamsize import team_size
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish, default_publish
 
@@ -54,23 +54,6 @@ VARIANTS: tuple[tuple[str, str | None], ...] = (
     ("hybrid", "outbox"),
 )
 _MAX_HOPS = 8
-
-
-class ModuleSizeDict(TypedDict):
-    module: str
-    sloc: int
-
-
-class CodeSizeDict(TypedDict):
-    auth_sloc: int
-    consumer_sloc: int
-    total_sloc: int
-    auth_modules: list[ModuleSizeDict]
-    consumer_modules: list[ModuleSizeDict]
-    processes: list[str]
-    needs_valkey: bool
-    settings: list[str]
-    team: TeamSizeDict
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -278,13 +261,13 @@ def settings_read(root: Path, counted: set[str], needs_valkey: bool, publishes: 
 # --- modes --------------------------------------------------------------------------------------
 
 
-def _sizes(root: Path, modules: set[str]) -> list[ModuleSizeDict]:
-    sizes: list[ModuleSizeDict] = []
+def _sizes(root: Path, modules: set[str]) -> list[ModuleSize]:
+    sizes: list[ModuleSize] = []
     for name in sorted(modules):
         path = module_path(root, name)
         count = sloc(path) if path else 0
         if count:  # empty package __init__ files add nothing and would only clutter the list
-            sizes.append({"module": name, "sloc": count})
+            sizes.append(ModuleSize(module=name, sloc=count))
     return sizes
 
 
@@ -292,7 +275,7 @@ def _existing(root: Path, names: Iterable[str]) -> set[str]:
     return {n for n in names if module_path(root, n) is not None}
 
 
-def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
+def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSize:
     """Code, processes and settings one (mode, publish) variant needs, read from root."""
     the_mode = Mode(mode)
     the_publish = Publish(publish) if publish else default_publish(the_mode)
@@ -328,17 +311,17 @@ def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
         processes.insert(0, "valkey")
     auth_sizes = _sizes(root, auth_modules)
     consumer_sizes = _sizes(root, consumer_modules)
-    return {
-        "auth_sloc": sum(s["sloc"] for s in auth_sizes),
-        "consumer_sloc": sum(s["sloc"] for s in consumer_sizes),
+    return CodeSize(
+        auth_sloc=sum(s.sloc for s in auth_sizes),
+        consumer_sloc=sum(s.sloc for s in consumer_sizes),
         # a module both sides use (common/ plumbing) is counted once in the total
-        "total_sloc": sum(s["sloc"] for s in _sizes(root, counted)),
-        "auth_modules": auth_sizes,
-        "consumer_modules": consumer_sizes,
-        "processes": processes,
-        "needs_valkey": needs_valkey,
-        "settings": settings_read(root, counted, needs_valkey, publishes),
-        "team": team_size(
+        total_sloc=sum(s.sloc for s in _sizes(root, counted)),
+        auth_modules=auth_sizes,
+        consumer_modules=consumer_sizes,
+        processes=processes,
+        needs_valkey=needs_valkey,
+        settings=settings_read(root, counted, needs_valkey, publishes),
+        team=team_size(
             root,
             the_mode,
             shared=auth_core | consumer_core,
@@ -346,10 +329,10 @@ def measure_variant(root: Path, mode: str, publish: str | None) -> CodeSizeDict:
             has_events=publishes,
             needs_valkey=needs_valkey,
         ),
-    }
+    )
 
 
-def measure(root: Path) -> dict[str, CodeSizeDict]:
+def measure(root: Path) -> dict[str, CodeSize]:
     """CodeSize for each benchmarked variant, keyed by its label."""
     return {Variant.of(m, p).label: measure_variant(root, m, p) for m, p in VARIANTS}
 

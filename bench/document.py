@@ -40,6 +40,7 @@ from bench.results import (
     Throughput,
     floor_parts,
 )
+from bench.scenarios.names import ScenarioId
 from bench.verdict import (
     LAZY,
     Axis,
@@ -52,7 +53,13 @@ from bench.verdict import (
     verdict,
 )
 
-AWARENESS_SCENARIOS = (1, 2, 3, 5, 9)
+AWARENESS_SCENARIOS = (
+    ScenarioId.STEADY,
+    ScenarioId.CONSUMER_OFFLINE,
+    ScenarioId.VALKEY_DOWN,
+    ScenarioId.SLOW_SUBSCRIBER,
+    ScenarioId.LATE_SERVICE,
+)
 OPERATIONS = (
     "registration",
     "login",

@@ -384,9 +384,7 @@ def run_bench(
     if "codesize" in parts:
         progress("code size: counting modules through their imports")
         codesize = {
-            v.label: CodeSize.model_validate(
-                measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
-            )
+            v.label: measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
             for v in latency_variants(variants)
         }
         record.put(codesize=codesize)

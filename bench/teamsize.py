@@ -16,8 +16,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TypedDict
 
+from bench.results import TeamSize
 from bench.sources import code_lines, load_module, module_path, modules_under
 from common.settings import Mode
 
@@ -28,17 +28,6 @@ VALKEY_SERVICE = "valkey"
 TESTS = "tests"
 
 Unit = ast.FunctionDef | ast.AsyncFunctionDef | ast.Import | ast.ImportFrom
-
-
-class TeamSizeDict(TypedDict):
-    product_sloc: int  # the mode's own modules and the event code it needs in shared ones
-    shared_event_sloc: int  # of which: event code inside shared modules
-    tests_sloc: int
-    test_files: list[str]
-    config_sloc: int
-    config_files: list[str]
-    plumbing_sloc: int  # shared by every mode, shown once: the same figure for every variant
-    plumbing_tests_sloc: int
 
 
 def _is_event_module(name: str) -> bool:
@@ -167,7 +156,7 @@ def team_size(
     own: set[str],
     has_events: bool,
     needs_valkey: bool,
-) -> TeamSizeDict:
+) -> TeamSize:
     """The four parts a team adopting `mode` counts (see the module's rule)."""
     event = {m: event_lines(root, m) for m in sorted(shared)}
     shared_event = sum(len(lines) for lines in event.values())
@@ -188,16 +177,16 @@ def team_size(
         configs.append(
             (f"{COMPOSE}: {VALKEY_SERVICE}", compose_service_lines(text, VALKEY_SERVICE))
         )
-    return {
-        "product_sloc": _sloc(root, own) + (shared_event if has_events else 0),
-        "shared_event_sloc": shared_event if has_events else 0,
-        "tests_sloc": sum(size for _, size in mine),
-        "test_files": [str(p.relative_to(root)) for p, _ in mine],
-        "config_sloc": sum(n for _, n in configs),
-        "config_files": [name for name, _ in configs],
-        "plumbing_sloc": plumbing,
-        "plumbing_tests_sloc": plumbing_tests,
-    }
+    return TeamSize(
+        product_sloc=_sloc(root, own) + (shared_event if has_events else 0),
+        shared_event_sloc=shared_event if has_events else 0,
+        tests_sloc=sum(size for _, size in mine),
+        test_files=[str(p.relative_to(root)) for p, _ in mine],
+        config_sloc=sum(n for _, n in configs),
+        config_files=[name for name, _ in configs],
+        plumbing_sloc=plumbing,
+        plumbing_tests_sloc=plumbing_tests,
+    )
 
 
 def own_of_any_mode(root: Path) -> set[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.results import Results, Scenario, TokenCosts
+from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
-ATTRIBUTE_CHANGE = 11  # the scenario id of "Attribute change"
 ENCRYPTION_HIDES = (
     "Encryption hides what the token says (the user id and the packed attributes) from the "
     "client, the browser, proxies and logs that record the header: they see an opaque JWE. "
@@ -28,9 +28,9 @@ def _event_max(scenario: Scenario | None) -> tuple[str, float] | None:
     if scenario is None:
         return None
     late = [
-        (label, float(run.figures["new_value_max_s"]))
+        (label, float(run.figures[NEW_VALUE_MAX_KEY]))
         for label, run in scenario.runs.items()
-        if not label.startswith("lazy") and run.figures.get("new_value_max_s") is not None
+        if not label.startswith("lazy") and run.figures.get(NEW_VALUE_MAX_KEY) is not None
     ]
     return max(late, key=lambda item: item[1]) if late else None
 
@@ -38,7 +38,7 @@ def _event_max(scenario: Scenario | None) -> tuple[str, float] | None:
 def packing_verdict(results: Results) -> str:
     """Whether "pack more into the token" holds, and under which condition, from the figures."""
     costs = results.token_costs
-    scenario = next((s for s in results.scenarios if s.id == ATTRIBUTE_CHANGE), None)
+    scenario = next((s for s in results.scenarios if s.id == ScenarioId.ATTRIBUTE_CHANGE), None)
     ttl = _figure(scenario, "lazy", "stale_without_login_up_to_s")
     stale = _figure(scenario, "lazy", "still_stale_after_window")
     window = _figure(scenario, "lazy", "window_s")

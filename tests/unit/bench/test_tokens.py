@@ -8,6 +8,7 @@ from bench import tokencost, tokenreport
 from bench.document import document
 from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun
+from bench.scenarios.names import ScenarioId
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 
@@ -31,7 +32,7 @@ def test_packing_more_makes_tokens_bigger_and_encryption_bigger_still() -> None:
 def test_the_verdict_names_the_condition_from_the_figures() -> None:
     results = RESULTS
     change = Scenario(
-        id=tokenreport.ATTRIBUTE_CHANGE,
+        id=ScenarioId.ATTRIBUTE_CHANGE,
         title="Attribute change",
         question="?",
         runs={
