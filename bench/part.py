@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # the protocol's types; a part's module imports them for real
+    from bench.report import Block
+    from bench.results import Results
 
 # What each part measures; a run measures the default plan unless told otherwise.
 DEFAULT_PARTS: dict[str, str] = {
@@ -30,3 +35,15 @@ def choose(parts: Iterable[str] = (), extras: Iterable[str] = ()) -> frozenset[s
     if wrong:
         raise ValueError(f"unknown extra {', '.join(wrong)} (choose from {', '.join(EXTRAS)})")
     return frozenset(named or DEFAULT_PARTS) | frozenset(added)
+
+
+class Part(Protocol):
+    """One measurement, as its package bench/parts/<name>/ states it: the name, the fields of
+    results.json its typed result fills, and its section of the report."""
+
+    name: str
+    fields: tuple[str, ...]
+
+    def section(self, results: Results, charts: bool) -> list[Block]:
+        """The report's section, empty when the run's plan left the part out."""
+        ...

@@ -9,7 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from bench.part import DEFAULT_PARTS
 from common.settings import Mode
 
 SCHEMA_VERSION = 1
@@ -449,7 +448,7 @@ class Results(BaseModel):
     generated_at: str
     quick: bool
     duration_s: float
-    parts: list[str] = Field(default_factory=lambda: list(DEFAULT_PARTS))  # bench.part's names
+    parts: list[str] = Field(default_factory=list)  # bench.part's names; empty: not recorded
     environment: dict[str, Any]
     modes: list[str]
     variants: dict[str, dict[str, str | None]]  # label -> {"mode", "publish"}

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 import cli
 from bench.document import render_results
 from bench.part import ALL_PARTS, DEFAULT_PARTS, EXTRAS, choose
+from bench.parts import PARTS
 from bench.results import SCHEMA_VERSION, Results
 from bench.run import needs_stack, planned_steps, render_reports, variants_for
 from tests.e2e.plans import TINY
@@ -83,3 +84,15 @@ def test_report_names_both_versions_of_an_older_results_json(tmp_path: Path) -> 
     shutil.copy(FIXTURE, tmp_path / "results.json")
     md_path, html_path = render_reports(tmp_path)
     assert md_path.exists() and html_path.exists()
+
+
+def test_every_part_has_a_folder_a_line_and_fields_of_its_own() -> None:
+    assert sorted(p.name for p in PARTS) == sorted(ALL_PARTS)
+    fields = [f for p in PARTS for f in p.fields]
+    assert len(fields) == len(set(fields)) and set(fields) <= set(Results.model_fields)
+    empty = Results(
+        generated_at="", quick=True, duration_s=0, environment={}, modes=[], variants={}
+    )
+    assert all(
+        p.section(empty.model_copy(update={"parts": ["tokens"]}), False) == [] for p in PARTS
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import tokencost, tokenreport
+import bench.parts.tokens.report as tokenreport
+from bench import tokencost
 from bench.document import document
 from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun

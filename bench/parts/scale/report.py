@@ -127,3 +127,8 @@ def failover_section(results: Results) -> list[Block]:
         ),
         Table(COLUMNS, [[T(c) for c in cells(row)] for row in results.failover]),
     ]
+
+
+def section(results: Results, charts: bool) -> list[Block]:
+    """Replicas and failover, when the run measured them."""
+    return [*replicas_section(results), *failover_section(results)]

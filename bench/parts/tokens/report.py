@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import Block, Heading, Para, T, Table
 from bench.results import Results, Scenario, TokenCosts
 from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
@@ -110,3 +111,26 @@ def gateway_text(costs: TokenCosts) -> str:
         f"n={plain.n} each). A service decrypts a token once and then serves it from its cache "
         f"of verified tokens, so the decryption cost above is paid on a token's first call."
     )
+
+
+def section(results: Results, charts: bool) -> list[Block]:
+    """Packed attributes and encrypted tokens: size, cost per call, and the verdict."""
+    costs = results.token_costs
+    if costs is None:
+        return []
+    rows = [[T(cell) for cell in row] for row in encryption_rows(costs)]
+    return [
+        Heading(2, "Tokens: packing attributes and encrypting", "tokens"),
+        Para(packing_verdict(results)),
+        Table(TOKEN_HEADERS, rows, "Token size and per-call cost (in process)"),
+        Para(
+            f"Per 100 bytes of packed attributes: +{costs.header_bytes_per_100_bytes:.0f} header "
+            f"bytes, {costs.verify_us_per_100_bytes:+.1f} µs verify, "
+            f"+{costs.sealed_bytes_per_100_bytes:.0f} encrypted-token bytes, "
+            f"{costs.decrypt_verify_us_per_100_bytes:+.1f} µs decrypt + verify "
+            f"(least-squares slopes over {len(costs.points)} packings, median of "
+            f"{costs.samples_per_point} calls each)."
+        ),
+        Para(gateway_text(costs)),
+        Para(ENCRYPTION_HIDES),
+    ]

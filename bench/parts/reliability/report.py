@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from bench.report import Block, Chart, Heading, Para, T, Table, fmt_value
 from bench.report.charts import colors, png
-from bench.results import ReliabilityRun
+from bench.results import ReliabilityRun, Results
 
 COMMAND = "discovery-lab bench --with reliability"
 
@@ -77,8 +77,12 @@ def rss_chart(run: ReliabilityRun) -> bytes:
     return png(fig)
 
 
-def section(runs: list[ReliabilityRun], charts: bool) -> list[Block]:
-    """Section 4: one table of load and promises, one of memory, a chart per variant."""
+def section(results: Results, charts: bool) -> list[Block]:
+    """Section 4, when the run had one: a table of load and promises, one of memory, a chart per
+    variant."""
+    runs = results.reliability
+    if not runs:
+        return []
     plan = runs[0].plan
     blocks: list[Block] = [
         Heading(2, "4. Reliability under sustained load", "reliability"),

@@ -1,4 +1,4 @@
-"""The report's capacity section: catch-up against its floor, and a lazy consumer's memory."""
+"""The report section of capacity: a stream catch-up, and a lazy consumer's memory."""
 
 from __future__ import annotations
 
@@ -140,8 +140,10 @@ def memory_blocks(m: Memory) -> list[Block]:
     ]
 
 
-def section(results: Results) -> list[Block]:
-    """The scale section, with whichever of its parts the run measured."""
+def section(results: Results, charts: bool) -> list[Block]:
+    """Catch-up against its floor and a lazy consumer's memory, when the run measured them."""
+    if results.catchup is None and results.memory is None:
+        return []
     blocks: list[Block] = [Heading(2, "At scale: catch-up and memory", "scale")]
     if results.catchup is not None:
         blocks += catchup_blocks(results.catchup)
