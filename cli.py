@@ -702,12 +702,14 @@ def report(
     directory: Annotated[Path, typer.Argument(help="a bench output dir holding results.json")],
 ) -> None:
     """Render report.md and report.html again from DIR/results.json."""
-    from bench.run import render_reports
+    from bench.run import UnreadableResults, render_reports
 
     if not (directory / "results.json").exists():
         fail(f"no results.json in {directory}")
     try:
         md, html = render_reports(directory)
+    except UnreadableResults as exc:  # another schema version, or an interrupted run
+        fail(str(exc))
     # A results.json from another version may lack or mistype anything: say so, no traceback.
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot render {directory / 'results.json'}: {exc}")

@@ -135,7 +135,7 @@ class ModuleSize(BaseModel):
 
 
 class TeamSize(BaseModel):
-    """Code a team adopting one mode writes and keeps (see bench.teamsize for the rule)."""
+    """Code a team adopting one mode writes and keeps (bench/parts/codesize/team.py)."""
 
     product_sloc: int
     shared_event_sloc: int
@@ -377,7 +377,8 @@ class ReplicaResults(BaseModel):
 
 class CatchUp(BaseModel):
     """A consumer catching up with a backlog of stream entries, against a floor of raw
-    XREADGROUP batches plus one bulk insert, measured in the same run (bench.catchup)."""
+    XREADGROUP batches plus one bulk insert, measured in the same run
+    (bench/parts/capacity/catchup.py)."""
 
     events: int
     batch: int  # entries per XREADGROUP, per transaction and per XACK
@@ -409,7 +410,8 @@ class CatchUp(BaseModel):
 
 
 class MemoryRun(BaseModel):
-    """A consumer's RSS as distinct users are seen, in one way of driving it (bench.memory)."""
+    """A consumer's RSS as distinct users are seen, in one way of driving it
+    (bench/parts/capacity/memory.py)."""
 
     where: str
     idle_mb: float  # MiB before the first user
@@ -463,6 +465,6 @@ class Results(BaseModel):
     replicas: ReplicaResults | None = None  # bench --with scale (PostgreSQL)
     failover: list[dict[str, Any]] = Field(
         default_factory=list
-    )  # bench --with scale: bench.failover rows
+    )  # bench --with scale: bench.parts.scale.failover rows
     catchup: CatchUp | None = None  # a consumer catching up with a stream backlog
     memory: Memory | None = None  # a lazy consumer's RSS with many users seen

@@ -21,17 +21,20 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from bench import catchup, failover, memory, tokencost
 from bench import floors as fl
-from bench import replicas as bench_replicas
-from bench.codesize import measure_variant
 from bench.document import render
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
 from bench.part import DEFAULT_PARTS, choose
+from bench.parts.capacity import catchup, memory
+from bench.parts.codesize.measure import measure_variant
+from bench.parts.costs.measure import measure as measure_security
+from bench.parts.scale import failover
+from bench.parts.scale import replicas as bench_replicas
+from bench.parts.scale.replicas import ReplicaPlan
+from bench.parts.tokens import measure as tokencost
 from bench.reliability.soak import SoakPlan, run_soak
-from bench.replicas import ReplicaPlan
 from bench.results import (
     SCHEMA_VERSION,
     CodeSize,
@@ -47,7 +50,6 @@ from bench.results import (
 )
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
-from bench.security import measure as measure_security
 from bench.targets import check
 from bench.variants import Variant
 from common.settings import Mode, Settings
@@ -513,6 +515,10 @@ def run_bench(
     return out_dir
 
 
+class UnreadableResults(ValueError):
+    """A results.json that no report can be rendered from: interrupted, or of another version."""
+
+
 def render_reports(out_dir: Path) -> tuple[Path, Path]:
     """Render report.md and report.html from out_dir/results.json."""
     require_report_deps()
@@ -520,13 +526,13 @@ def render_reports(out_dir: Path) -> tuple[Path, Path]:
     if raw.get("complete") is False:
         ignored = ("schema_version", "complete", "quick", "modes", "parts")
         held = ", ".join(k for k in raw if k not in ignored) or "nothing"
-        raise ValueError(
+        raise UnreadableResults(
             f"{out_dir / 'results.json'} is from an interrupted run (it holds: {held}); "
             "a report needs a complete run"
         )
     version = raw.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(
+        raise UnreadableResults(
             f"{out_dir / 'results.json'} has schema version {version}; this report reads "
             f"version {SCHEMA_VERSION} (run the benchmark again with this version)"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from statistics import median
 
-from bench.failover import COLUMNS, cells
+from bench.parts.scale.failover import COLUMNS, cells
 from bench.report import Block, Heading, Para, T, Table, fmt_value
 from bench.results import ReplicaResults, Results
 

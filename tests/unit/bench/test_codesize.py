@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.codesize import (
+from bench.parts.codesize.measure import (
     RULE,
     measure,
     measure_variant,
     project_root,
 )
+from bench.parts.codesize.sources import PROJECT_PACKAGES, reachable, sloc
 from bench.results import CodeSize, ModuleSize
-from bench.sources import PROJECT_PACKAGES, reachable, sloc
 
 SAMPLE = '''"""Module docstring
 over two lines."""

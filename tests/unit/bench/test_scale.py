@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.document import document
-from bench.memory import checkpoints, slope_kb
+from bench.parts.capacity.memory import checkpoints, slope_kb
 from bench.report import to_markdown
 from bench.results import CatchUp, Memory, MemoryRun, Results, Stats
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.codesize import measure, project_root
-from bench.results import CodeSize, TeamSize
-from bench.teamsize import (
+from bench.parts.codesize.measure import measure, project_root
+from bench.parts.codesize.team import (
     compose_service_lines,
     event_lines,
     own_of_any_mode,
     project_test_files,
 )
+from bench.results import CodeSize, TeamSize
 
 
 def team(size: CodeSize) -> TeamSize:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import bench.parts.tokens.report as tokenreport
-from bench import tokencost
 from bench.document import document
+from bench.parts.tokens import measure as tokencost
 from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun
 from bench.scenarios.names import ScenarioId

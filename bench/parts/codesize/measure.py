@@ -22,8 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.results import CodeSize, ModuleSize
-from bench.sources import (
+from bench.parts.codesize.sources import (
     PROJECT_PACKAGES,
     ModuleInfo,
     imports_package,
@@ -33,7 +32,8 @@ from bench.sources import (
     reachable,
     sloc,
 )
-from bench.teamsize import team_size
+from bench.parts.codesize.team import team_size
+from bench.results import CodeSize, ModuleSize
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish, default_publish
 
@@ -339,4 +339,4 @@ def measure(root: Path) -> dict[str, CodeSize]:
 
 def project_root() -> Path:
     """The checkout this module belongs to."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[3]

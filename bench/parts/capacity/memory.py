@@ -198,7 +198,7 @@ def in_process(stack: Stack, tokens: list[str], users: int, work: Path) -> Memor
         "LAB_MODE": "lazy",
     }
     out = subprocess.run(
-        [sys.executable, "-m", "bench.memory", str(users), str(tokens_file)],
+        [sys.executable, "-m", "bench.parts.capacity.memory", str(users), str(tokens_file)],
         env=env,
         stdout=subprocess.PIPE,  # its progress goes to stderr, as it comes
         text=True,
@@ -276,7 +276,8 @@ def sizes(quick: bool) -> tuple[int, int]:
     return (20_000, 1_000) if quick else (1_000_000, 5_000)
 
 
-if __name__ == "__main__":  # the child in_process() starts: python -m bench.memory USERS TOKENS
+# The child in_process() starts: python -m bench.parts.capacity.memory USERS TOKENS_FILE
+if __name__ == "__main__":
     drive_users, tokens_file = sys.argv[1:3]
     drive_tokens = json.loads(Path(tokens_file).read_text())
     print(json.dumps(asyncio.run(_drive(Settings(), drive_tokens, int(drive_users)))), flush=True)

@@ -1,11 +1,12 @@
 """Code size as a team adopting a mode counts it: its own product code, its tests and its
 configuration, with the plumbing every mode shares counted once, apart.
 
-Rule: shared plumbing is what every mode's app factories reach (the core of bench.codesize),
-less its event code. Event code in a shared module is each top-level function, class method or
-import that uses a name imported from `events` or `auth.publishing`, or calls such a function of
-its module; it is charged to the modes that publish or consume events, never to lazy. A mode's
-own product code is what bench.codesize adds for it, plus that event code when it has events.
+Rule: shared plumbing is what every mode's app factories reach (the core of the code size
+measure), less its event code. Event code in a shared module is each top-level function, class
+method or import that uses a name imported from `events` or `auth.publishing`, or calls such a
+function of its module; it is charged to the modes that publish or consume events, never to lazy.
+A mode's own product code is what the code size measure adds for it, plus that event code when
+it has events.
 A test file belongs to a mode when it imports one of the mode's own modules or names the mode
 (`Mode.X`); any other test file tests the plumbing. Configuration: asyncapi.yaml for modes with
 events, the compose file's valkey service for modes that need Valkey.
@@ -17,8 +18,8 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
+from bench.parts.codesize.sources import code_lines, load_module, module_path, modules_under
 from bench.results import TeamSize
-from bench.sources import code_lines, load_module, module_path, modules_under
 from common.settings import Mode
 
 EVENT_ROOTS = ("events", "auth.publishing")
