@@ -9,7 +9,7 @@ LAB := $(VENV)/bin/discovery-lab
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: bench bench-quick bench-reliability demo test test-fast lint clean
+.PHONY: bench bench-quick bench-capacity bench-reliability bench-scale bench-costs demo test test-fast lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ bench: $(BENCH_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(LAB) bench --quick
 
+# The default plan plus one opt-in extra each (`discovery-lab bench --help` says what they measure).
+bench-capacity: $(BENCH_STAMP)
+	$(LAB) bench --with capacity
+
 bench-reliability: $(BENCH_STAMP)
-	$(LAB) bench --reliability
+	$(LAB) bench --with reliability
+
+bench-scale: $(BENCH_STAMP)
+	$(LAB) bench --with scale
+
+bench-costs: $(BENCH_STAMP)
+	$(LAB) bench --with costs
 
 demo: $(BENCH_STAMP)
 	$(LAB) demo

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from valkey.exceptions import ValkeyClusterException, ValkeyError
 
+from bench.part import DEFAULT_PARTS, EXTRAS, choose
 from common import sealed
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 from common.statefiles import UMASK
@@ -741,30 +742,24 @@ def bench(
             "--keep-state", help="keep the run's temporary state dir (logs, databases) to inspect"
         ),
     ] = False,
-    reliability: Annotated[
-        bool,
+    part: Annotated[
+        list[str] | None,
         typer.Option(
-            "--reliability",
-            help="also run each mode under sustained load with faults injected (about 2 minutes "
-            "per mode; 30 s with --quick) for the report's reliability section",
+            "--part",
+            metavar="NAME",
+            help="measure only this part, repeatable (default: the default plan: "
+            f"{', '.join(DEFAULT_PARTS)}; an extra's name works too)",
         ),
-    ] = False,
-    replicas: Annotated[
-        bool,
+    ] = None,
+    extra: Annotated[
+        list[str] | None,
         typer.Option(
-            "--replicas",
-            help="also run the replicas scenario on PostgreSQL at 127.0.0.1:5432: two replicas "
-            "per consumer, one against two auth processes (a few minutes)",
+            "--with",
+            metavar="EXTRA",
+            help="also measure this extra, repeatable: "
+            + "; ".join(f"{name}: {what}" for name, what in EXTRAS.items()),
         ),
-    ] = False,
-    cluster: Annotated[
-        bool,
-        typer.Option(
-            "--cluster",
-            help="also run the failover benchmark on an embedded Valkey Cluster (about 4 "
-            "minutes with --quick, 10 without)",
-        ),
-    ] = False,
+    ] = None,
 ) -> None:
     """Run the benchmark on its own stack; write results.json, report.md and report.html.
 
@@ -773,6 +768,10 @@ def bench(
     from bench.progress import bench_progress
     from bench.run import default_out_dir, run_bench
 
+    try:
+        parts = choose(part or (), extra or ())
+    except ValueError as exc:
+        fail(str(exc))
     target = out or default_out_dir()
     started = time.perf_counter()
     try:
@@ -784,9 +783,7 @@ def bench(
                 progress=steps.step,
                 on_plan=steps.plan,
                 keep_state=keep_state,
-                reliability=reliability,
-                replicas=replicas,
-                cluster=cluster,
+                parts=parts,
             )
     except (ValueError, StackError) as exc:
         fail(str(exc))
@@ -803,12 +800,14 @@ def report(
     directory: Annotated[Path, typer.Argument(help="a bench output dir holding results.json")],
 ) -> None:
     """Render report.md and report.html again from DIR/results.json."""
-    from bench.run import render_reports
+    from bench.run import UnreadableResults, render_reports
 
     if not (directory / "results.json").exists():
         fail(f"no results.json in {directory}")
     try:
         md, html = render_reports(directory)
+    except UnreadableResults as exc:  # another schema version, or an interrupted run
+        fail(str(exc))
     # A results.json from another version may lack or mistype anything: say so, no traceback.
     except Exception as exc:  # noqa: BLE001
         fail(f"cannot render {directory / 'results.json'}: {exc}")

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from bench.intervals import paired_difference
 from bench.reach import reach
 from bench.results import Results, Scenario
-
-NEVER_CALL, CONSUMER_OFFLINE, VALKEY_DOWN, VALKEY_KILLED, ATTRIBUTE_CHANGE = 8, 2, 3, 10, 11
+from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
 
 def users_missed(results: Results) -> dict[str, dict[int, int]]:
@@ -46,11 +45,11 @@ def _fewest_missed(results: Results, scenario_id: int, situation: str) -> Situat
 
 
 def _attributes(results: Results) -> Situation | None:
-    scenario = _scenario(results, ATTRIBUTE_CHANGE)
+    scenario = _scenario(results, ScenarioId.ATTRIBUTE_CHANGE)
     if scenario is None:
         return None
     late = {
-        label: run.figures.get("new_value_max_s")
+        label: run.figures.get(NEW_VALUE_MAX_KEY)
         for label, run in scenario.runs.items()
         if run.figures.get("still_stale_after_window") == 0
     }
@@ -100,10 +99,14 @@ def _code(results: Results) -> Situation | None:
 
 
 ROWS: list[Callable[[Results], Situation | None]] = [
-    lambda r: _fewest_missed(r, NEVER_CALL, "a welcome message must reach users who never call"),
-    lambda r: _fewest_missed(r, CONSUMER_OFFLINE, "a consumer can be down for a while"),
-    lambda r: _fewest_missed(r, VALKEY_DOWN, "one Valkey node, which may be down"),
-    lambda r: _fewest_missed(r, VALKEY_KILLED, "Valkey may be killed and lose what it held"),
+    lambda r: _fewest_missed(
+        r, ScenarioId.NEVER_CALL, "a welcome message must reach users who never call"
+    ),
+    lambda r: _fewest_missed(r, ScenarioId.CONSUMER_OFFLINE, "a consumer can be down for a while"),
+    lambda r: _fewest_missed(r, ScenarioId.VALKEY_DOWN, "one Valkey node, which may be down"),
+    lambda r: _fewest_missed(
+        r, ScenarioId.VALKEY_KILLED, "Valkey may be killed and lose what it held"
+    ),
     _attributes,
     _latency,
     _code,

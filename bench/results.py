@@ -135,7 +135,7 @@ class ModuleSize(BaseModel):
 
 
 class TeamSize(BaseModel):
-    """Code a team adopting one mode writes and keeps (see bench.teamsize for the rule)."""
+    """Code a team adopting one mode writes and keeps (bench/parts/codesize/team.py)."""
 
     product_sloc: int
     shared_event_sloc: int
@@ -377,7 +377,8 @@ class ReplicaResults(BaseModel):
 
 class CatchUp(BaseModel):
     """A consumer catching up with a backlog of stream entries, against a floor of raw
-    XREADGROUP batches plus one bulk insert, measured in the same run (bench.catchup)."""
+    XREADGROUP batches plus one bulk insert, measured in the same run
+    (bench/parts/capacity/catchup.py)."""
 
     events: int
     batch: int  # entries per XREADGROUP, per transaction and per XACK
@@ -409,7 +410,8 @@ class CatchUp(BaseModel):
 
 
 class MemoryRun(BaseModel):
-    """A consumer's RSS as distinct users are seen, in one way of driving it (bench.memory)."""
+    """A consumer's RSS as distinct users are seen, in one way of driving it
+    (bench/parts/capacity/memory.py)."""
 
     where: str
     idle_mb: float  # MiB before the first user
@@ -448,20 +450,21 @@ class Results(BaseModel):
     generated_at: str
     quick: bool
     duration_s: float
+    parts: list[str] = Field(default_factory=list)  # bench.part's names; empty: not recorded
     environment: dict[str, Any]
     modes: list[str]
     variants: dict[str, dict[str, str | None]]  # label -> {"mode", "publish"}
-    codesize: dict[str, CodeSize]
-    floors: Floors
-    latency: dict[str, ModeLatency]
-    scenarios: list[Scenario]
-    targets: list[Target]
+    codesize: dict[str, CodeSize] = Field(default_factory=dict)
+    floors: Floors | None = None  # measured with the latency
+    latency: dict[str, ModeLatency] = Field(default_factory=dict)
+    scenarios: list[Scenario] = Field(default_factory=list)
+    targets: list[Target] = Field(default_factory=list)
     reliability: list[ReliabilityRun] = Field(default_factory=list)
     token_costs: TokenCosts | None = None  # packing and encryption, measured in the same run
     security: Security | None = None
-    replicas: ReplicaResults | None = None  # bench --replicas (PostgreSQL)
+    replicas: ReplicaResults | None = None  # bench --with scale (PostgreSQL)
     failover: list[dict[str, Any]] = Field(
         default_factory=list
-    )  # bench --cluster: bench.failover rows
+    )  # bench --with scale: bench.parts.scale.failover rows
     catchup: CatchUp | None = None  # a consumer catching up with a stream backlog
     memory: Memory | None = None  # a lazy consumer's RSS with many users seen

@@ -12,7 +12,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,16 +21,22 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from bench import catchup, failover, memory, tokencost
 from bench import floors as fl
-from bench import replicas as bench_replicas
-from bench.codesize import measure_variant
+from bench.document import render
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
+from bench.part import DEFAULT_PARTS, choose
+from bench.parts.capacity import catchup, memory
+from bench.parts.codesize.measure import measure_variant
+from bench.parts.costs.measure import measure as measure_security
+from bench.parts.scale import failover
+from bench.parts.scale import replicas as bench_replicas
+from bench.parts.scale.replicas import ReplicaPlan
+from bench.parts.tokens import measure as tokencost
 from bench.reliability.soak import SoakPlan, run_soak
-from bench.replicas import ReplicaPlan
 from bench.results import (
+    SCHEMA_VERSION,
     CodeSize,
     Floors,
     ModeLatency,
@@ -44,7 +50,6 @@ from bench.results import (
 )
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import Size
-from bench.security import measure as measure_security
 from bench.targets import check
 from bench.variants import Variant
 from common.settings import Mode, Settings
@@ -116,17 +121,37 @@ def latency_variants(variants: list[Variant]) -> list[Variant]:
     return [*variants, *(v for v in extra if v.mode in modes)]
 
 
-def planned_steps(plan: Plan, variants: list[Variant]) -> int:
+def needs_stack(parts: Collection[str]) -> bool:
+    """True if a part of the run measures on the lab's own running stack."""
+    return any(p in parts for p in ("latency", "scenarios", "tokens", "costs", "reliability"))
+
+
+def planned_steps(
+    plan: Plan, variants: list[Variant], parts: Collection[str] = DEFAULT_PARTS
+) -> int:
     """How many progress lines a run announces, for a progress bar and its ETA."""
-    before_latency = 5  # code size, floors, token costs, starting the stack, Valkey floors
     chosen = latency_variants(variants)
-    floor = any(v.mode is not Mode.LAZY for v in chosen)  # the same-path floor, each round
-    latency = plan.rounds * (1 + floor + len(chosen)) + 1  # and the security figures
-    scenarios = sum(len(spec.variants(variants)) for spec in SCENARIOS)
-    # gateway calls with plain and encrypted tokens, stopping the stack, catch-up, memory,
-    # results.json
-    after = 5
-    return before_latency + latency + scenarios + after
+    steps = 1  # results.json
+    if "codesize" in parts:
+        steps += 1
+    if "latency" in parts:  # local floors, Valkey floors, then each round
+        floor = any(v.mode is not Mode.LAZY for v in chosen)  # the same-path floor, each round
+        steps += 2 + plan.rounds * (1 + floor + len(chosen))
+    if "tokens" in parts:  # in process, then through the gateway
+        steps += 2
+    if "costs" in parts:
+        steps += 1
+    if "scenarios" in parts:
+        steps += sum(len(spec.variants(variants)) for spec in SCENARIOS)
+    if "reliability" in parts:
+        steps += len(chosen)
+    if needs_stack(parts):  # starting and stopping it
+        steps += 2
+    if "scale" in parts:
+        steps += ReplicaPlan.make(plan.quick).steps + 1
+    if "capacity" in parts:  # catch-up, memory
+        steps += 2
+    return steps
 
 
 def default_out_dir() -> Path:
@@ -163,7 +188,8 @@ class Recorder:
     def put(self, **sections: Any) -> None:
         """Record measured sections; the file says `"complete": false` until finish()."""
         self.sections.update(to_jsonable_python(sections))
-        self._write(json.dumps({"complete": False, **self.sections}, indent=1))
+        partial = {"schema_version": SCHEMA_VERSION, "complete": False, **self.sections}
+        self._write(json.dumps(partial, indent=1))
 
     def finish(self, results: Results) -> None:
         self._write(results.model_dump_json(indent=1))
@@ -176,16 +202,16 @@ class Recorder:
 
 @dataclass
 class OnStack:
-    """What the run measures on the running stack."""
+    """What the run measures on the running stack; None or empty for a part not in the plan."""
 
-    floors: dict[str, Stats]
-    latency: dict[str, ModeLatency]
-    hash_throughput: Throughput
-    security: Security
-    scenarios: list[Scenario]
-    variant_order: list[list[str]]  # the order the variants ran in, round by round
-    gateway_tokens: tuple[Stats, Stats]  # steady calls with a plain, then an encrypted token
-    path_floors: dict[str, PathFloor]  # the same-path floor by transport
+    floors: dict[str, Stats] = field(default_factory=dict)
+    latency: dict[str, ModeLatency] = field(default_factory=dict)
+    hash_throughput: Throughput | None = None
+    security: Security | None = None
+    scenarios: list[Scenario] = field(default_factory=list)
+    variant_order: list[list[str]] = field(default_factory=list)  # round by round
+    gateway_tokens: tuple[Stats, Stats] | None = None  # steady calls, plain then encrypted
+    path_floors: dict[str, PathFloor] = field(default_factory=dict)  # by transport
 
 
 def _run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -207,64 +233,76 @@ def _local_floors(plan: Plan, progress: Progress) -> dict[str, Stats]:
     }
 
 
-async def _on_stack(
-    stack: Stack,
+async def _scenarios(
+    h: Harness,
     plan: Plan,
     variants: list[Variant],
     record: Recorder,
     settings_used: dict[str, str],
     progress: Progress,
+) -> list[Scenario]:
+    stack = h.stack
+    scenarios: list[Scenario] = []
+    for spec in SCENARIOS:
+        scenario = Scenario(id=spec.id, title=spec.title, question=spec.question, runs={})
+        scenarios.append(scenario)
+        auth_env = getattr(spec, "auth_env", None)
+        saved = {}
+        if auth_env:
+            saved = {k: stack.env.get(k, "") for k in auth_env(plan.scenario)}
+            await h.restart_auth(**auth_env(plan.scenario))
+            settings_used.update(
+                {f"scenario{spec.id}:{k}": v for k, v in auth_env(plan.scenario).items()}
+            )
+        try:
+            for variant in spec.variants(variants):
+                progress(f"scenario {spec.id} ({spec.title}): {variant.label}")
+                scenario.runs[variant.label] = await spec.run(h, variant, plan.scenario)
+                record.put(scenarios=scenarios)
+        finally:
+            if auth_env:
+                await h.restart_auth(**saved)
+    return scenarios
+
+
+async def _on_stack(
+    stack: Stack,
+    plan: Plan,
+    variants: list[Variant],
+    parts: Collection[str],
+    record: Recorder,
+    settings_used: dict[str, str],
+    progress: Progress,
 ) -> OnStack:
     h = Harness(stack)
+    done = OnStack()
     try:
-        url = stack.settings.effective_valkey_url
-        progress("floors: Valkey PUBLISH→receive and XADD→XREADGROUP")
-        floors = {
-            "valkey_pubsub": fl.stats(await fl.valkey_pubsub(url, plan.floor_samples)),
-            "valkey_stream": fl.stats(await fl.valkey_stream(url, plan.floor_samples)),
-        }
-        record.put(floors=record.sections["floors"] | to_jsonable_python(floors))
-        measured = await measure_all(
-            h, latency_variants(variants), plan.latency, plan.rounds, progress, plan.seed
-        )
-        record.put(latency=measured.latency, same_path_floors=measured.path_floors)
-        progress("security: login timing by kind of failure, event signing, ACL publish")
-        security = await measure_security(
-            h, logins=6 if plan.quick else 30, events=plan.floor_samples
-        )
-        record.put(security=security)
-        scenarios: list[Scenario] = []
-        for spec in SCENARIOS:
-            scenario = Scenario(id=spec.id, title=spec.title, question=spec.question, runs={})
-            scenarios.append(scenario)
-            auth_env = getattr(spec, "auth_env", None)
-            saved = {}
-            if auth_env:
-                saved = {k: stack.env.get(k, "") for k in auth_env(plan.scenario)}
-                await h.restart_auth(**auth_env(plan.scenario))
-                settings_used.update(
-                    {f"scenario{spec.id}:{k}": v for k, v in auth_env(plan.scenario).items()}
-                )
-            try:
-                for variant in spec.variants(variants):
-                    progress(f"scenario {spec.id} ({spec.title}): {variant.label}")
-                    scenario.runs[variant.label] = await spec.run(h, variant, plan.scenario)
-                    record.put(scenarios=scenarios)
-            finally:
-                if auth_env:
-                    await h.restart_auth(**saved)
-        progress("tokens: steady calls through the gateway, plain and encrypted")
-        gateway_tokens = await tokencost.gateway_steady(h, plan.latency.steady_calls)
-        return OnStack(
-            floors,
-            measured.latency,
-            measured.hashing,
-            security,
-            scenarios,
-            measured.order,
-            gateway_tokens,
-            measured.path_floors,
-        )
+        if "latency" in parts:
+            url = stack.settings.effective_valkey_url
+            progress("floors: Valkey PUBLISH→receive and XADD→XREADGROUP")
+            done.floors = {
+                "valkey_pubsub": fl.stats(await fl.valkey_pubsub(url, plan.floor_samples)),
+                "valkey_stream": fl.stats(await fl.valkey_stream(url, plan.floor_samples)),
+            }
+            record.put(floors=record.sections["floors"] | to_jsonable_python(done.floors))
+            measured = await measure_all(
+                h, latency_variants(variants), plan.latency, plan.rounds, progress, plan.seed
+            )
+            record.put(latency=measured.latency, same_path_floors=measured.path_floors)
+            done.latency, done.hash_throughput = measured.latency, measured.hashing
+            done.variant_order, done.path_floors = measured.order, measured.path_floors
+        if "costs" in parts:
+            progress("security: login timing by kind of failure, event signing, ACL publish")
+            done.security = await measure_security(
+                h, logins=6 if plan.quick else 30, events=plan.floor_samples
+            )
+            record.put(security=done.security)
+        if "scenarios" in parts:
+            done.scenarios = await _scenarios(h, plan, variants, record, settings_used, progress)
+        if "tokens" in parts:
+            progress("tokens: steady calls through the gateway, plain and encrypted")
+            done.gateway_tokens = await tokencost.gateway_steady(h, plan.latency.steady_calls)
+        return done
     finally:
         await h.close()
 
@@ -323,108 +361,128 @@ def run_bench(
     on_plan: Callable[[int], None] | None = None,
     keep_state: bool = False,
     stack_env: Mapping[str, str] | None = None,
-    reliability: bool = False,
-    replicas: bool = False,
-    cluster: bool = False,
+    parts: Collection[str] = DEFAULT_PARTS,
 ) -> Path:
-    """Run everything, write results.json and the reports into out_dir; return out_dir.
+    """Measure the named parts, write results.json and the reports into out_dir; return out_dir.
 
     results.json is rewritten after each measured part. Whatever happens (a failed start-up,
     an error, Ctrl-C), the stack is stopped and its temporary state dir removed, unless
-    keep_state; progress says which. With reliability, each variant also runs under sustained
-    load with faults injected (bench/reliability), for the report's reliability section. With
-    replicas, the replicas scenario runs on a PostgreSQL stack of its own (bench/replicas.py);
-    with cluster, the failover runs on an embedded Valkey Cluster (bench/failover.py).
+    keep_state; progress says which. The parts are bench.part's names: the default plan, and the
+    extras reliability (sustained load with faults, bench/reliability), scale (replicas on
+    PostgreSQL, failover on a Valkey Cluster), capacity (catch-up and memory) and costs.
     """
     require_report_deps()
+    parts = choose(parts)
     plan = plan or Plan.make(quick)
     variants = variants_for(modes)
     if on_plan:
-        extra = (ReplicaPlan.make(plan.quick).steps if replicas else 0) + cluster
-        extra += len(latency_variants(variants)) if reliability else 0  # one line per variant
-        on_plan(planned_steps(plan, variants) + extra)
+        on_plan(planned_steps(plan, variants, parts))
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load_before = loadavg()
     record = Recorder(out_dir / "results.json")
-    record.put(quick=plan.quick, modes=[v.mode.value for v in variants])
-    progress("code size: counting modules through their imports")
-    codesize = {
-        v.label: CodeSize.model_validate(
-            measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
-        )
-        for v in latency_variants(variants)
-    }
-    record.put(codesize=codesize)
-    local_floors = _local_floors(plan, progress)
+    record.put(quick=plan.quick, modes=[v.mode.value for v in variants], parts=sorted(parts))
+    codesize: dict[str, CodeSize] = {}
+    if "codesize" in parts:
+        progress("code size: counting modules through their imports")
+        codesize = {
+            v.label: measure_variant(ROOT, v.mode.value, v.publish.value if v.publish else None)
+            for v in latency_variants(variants)
+        }
+        record.put(codesize=codesize)
+    local_floors: dict[str, Stats] = {}
+    if "latency" in parts:
+        local_floors = _local_floors(plan, progress)
     record.put(floors=local_floors)
-    progress("tokens: size and verify cost per packed attribute, with and without encryption")
-    token_costs = tokencost.measure(plan.floor_samples * 2)
-    record.put(token_costs=token_costs)
-    state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
-    # Every benchmark request comes from one address: login throttling (tested, not measured
-    # here) would refuse the deliberate failures of the login-timing measurement.
-    stack = make_stack(
-        state,
-        LAB_LOGIN_ACCOUNT_ALLOWANCE="1000000",
-        LAB_LOGIN_ADDRESS_ALLOWANCE="1000000",
-        **(stack_env or {}),
-    )
-    settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
-    try:
-        progress(f"starting the stack (state in {state})")
-        stack.up()
-        measured = _run_async(_on_stack(stack, plan, variants, record, settings_used, progress))
-        soak = []
-        if reliability:
-            soak_plan = SoakPlan.short() if plan.quick else SoakPlan()
-            for variant in latency_variants(variants):
-                progress(f"reliability: {variant.label} under load for {soak_plan.duration_s:g}s")
-                soak.append(run_soak(stack, variant, soak_plan, out_dir / "reliability"))
-                record.put(reliability=soak)
-    finally:
-        with _stop_deferred():
-            stack.down()
-            if keep_state:
-                progress(f"stack stopped; its state dir is kept: {state}")
-            else:
-                shutil.rmtree(state.parent, ignore_errors=True)
-                progress(f"stack stopped; its state dir is removed: {state}")
+    token_costs = None
+    if "tokens" in parts:
+        progress("tokens: size and verify cost per packed attribute, with and without encryption")
+        token_costs = tokencost.measure(plan.floor_samples * 2)
+        record.put(token_costs=token_costs)
+    measured = OnStack()
+    soak = []
+    settings_used: dict[str, str] = {}
+    effective: dict[str, Any] = {}
+    if needs_stack(parts):
+        state = Path(tempfile.mkdtemp(prefix="lab-bench-")) / "state"
+        # Every benchmark request comes from one address: login throttling (tested, not
+        # measured here) would refuse the deliberate failures of the login-timing measurement.
+        stack = make_stack(
+            state,
+            LAB_LOGIN_ACCOUNT_ALLOWANCE="1000000",
+            LAB_LOGIN_ADDRESS_ALLOWANCE="1000000",
+            **(stack_env or {}),
+        )
+        settings_used = {k: v for k, v in stack.env.items() if k != "LAB_INTERNAL_TOKEN"}
+        effective = effective_settings(stack.settings)
+        try:
+            progress(f"starting the stack (state in {state})")
+            stack.up()
+            measured = _run_async(
+                _on_stack(stack, plan, variants, parts, record, settings_used, progress)
+            )
+            if "reliability" in parts:
+                soak_plan = SoakPlan.short() if plan.quick else SoakPlan()
+                for variant in latency_variants(variants):
+                    progress(
+                        f"reliability: {variant.label} under load for {soak_plan.duration_s:g}s"
+                    )
+                    soak.append(run_soak(stack, variant, soak_plan, out_dir / "reliability"))
+                    record.put(reliability=soak)
+        finally:
+            with _stop_deferred():
+                stack.down()
+                if keep_state:
+                    progress(f"stack stopped; its state dir is kept: {state}")
+                else:
+                    shutil.rmtree(state.parent, ignore_errors=True)
+                    progress(f"stack stopped; its state dir is removed: {state}")
     replica_results = None
-    if replicas:
+    failover_rows: list[dict[str, Any]] = []
+    if "scale" in parts:
         replica_results = _run_async(
             bench_replicas.run(ReplicaPlan.make(plan.quick), progress=progress)
         )
         record.put(replicas=replica_results)
-    failover_rows: list[dict[str, Any]] = []
-    if cluster:
         progress("failover: kill -9 and CLUSTER FAILOVER on an embedded Valkey Cluster")
-        failover_rows = _run_async(failover.run_all(plan.quick, emit=lambda _line: None))
+        failover_rows = _run_async(failover.run_all(plan.quick))
         record.put(failover=failover_rows)
-    progress(f"catch-up: a consumer back to {plan.catchup.events:,} stream entries, and its floor")
-    caught_up = catchup.measure(plan.catchup)
-    record.put(catchup=caught_up)
-    users, http_users = plan.memory_users
-    progress(f"memory: a lazy consumer with {users:,} users seen ({http_users:,} over HTTP)")
-    memory_use = memory.measure(users, http_users)
-    record.put(memory=memory_use)
+    caught_up = memory_use = None
+    if "capacity" in parts:
+        progress(
+            f"catch-up: a consumer back to {plan.catchup.events:,} stream entries, and its floor"
+        )
+        caught_up = catchup.measure(plan.catchup)
+        record.put(catchup=caught_up)
+        users, http_users = plan.memory_users
+        progress(f"memory: a lazy consumer with {users:,} users seen ({http_users:,} over HTTP)")
+        memory_use = memory.measure(users, http_users)
+        record.put(memory=memory_use)
     load_after = loadavg()
-    floors = Floors(
-        **local_floors,
-        **measured.floors,
-        hash_throughput=measured.hash_throughput,
-        same_path=measured.path_floors,
-    )
+    floors = None
+    if measured.hash_throughput is not None:
+        floors = Floors(
+            **local_floors,
+            **measured.floors,
+            hash_throughput=measured.hash_throughput,
+            same_path=measured.path_floors,
+        )
+    if token_costs is not None and measured.gateway_tokens is not None:
+        plain, sealed = measured.gateway_tokens
+        token_costs = token_costs.model_copy(
+            update={"gateway_plain": plain, "gateway_sealed": sealed}
+        )
     results = Results(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         quick=plan.quick,
         duration_s=round(time.monotonic() - started, 1),
+        parts=sorted(parts),
         environment=describe(ROOT, settings_used)
         | {
             "rounds": plan.rounds,
             "seed": plan.seed,
             "variant_order": measured.variant_order,
-            "effective_settings": effective_settings(stack.settings),
+            "effective_settings": effective,
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "busy": busy(load_before, load_after),
@@ -441,14 +499,9 @@ def run_bench(
         floors=floors,
         latency=measured.latency,
         scenarios=measured.scenarios,
-        targets=check(measured.latency, floors),
+        targets=check(measured.latency, floors) if floors else [],
         reliability=[ReliabilityRun.model_validate(run) for run in soak],
-        token_costs=token_costs.model_copy(
-            update={
-                "gateway_plain": measured.gateway_tokens[0],
-                "gateway_sealed": measured.gateway_tokens[1],
-            }
-        ),
+        token_costs=token_costs,
         security=measured.security,
         replicas=replica_results,
         failover=failover_rows,
@@ -462,16 +515,25 @@ def run_bench(
     return out_dir
 
 
+class UnreadableResults(ValueError):
+    """A results.json that no report can be rendered from: interrupted, or of another version."""
+
+
 def render_reports(out_dir: Path) -> tuple[Path, Path]:
     """Render report.md and report.html from out_dir/results.json."""
     require_report_deps()
     raw = json.loads((out_dir / "results.json").read_text())
     if raw.get("complete") is False:
-        held = ", ".join(k for k in raw if k not in ("complete", "quick", "modes")) or "nothing"
-        raise ValueError(
+        ignored = ("schema_version", "complete", "quick", "modes", "parts")
+        held = ", ".join(k for k in raw if k not in ignored) or "nothing"
+        raise UnreadableResults(
             f"{out_dir / 'results.json'} is from an interrupted run (it holds: {held}); "
             "a report needs a complete run"
         )
-    from bench.report import render
-
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise UnreadableResults(
+            f"{out_dir / 'results.json'} has schema version {version}; this report reads "
+            f"version {SCHEMA_VERSION} (run the benchmark again with this version)"
+        )
     return render(out_dir)

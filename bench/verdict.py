@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from bench.intervals import Interval, paired_difference, share_difference
 from bench.reach import add, reach
+from bench.report.fmt import fmt_num
 from bench.results import (
     MIN_P99_SAMPLES,
     CodeSize,
@@ -21,6 +22,14 @@ from bench.results import (
     Target,
     percentile,
 )
+from bench.scenarios.names import (
+    AFTER_WAIT_KEY,
+    AGE_AT_DEACTIVATION_KEY,
+    LATE_SERVICE_KEY,
+    REFUSED_SUFFIX,
+    TTL_KEY,
+    ScenarioId,
+)
 from bench.targets import overhead_rounds
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Settings
@@ -31,16 +40,14 @@ Status = Literal["supported", "partly", "contradicted", "unmeasured"]
 LAZY = "lazy"
 WELCOME_SERVICE = "notifications"  # the consumer that sends welcome messages
 # Scenarios with a row of their own in the summary; the others are the fault scenarios.
-CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE = 6, 7, 8, 9
-DEDICATED = (CONCURRENT_FIRST_CALLS, DEACTIVATION, NEVER_CALL, LATE_SERVICE)
-# Keys read from scenario figures (run.figures, or a consumer's extra).
-REFUSED_SUFFIX = "_refused_after_s"  # s7: "<service>_refused_after_s", one per service
-TTL_KEY = "token_ttl_s"  # s7: how long a token stays valid
-AGE_AT_DEACTIVATION_KEY = "token_age_at_deactivation_s"  # s7: how much of it was used
+DEDICATED = (
+    ScenarioId.CONCURRENT_FIRST_CALLS,
+    ScenarioId.DEACTIVATION,
+    ScenarioId.NEVER_CALL,
+    ScenarioId.LATE_SERVICE,
+)
 EXP_STEP_S = 1.0  # `iat` and `exp` are whole seconds: a token can expire up to 1 s early
 DEFAULT_TOKEN_TTL = int(Settings.model_fields["lab_token_ttl"].default)
-LATE_SERVICE_KEY = "late_service"  # s9: the consumer started after the users registered
-AT_ONCE_KEY, AFTER_WAIT_KEY = "known_at_once", "known_after_wait"  # s9: before anyone calls
 # "Radically" less code: every event mode needs at least this many times lazy's SLOC.
 RADICAL_RATIO = 1.5
 
@@ -92,26 +99,6 @@ class Verdict:
     variant_axes: tuple[Axis, ...]
     claims: tuple[Claim, ...]
     targets: tuple[Target, ...]  # missed first, then met; none left out
-
-
-def fmt_num(x: float) -> str:
-    """A number with a precision that suits its size."""
-    if math.isinf(x):
-        return "never"
-    if float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    if abs(x) >= 10:
-        return f"{x:.1f}"
-    if abs(x) >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3f}"
-
-
-def fmt_s(x: float | None) -> str:
-    """Seconds, or 'never' for None."""
-    return "never" if x is None else f"{fmt_num(x)} s"
 
 
 # --- columns ---
@@ -549,7 +536,7 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             results,
             "Welcome messages to users who never call (s8)",
             "higher",
-            NEVER_CALL,
+            ScenarioId.NEVER_CALL,
             welcome_cell,
             lambda run: (welcome_sent(run), run.users),
         ),
@@ -557,14 +544,14 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             results,
             "Time to refuse a deactivated user everywhere (s7)",
             "lower",
-            DEACTIVATION,
+            ScenarioId.DEACTIVATION,
             refuse_time,
         ),
         _variant_axis(
             results,
             "Users a service added later knows before they call (s9)",
             "higher",
-            LATE_SERVICE,
+            ScenarioId.LATE_SERVICE,
             late_cell,
             late_share,
         ),
@@ -572,7 +559,7 @@ def variant_axes(results: Results) -> tuple[Axis, ...]:
             results,
             "Duplicates under concurrent first calls (s6)",
             "lower",
-            CONCURRENT_FIRST_CALLS,
+            ScenarioId.CONCURRENT_FIRST_CALLS,
             _duplicates,
         ),
         _refusals_axis(results),
@@ -700,7 +687,7 @@ def _split_runs(results: Results, sid: int) -> tuple[ScenarioRun | None, dict[st
 
 def _check_deactivation(results: Results) -> tuple[bool, str] | None:
     """(passes, evidence): lazy refuses a deactivated user no later than the slowest event run."""
-    lazy, events = _split_runs(results, DEACTIVATION)
+    lazy, events = _split_runs(results, ScenarioId.DEACTIVATION)
     if lazy is None or (cell := refuse_time(lazy)).value is None:
         return None
     others = {v: refuse_time(r) for v, r in events.items()}
@@ -714,7 +701,7 @@ def _check_deactivation(results: Results) -> tuple[bool, str] | None:
 
 def _check_welcome(results: Results) -> tuple[bool, str] | None:
     """(passes, evidence): lazy welcomes every user who never calls."""
-    lazy, events = _split_runs(results, NEVER_CALL)
+    lazy, events = _split_runs(results, ScenarioId.NEVER_CALL)
     if lazy is None:
         return None
     cell = welcome_cell(lazy)

@@ -12,6 +12,7 @@ import httpx
 from bench.harness import Harness, User, Variant
 from bench.results import ScenarioRun, percentile
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
+from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 from common.settings import CONSUMER_SERVICES, Mode
 
 OLD_PLAN, NEW_PLAN = "free", "pro"
@@ -41,7 +42,7 @@ class AttributeChange(InEveryVariant):
     """The operator changes the plan of every scenario user, who keep calling with their old
     tokens."""
 
-    id = 11
+    id = ScenarioId.ATTRIBUTE_CHANGE
     title = "Attribute change"
     question = (
         "The operator changes users' plans while they keep calling with the tokens they already "
@@ -127,7 +128,7 @@ def _figures(obs: Observation, users: list[User], seen: Staleness, window: float
         {
             "plans_changed": len(seen.changed_at),
             "new_value_p50_s": round(percentile(times, 50), 3) if times else None,
-            "new_value_max_s": round(times[-1], 3) if times else None,
+            NEW_VALUE_MAX_KEY: round(times[-1], 3) if times else None,
             "still_stale_after_window": pairs - len(times),
             "window_s": window,
             "stale_calls": seen.stale_calls,

@@ -13,6 +13,7 @@ import httpx
 
 from bench.harness import Harness, User
 from bench.results import ConsumerOutcome, ScenarioRun
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 from events.streams import longest_redelivery_s
@@ -203,7 +204,7 @@ class InEveryVariant:
 class ScenarioSpec(Protocol):
     """One scenario: its question, the variants it runs in, and how one run goes."""
 
-    id: int
+    id: ScenarioId
     title: str
     question: str
 

@@ -8,6 +8,7 @@ from bench.harness import Harness
 from bench.loadgen import Request, closed_loop, get_request
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, observe, status_counts
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 CALLS = 50
@@ -16,7 +17,7 @@ CALLS = 50
 class ConcurrentFirstCalls(InEveryVariant):
     """A new user fires 50 calls at once at each service before anything settled."""
 
-    id = 6
+    id = ScenarioId.CONCURRENT_FIRST_CALLS
     title = "50 concurrent first calls"
     question = (
         "A user registers, logs in and at once makes 50 concurrent calls to each "

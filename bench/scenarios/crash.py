@@ -9,13 +9,14 @@ import jwt
 from bench.harness import PASSWORD, Harness, User
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 
 class CrashAfterCommit:
     """The fault switch kills auth right after committing a user, before publishing."""
 
-    id = 4
+    id = ScenarioId.CRASH_AFTER_COMMIT
     title = "Crash between commit and publish"
     question = (
         "Auth dies after committing each new user and before publishing its event. "

@@ -8,15 +8,15 @@ import time
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
+from bench.scenarios.names import AGE_AT_DEACTIVATION_KEY, REFUSED_SUFFIX, TTL_KEY, ScenarioId
 from bench.variants import Variant
-from bench.verdict import AGE_AT_DEACTIVATION_KEY
 from common.settings import CONSUMER_SERVICES, Mode
 
 
 class Deactivation(InEveryVariant):
     """Deactivate a user who holds a valid token, then keep calling until refused."""
 
-    id = 7
+    id = ScenarioId.DEACTIVATION
     title = "Deactivated user"
     question = (
         "A user who holds a still-valid token is deactivated. How long until each "
@@ -58,15 +58,15 @@ class Deactivation(InEveryVariant):
                 for service in sorted(pending):
                     status = await h.call(service, user)
                     if status in (401, 403):
-                        obs.figures[f"{service}_refused_after_s"] = round(
+                        obs.figures[f"{service}{REFUSED_SUFFIX}"] = round(
                             time.monotonic() - started, 3
                         )
                         obs.figures[f"{service}_refusal_status"] = status
                         pending.discard(service)
                 await asyncio.sleep(0.05)
             for service in pending:
-                obs.figures[f"{service}_refused_after_s"] = None
+                obs.figures[f"{service}{REFUSED_SUFFIX}"] = None
                 obs.notes.append(f"{service} still served the token after {cap:.0f}s")
-            obs.figures["token_ttl_s"] = ttl
+            obs.figures[TTL_KEY] = ttl
 
         return await observe(h, variant, size, body)

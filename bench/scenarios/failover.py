@@ -15,6 +15,7 @@ import valkey
 from bench.harness import Harness, User, Variant
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, observe
+from bench.scenarios.names import ScenarioId
 from common.settings import CONSUMER_SERVICES
 from events import names
 
@@ -131,7 +132,7 @@ def latency_figures(samples: list[float]) -> dict[str, Any]:
 class Failover(InEveryVariant):
     """Kill -9 (or fail over by hand) the stream's primary with registrations in flight."""
 
-    id = 10
+    id = ScenarioId.VALKEY_KILLED
     title = "Failover"
     question = (
         "On a Valkey Cluster, the primary that holds the stream's slot fails while users "

@@ -10,6 +10,7 @@ from valkey.exceptions import ResponseError
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.scenarios.names import AFTER_WAIT_KEY, AT_ONCE_KEY, LATE_SERVICE_KEY, ScenarioId
 from bench.variants import Variant
 from events import names
 
@@ -19,7 +20,7 @@ SERVICE = "notifications"
 class LateService(InEveryVariant):
     """notifications starts from nothing (no database, no consumer group) after users exist."""
 
-    id = 9
+    id = ScenarioId.LATE_SERVICE
     title = "Service added later"
     question = (
         "notifications is deployed after users already registered. What does it know "
@@ -47,9 +48,9 @@ class LateService(InEveryVariant):
             at_once = obs.curves.get(SERVICE, [(0, 0)])[-1][1]
             await asyncio.sleep(size.settle_s / 2)
             await obs.sample()
-            obs.figures["late_service"] = SERVICE
-            obs.figures["known_at_once"] = at_once
-            obs.figures["known_after_wait"] = obs.curves.get(SERVICE, [(0, 0)])[-1][1]
+            obs.figures[LATE_SERVICE_KEY] = SERVICE
+            obs.figures[AT_ONCE_KEY] = at_once
+            obs.figures[AFTER_WAIT_KEY] = obs.curves.get(SERVICE, [(0, 0)])[-1][1]
             status = await h.status(SERVICE)
             obs.figures["service_knows_in_total"] = status["known_users"]
             obs.figures["welcome_messages_in_total"] = status["provisioned_records"]

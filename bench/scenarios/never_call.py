@@ -5,13 +5,14 @@ from __future__ import annotations
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, observe
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 
 class NeverCall(InEveryVariant):
     """Registration only: the welcome message is what lazy discovery cannot send."""
 
-    id = 8
+    id = ScenarioId.NEVER_CALL
     title = "Users who never call"
     question = (
         "Users register and never call any service. Does notifications send them a welcome message?"

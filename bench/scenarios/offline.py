@@ -7,6 +7,7 @@ import asyncio
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 SERVICE = "notifications"
@@ -15,7 +16,7 @@ SERVICE = "notifications"
 class ConsumerOffline(InEveryVariant):
     """notifications is stopped during registrations and calls, then started again."""
 
-    id = 2
+    id = ScenarioId.CONSUMER_OFFLINE
     title = "Consumer offline"
     question = (
         "notifications is down while users register and call; it comes back and the "

@@ -12,6 +12,7 @@ import valkey.asyncio as avalkey
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 from events import names
 
@@ -25,7 +26,7 @@ DEFAULT_LIMIT = "pubsub 32mb 8mb 60"
 class SlowSubscriber(InEveryVariant):
     """notifications is frozen while a burst of users registers; Valkey's buffer limit bites."""
 
-    id = 5
+    id = ScenarioId.SLOW_SUBSCRIBER
     title = "Slow subscriber"
     question = (
         "notifications is frozen (SIGSTOP) during a burst of registrations and of other "

@@ -7,13 +7,14 @@ import asyncio
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 
 class SteadyStream(InEveryVariant):
     """Registrations at a fixed rate; how fast does each consumer become aware?"""
 
-    id = 1
+    id = ScenarioId.STEADY
     title = "Steady registrations"
     question = (
         "Users register at a fixed rate, then each calls both services once. "

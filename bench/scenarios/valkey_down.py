@@ -7,13 +7,14 @@ import asyncio
 from bench.harness import Harness
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
+from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 
 class ValkeyDown:
     """Valkey stops during registrations; what reaches the consumers once it is back?"""
 
-    id = 3
+    id = ScenarioId.VALKEY_DOWN
     title = "Valkey down"
     question = (
         "Valkey is stopped while users register and call, then started again. "

@@ -7,6 +7,7 @@ import asyncio
 from bench.harness import Harness, Variant
 from bench.results import ScenarioRun
 from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
+from bench.scenarios.names import ScenarioId
 
 WAITING = "notifications"  # offline while users register, so its events must wait in Valkey
 
@@ -14,7 +15,7 @@ WAITING = "notifications"  # offline while users register, so its events must wa
 class ValkeyKilled:
     """A real fault: Valkey dies without a chance to save, with events not yet consumed."""
 
-    id = 10
+    id = ScenarioId.VALKEY_KILLED
     title = "Valkey killed (SIGKILL)"
     question = (
         "notifications is down while users register, so their events wait in Valkey; Valkey is "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench import catchup
 from bench.latency import Sizes
+from bench.parts.capacity import catchup
 from bench.run import Plan
 from bench.scenarios.base import Size
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.part import choose
 from bench.reach import reach
 from bench.results import Results
 from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
@@ -19,9 +20,10 @@ pytestmark = pytest.mark.timeout(900)
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
     out = tmp_path_factory.mktemp("bench")
     lines: list[str] = []
-    run_bench(out, quick=True, modes=None, progress=lines.append, plan=TINY)
+    parts = choose(extras=("costs", "capacity"))  # the default plan and the in-process extras
+    run_bench(out, quick=True, modes=None, progress=lines.append, plan=TINY, parts=parts)
     assert any("scenario 10" in line for line in lines)  # progress is reported as it goes
-    assert len(lines) == planned_steps(TINY, variants_for(None))  # so the ETA has a true total
+    assert len(lines) == planned_steps(TINY, variants_for(None), parts)  # a true total for the ETA
     return Results.model_validate_json((out / "results.json").read_text()), out
 
 
@@ -55,9 +57,11 @@ def test_every_section_for_every_mode(results: tuple[Results, Path]) -> None:
         assert set(DEFAULT_VARIANTS) <= set(scenario.runs), scenario.title
         for run in scenario.runs.values():
             assert set(run.consumers) == {"profiles", "notifications"}
-    assert res.floors.valkey_pubsub.n and res.floors.jwt_verify.n and res.floors.bare_fastapi.n
+    floors = res.floors
+    assert floors is not None
+    assert floors.valkey_pubsub.n and floors.jwt_verify.n and floors.bare_fastapi.n
     for transport in ("pubsub", "stream"):  # the same-path floor, measured in every round
-        floor = res.floors.same_path[transport]
+        floor = floors.same_path[transport]
         assert floor.samples and floor.timeouts == 0, transport
         assert {s.round for s in floor.samples} == set(range(TINY.rounds))
         assert all(in_order(s) for s in floor.samples), transport

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.codesize import PROJECT_PACKAGES, project_root
+from bench.parts.codesize.measure import project_root
+from bench.parts.codesize.sources import PROJECT_PACKAGES
 
 
 @pytest.fixture

@@ -6,18 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.codesize import (
-    PROJECT_PACKAGES,
+from bench.parts.codesize.measure import (
     RULE,
-    CodeSizeDict,
-    ModuleSizeDict,
     measure,
     measure_variant,
     project_root,
-    reachable,
-    sloc,
 )
-from bench.results import CodeSize
+from bench.parts.codesize.sources import PROJECT_PACKAGES, reachable, sloc
+from bench.results import CodeSize, ModuleSize
 
 SAMPLE = '''"""Module docstring
 over two lines."""
@@ -58,8 +54,8 @@ def _write(root: Path, name: str, text: str) -> Path:
     return path
 
 
-def _modules(entries: list[ModuleSizeDict]) -> set[str]:
-    return {e["module"] for e in entries}
+def _modules(entries: list[ModuleSize]) -> set[str]:
+    return {e.module for e in entries}
 
 
 def test_sloc_skips_blanks_comments_and_docstrings(tmp_path: Path) -> None:
@@ -108,14 +104,14 @@ def test_walker_follows_function_level_and_submodule_imports(tmp_path: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def real() -> dict[str, CodeSizeDict]:
+def real() -> dict[str, CodeSize]:
     return measure(project_root())
 
 
-def test_variants_fit_the_results_schema(real: dict[str, CodeSizeDict]) -> None:
+def test_variants_fit_the_results_schema(real: dict[str, CodeSize]) -> None:
     assert list(real) == ["lazy", "pubsub+direct", "streams+outbox", "hybrid+outbox"]
     for figures in real.values():
-        size = CodeSize.model_validate(figures)
+        size = CodeSize.model_validate(figures.model_dump())  # it round-trips results.json
         assert size.auth_sloc > 0
         assert size.consumer_sloc > 0
         assert max(size.auth_sloc, size.consumer_sloc) < size.total_sloc
@@ -125,62 +121,62 @@ def test_variants_fit_the_results_schema(real: dict[str, CodeSizeDict]) -> None:
     assert "events.outbox" in RULE
 
 
-def test_modes_compare_as_expected(real: dict[str, CodeSizeDict]) -> None:
+def test_modes_compare_as_expected(real: dict[str, CodeSize]) -> None:
     lazy, pubsub = real["lazy"], real["pubsub+direct"]
     streams, hybrid = real["streams+outbox"], real["hybrid+outbox"]
-    assert lazy["consumer_sloc"] < pubsub["consumer_sloc"]
-    assert lazy["consumer_sloc"] < streams["consumer_sloc"]
-    assert hybrid["consumer_sloc"] >= streams["consumer_sloc"]
-    assert lazy["auth_sloc"] < pubsub["auth_sloc"] < streams["auth_sloc"]
-    assert "consumers.discovery.streams" in _modules(hybrid["consumer_modules"])
-    assert "consumers.discovery.lazy" not in _modules(streams["consumer_modules"])
+    assert lazy.consumer_sloc < pubsub.consumer_sloc
+    assert lazy.consumer_sloc < streams.consumer_sloc
+    assert hybrid.consumer_sloc >= streams.consumer_sloc
+    assert lazy.auth_sloc < pubsub.auth_sloc < streams.auth_sloc
+    assert "consumers.discovery.streams" in _modules(hybrid.consumer_modules)
+    assert "consumers.discovery.lazy" not in _modules(streams.consumer_modules)
 
 
-def test_sides_and_packages(real: dict[str, CodeSizeDict]) -> None:
+def test_sides_and_packages(real: dict[str, CodeSize]) -> None:
     for figures in real.values():
-        auth = _modules(figures["auth_modules"])
-        consumer = _modules(figures["consumer_modules"])
+        auth = _modules(figures.auth_modules)
+        consumer = _modules(figures.consumer_modules)
         assert not any(m.startswith("auth") for m in consumer)
         assert not any(m.startswith("consumers") for m in auth)
         assert not any(m.startswith("gateway") for m in auth | consumer)
         assert all(m.split(".")[0] in PROJECT_PACKAGES for m in auth | consumer)
         assert "common.settings" in auth & consumer
-    lazy_auth = _modules(real["lazy"]["auth_modules"])
+    lazy_auth = _modules(real["lazy"].auth_modules)
     assert not any(m.startswith("events") for m in lazy_auth)
     assert "auth.publishing" not in lazy_auth
 
 
-def test_outbox_counts_the_outbox_and_direct_does_not(real: dict[str, CodeSizeDict]) -> None:
-    outbox = _modules(real["streams+outbox"]["auth_modules"])
-    direct = _modules(real["pubsub+direct"]["auth_modules"])
+def test_outbox_counts_the_outbox_and_direct_does_not(real: dict[str, CodeSize]) -> None:
+    outbox = _modules(real["streams+outbox"].auth_modules)
+    direct = _modules(real["pubsub+direct"].auth_modules)
     assert "events.outbox" in outbox
     assert "events.outbox" not in direct
     assert "events.pubsub" in direct and "events.streams" not in direct
     assert "events.streams" in outbox and "events.pubsub" not in outbox
     streams_direct = measure_variant(project_root(), "streams", "direct")
-    assert "events.outbox" not in _modules(streams_direct["auth_modules"])
-    assert streams_direct["auth_sloc"] < real["streams+outbox"]["auth_sloc"]
-    assert streams_direct["consumer_sloc"] == real["streams+outbox"]["consumer_sloc"]
+    assert "events.outbox" not in _modules(streams_direct.auth_modules)
+    assert streams_direct.auth_sloc < real["streams+outbox"].auth_sloc
+    assert streams_direct.consumer_sloc == real["streams+outbox"].consumer_sloc
 
 
-def test_valkey_processes_and_settings(real: dict[str, CodeSizeDict]) -> None:
+def test_valkey_processes_and_settings(real: dict[str, CodeSize]) -> None:
     lazy, pubsub = real["lazy"], real["pubsub+direct"]
     streams = real["streams+outbox"]
-    assert lazy["needs_valkey"] is False
-    assert lazy["processes"] == ["auth", "gateway", "profiles", "notifications"]
+    assert lazy.needs_valkey is False
+    assert lazy.processes == ["auth", "gateway", "profiles", "notifications"]
     for label in ("pubsub+direct", "streams+outbox", "hybrid+outbox"):
-        assert real[label]["needs_valkey"] is True
-        assert real[label]["processes"] == ["valkey", *lazy["processes"]]
+        assert real[label].needs_valkey is True
+        assert real[label].processes == ["valkey", *lazy.processes]
     for figures in real.values():
-        assert figures["settings"] == sorted(set(figures["settings"]))
-        assert {"LAB_MODE", "LAB_ISSUER", "LAB_AUDIENCE"} <= set(figures["settings"])
-    assert "VALKEY_URL" not in lazy["settings"]
-    assert "LAB_PUBLISH" not in lazy["settings"]
-    assert {"VALKEY_URL", "LAB_PUBLISH"} <= set(pubsub["settings"])
-    assert "LAB_STREAM_MAXLEN" not in pubsub["settings"]
-    assert "LAB_OUTBOX_POLL_INTERVAL" not in pubsub["settings"]
+        assert figures.settings == sorted(set(figures.settings))
+        assert {"LAB_MODE", "LAB_ISSUER", "LAB_AUDIENCE"} <= set(figures.settings)
+    assert "VALKEY_URL" not in lazy.settings
+    assert "LAB_PUBLISH" not in lazy.settings
+    assert {"VALKEY_URL", "LAB_PUBLISH"} <= set(pubsub.settings)
+    assert "LAB_STREAM_MAXLEN" not in pubsub.settings
+    assert "LAB_OUTBOX_POLL_INTERVAL" not in pubsub.settings
     assert {"LAB_STREAM_MAXLEN", "LAB_DEAD_LETTER_AFTER", "LAB_OUTBOX_POLL_INTERVAL"} <= set(
-        streams["settings"]
+        streams.settings
     )
 
 
@@ -194,8 +190,8 @@ def test_figures_follow_the_source(project_copy: Path) -> None:
     after = measure(project_copy)
 
     for label in ("streams+outbox", "hybrid+outbox"):
-        assert after[label]["consumer_sloc"] == before[label]["consumer_sloc"] + 1
-        assert after[label]["total_sloc"] == before[label]["total_sloc"] + 1
-        assert after[label]["auth_sloc"] == before[label]["auth_sloc"]
+        assert after[label].consumer_sloc == before[label].consumer_sloc + 1
+        assert after[label].total_sloc == before[label].total_sloc + 1
+        assert after[label].auth_sloc == before[label].auth_sloc
     for label in ("lazy", "pubsub+direct"):
         assert after[label] == before[label]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report import render_results
+from bench.document import render_results
 from bench.results import ReliabilityRun, Results
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"

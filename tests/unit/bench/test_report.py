@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import render, render_results
+from bench.document import render, render_results
 from bench.results import ReplicaResults, Results
 from bench.verdict import Axis, Claim, mode_axes, variant_axes, verdict
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.memory import checkpoints, slope_kb
-from bench.report import document, to_markdown
+from bench.document import document
+from bench.parts.capacity.memory import checkpoints, slope_kb
+from bench.report import to_markdown
 from bench.results import CatchUp, Memory, MemoryRun, Results, Stats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
@@ -88,7 +89,7 @@ def test_the_report_has_a_scale_section(rate: float, mark: str) -> None:
     section = md[md.index("## At scale") :]
     assert "Catch-up" in section and "Memory" in section
     assert f"{rate:,}" in section and mark in section
-    assert "python -m bench.catchup" in section and "python -m bench.memory" in section
+    assert section.count("discovery-lab bench --part capacity") == 2
     assert "per-user structure" in section and "+20.0 MiB" in section
 
 

@@ -102,6 +102,7 @@ def test_propagation_targets_compare_with_the_same_path_floor(stored: Results) -
             "propagation_stages": split(mode),
         }
     )
+    assert stored.floors is not None
     floors = stored.floors.model_copy(
         update={
             "same_path": {
@@ -126,6 +127,7 @@ def test_propagation_targets_compare_with_the_same_path_floor(stored: Results) -
 
 def test_without_a_floor_the_propagation_targets_are_not_met(stored: Results) -> None:
     lat = stored.latency["pubsub+direct"]
+    assert stored.floors is not None
     floors = stored.floors.model_copy(update={"same_path": {}})
     targets = propagation_targets("pubsub+direct", lat, floors)
     assert len(targets) == 2 and not any(t.met for t in targets)

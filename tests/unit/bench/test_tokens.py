@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import tokencost, tokenreport
-from bench.report import document, to_markdown
+import bench.parts.tokens.report as tokenreport
+from bench.document import document
+from bench.parts.tokens import measure as tokencost
+from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun
+from bench.scenarios.names import ScenarioId
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 
@@ -30,7 +33,7 @@ def test_packing_more_makes_tokens_bigger_and_encryption_bigger_still() -> None:
 def test_the_verdict_names_the_condition_from_the_figures() -> None:
     results = RESULTS
     change = Scenario(
-        id=tokenreport.ATTRIBUTE_CHANGE,
+        id=ScenarioId.ATTRIBUTE_CHANGE,
         title="Attribute change",
         question="?",
         runs={

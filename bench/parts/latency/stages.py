@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.results import ModeLatency, PathFloor, Results, StageFigure, Stats
+from bench.report import fmt_num
+from bench.results import Floors, ModeLatency, PathFloor, Results, StageFigure, Stats
 from bench.stages import excess, floor_at_rank, in_order
-from bench.verdict import fmt_num
 
 EXPLAINED = (
     "Every event is stamped on CLOCK_MONOTONIC, which one Linux host shares across processes: "
@@ -62,12 +62,12 @@ def event_modes(results: Results) -> dict[str, ModeLatency]:
     return {label: lat for label, lat in results.latency.items() if lat.propagation is not None}
 
 
-def stage_rows(results: Results) -> list[list[str]]:
+def stage_rows(results: Results, floors: Floors) -> list[list[str]]:
     """Each stage of each event mode, then of each transport's floor."""
     rows = []
     for label, lat in event_modes(results).items():
         rows += _stage_rows(label, lat.propagation_stages)
-    for transport, floor in results.floors.same_path.items():
+    for transport, floor in floors.same_path.items():
         rows += _stage_rows(f"floor ({transport})", floor.stages)
     return rows
 
@@ -79,12 +79,12 @@ def _largest(lat: ModeLatency, floor: PathFloor, q: str) -> str:
     return f"{stage} {fmt_num(ms)} vs {fmt_num(floor_ms)}"
 
 
-def floor_rows(results: Results) -> list[list[str]]:
+def floor_rows(results: Results, floors: Floors) -> list[list[str]]:
     """Each event mode's p50 and tail against the same-path floor of its transport."""
     rows = []
     for label, lat in event_modes(results).items():
         prop = lat.propagation
-        floor = results.floors.path_floor(label.partition("+")[0])
+        floor = floors.path_floor(label.partition("+")[0])
         if prop is None or prop.n == 0 or floor is None or floor.propagation.n == 0:
             rows.append([label, *["—"] * (len(FLOOR_HEADERS) - 1)])
             continue
@@ -106,7 +106,7 @@ def floor_rows(results: Results) -> list[list[str]]:
     return rows
 
 
-def counts_text(results: Results) -> str:
+def counts_text(results: Results, floors: Floors) -> str:
     """Samples not measured, and stamps out of order (a correct system shows none)."""
     parts = []
     for label, lat in event_modes(results).items():
@@ -116,7 +116,7 @@ def counts_text(results: Results) -> str:
             f"known within 10 s, {lat.propagation_unstamped} without every stamp, "
             f"{disordered} out of order"
         )
-    for transport, floor in results.floors.same_path.items():
+    for transport, floor in floors.same_path.items():
         disordered = sum(not in_order(s) for s in floor.samples)
         parts.append(
             f"floor ({transport}): {len(floor.samples)} samples, {floor.timeouts} not committed "

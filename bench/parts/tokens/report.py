@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import Block, Heading, Para, T, Table
 from bench.results import Results, Scenario, TokenCosts
+from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
-ATTRIBUTE_CHANGE = 11  # the scenario id of "Attribute change"
 ENCRYPTION_HIDES = (
     "Encryption hides what the token says (the user id and the packed attributes) from the "
     "client, the browser, proxies and logs that record the header: they see an opaque JWE. "
@@ -28,9 +29,9 @@ def _event_max(scenario: Scenario | None) -> tuple[str, float] | None:
     if scenario is None:
         return None
     late = [
-        (label, float(run.figures["new_value_max_s"]))
+        (label, float(run.figures[NEW_VALUE_MAX_KEY]))
         for label, run in scenario.runs.items()
-        if not label.startswith("lazy") and run.figures.get("new_value_max_s") is not None
+        if not label.startswith("lazy") and run.figures.get(NEW_VALUE_MAX_KEY) is not None
     ]
     return max(late, key=lambda item: item[1]) if late else None
 
@@ -38,7 +39,7 @@ def _event_max(scenario: Scenario | None) -> tuple[str, float] | None:
 def packing_verdict(results: Results) -> str:
     """Whether "pack more into the token" holds, and under which condition, from the figures."""
     costs = results.token_costs
-    scenario = next((s for s in results.scenarios if s.id == ATTRIBUTE_CHANGE), None)
+    scenario = next((s for s in results.scenarios if s.id == ScenarioId.ATTRIBUTE_CHANGE), None)
     ttl = _figure(scenario, "lazy", "stale_without_login_up_to_s")
     stale = _figure(scenario, "lazy", "still_stale_after_window")
     window = _figure(scenario, "lazy", "window_s")
@@ -110,3 +111,26 @@ def gateway_text(costs: TokenCosts) -> str:
         f"n={plain.n} each). A service decrypts a token once and then serves it from its cache "
         f"of verified tokens, so the decryption cost above is paid on a token's first call."
     )
+
+
+def section(results: Results, charts: bool) -> list[Block]:
+    """Packed attributes and encrypted tokens: size, cost per call, and the verdict."""
+    costs = results.token_costs
+    if costs is None:
+        return []
+    rows = [[T(cell) for cell in row] for row in encryption_rows(costs)]
+    return [
+        Heading(2, "Tokens: packing attributes and encrypting", "tokens"),
+        Para(packing_verdict(results)),
+        Table(TOKEN_HEADERS, rows, "Token size and per-call cost (in process)"),
+        Para(
+            f"Per 100 bytes of packed attributes: +{costs.header_bytes_per_100_bytes:.0f} header "
+            f"bytes, {costs.verify_us_per_100_bytes:+.1f} µs verify, "
+            f"+{costs.sealed_bytes_per_100_bytes:.0f} encrypted-token bytes, "
+            f"{costs.decrypt_verify_us_per_100_bytes:+.1f} µs decrypt + verify "
+            f"(least-squares slopes over {len(costs.points)} packings, median of "
+            f"{costs.samples_per_point} calls each)."
+        ),
+        Para(gateway_text(costs)),
+        Para(ENCRYPTION_HIDES),
+    ]

@@ -1,5 +1,5 @@
-"""Memory: a lazy consumer's RSS with many distinct users seen, against the same consumer idle.
-`python -m bench.memory [--quick]`.
+"""Memory: a lazy consumer's RSS with many distinct users seen, against the same consumer idle
+(`bench --with capacity`).
 
 Two measurements, on a stack of Valkey, auth and the profiles consumer in a temporary state dir:
 
@@ -18,7 +18,6 @@ they agree, the child's figure at 1,000,000 stands for the real process.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -199,7 +198,7 @@ def in_process(stack: Stack, tokens: list[str], users: int, work: Path) -> Memor
         "LAB_MODE": "lazy",
     }
     out = subprocess.run(
-        [sys.executable, "-m", "bench.memory", "--drive", str(users), "--tokens", str(tokens_file)],
+        [sys.executable, "-m", "bench.parts.capacity.memory", str(users), str(tokens_file)],
         env=env,
         stdout=subprocess.PIPE,  # its progress goes to stderr, as it comes
         text=True,
@@ -272,31 +271,13 @@ def summary(result: Memory) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 users instead of 1,000,000")
-    parser.add_argument("--users", type=int, help="users driven in process")
-    parser.add_argument("--http-users", type=int, help="users driven over HTTP")
-    parser.add_argument("--out", type=Path, help="write the result as JSON here")
-    parser.add_argument("--drive", type=int, help=argparse.SUPPRESS)  # the child's part
-    parser.add_argument("--tokens", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.drive:
-        tokens = json.loads(args.tokens.read_text()) if args.tokens else []
-        run = asyncio.run(_drive(Settings(), tokens, args.drive))
-        print(json.dumps(run), flush=True)
-        return
-    users, http_users = sizes(args.quick)
-    result = measure(args.users or users, args.http_users or http_users)
-    print(summary(result), flush=True)
-    if args.out:
-        args.out.write_text(result.model_dump_json(indent=1))
-
-
 def sizes(quick: bool) -> tuple[int, int]:
     """(users in process, users over HTTP) of a run."""
     return (20_000, 1_000) if quick else (1_000_000, 5_000)
 
 
+# The child in_process() starts: python -m bench.parts.capacity.memory USERS TOKENS_FILE
 if __name__ == "__main__":
-    main()
+    drive_users, tokens_file = sys.argv[1:3]
+    drive_tokens = json.loads(Path(tokens_file).read_text())
+    print(json.dumps(asyncio.run(_drive(Settings(), drive_tokens, int(drive_users)))), flush=True)

@@ -1,12 +1,9 @@
-"""The failover benchmark on an embedded Valkey Cluster: `python -m bench.failover [--quick]`."""
+"""The failover benchmark on an embedded Valkey Cluster (`bench --with scale`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +29,8 @@ async def run(
     options: list[str],
     size: Size,
     after_s: float,
-    emit: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every (durability option, fault, variant) once on one cluster stack; a row per run,
-    each also emitted as a markdown table line."""
+    """Every (durability option, fault, variant) once on one cluster stack; a row per run."""
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="lab-failover-") as tmp:
         stack = make_stack(
@@ -55,7 +50,6 @@ async def run(
                         rows.append(
                             {"variant": variant.label, "durability": option, **_row(result)}
                         )
-                        (emit or _print)(_line(rows[-1]))
         finally:
             await h.close()
             await asyncio.to_thread(stack.down)
@@ -109,46 +103,14 @@ def cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
-def _line(row: dict[str, Any]) -> str:
-    return "| " + " | ".join(cells(row)) + " |"
-
-
-HEADER = "| " + " | ".join(COLUMNS) + " |\n" + "|---" * len(COLUMNS) + "|"
-
-
 def sizes(quick: bool) -> tuple[Size, float]:
     """How long each run settles, and when the fault comes (seconds into the registrations)."""
     return Size(users=0, settle_s=10.0 if quick else 20.0, quick=quick), 6.0 if quick else 10.0
 
 
-async def run_all(quick: bool, emit: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """What `bench --cluster` measures: every variant and durability option; kill -9 only with
+async def run_all(quick: bool) -> list[dict[str, Any]]:
+    """What `bench --with scale` measures: every variant and durability option; kill -9 only with
     quick, the manual failover too otherwise."""
     variants = [Variant.parse(label) for label in VARIANTS]
     faults = ["kill"] if quick else list(FAULTS)
-    return await run(variants, faults, list(DURABILITY), *sizes(quick), emit=emit)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="only kill -9, shorter runs")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--faults", default=",".join(FAULTS))
-    parser.add_argument("--durability", default=",".join(DURABILITY), help="none,wait,resend")
-    parser.add_argument("--out", type=Path, help="write the rows as JSON here")
-    args = parser.parse_args()
-    variants = [Variant.parse(label) for label in args.variants.split(",")]
-    faults = ["kill"] if args.quick else args.faults.split(",")
-    options = args.durability.split(",")
-    _print(HEADER)
-    rows = asyncio.run(run(variants, faults, options, *sizes(args.quick)))
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2))
-
-
-if __name__ == "__main__":
-    main()
+    return await run(variants, faults, list(DURABILITY), *sizes(quick))

@@ -6,10 +6,11 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from bench.report import Block, Chart, Heading, Para, T, Table, _colors, _png, fmt_value
-from bench.results import ReliabilityRun
+from bench.report import Block, Chart, Heading, Para, T, Table, fmt_value
+from bench.report.charts import colors, png
+from bench.results import ReliabilityRun, Results
 
-COMMAND = "discovery-lab bench --reliability"
+COMMAND = "discovery-lab bench --with reliability"
 
 
 def _errors(statuses: dict[str, int]) -> str:
@@ -62,10 +63,10 @@ def rss_chart(run: ReliabilityRun) -> bytes:
     fig = Figure(figsize=(9, 3.2))
     ax = fig.add_subplot()
     names = sorted({k for sample in run.rss_mb for k in sample if k != "t_s"})
-    colors = _colors(names)
+    palette = colors(names)
     for name in names:
         points = [(s["t_s"], s[name]) for s in run.rss_mb if name in s]
-        ax.plot([t for t, _ in points], [v for _, v in points], label=name, color=colors[name])
+        ax.plot([t for t, _ in points], [v for _, v in points], label=name, color=palette[name])
     for fault in run.faults:
         ax.axvline(fault["at_s"], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("s since the load started (dotted: a fault)")
@@ -73,11 +74,15 @@ def rss_chart(run: ReliabilityRun) -> bytes:
     ax.set_title(f"{run.variant}: RSS per process")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
-def section(runs: list[ReliabilityRun], charts: bool) -> list[Block]:
-    """Section 4: one table of load and promises, one of memory, a chart per variant."""
+def section(results: Results, charts: bool) -> list[Block]:
+    """Section 4, when the run had one: a table of load and promises, one of memory, a chart per
+    variant."""
+    runs = results.reliability
+    if not runs:
+        return []
     plan = runs[0].plan
     blocks: list[Block] = [
         Heading(2, "4. Reliability under sustained load", "reliability"),

@@ -1,11 +1,12 @@
 """Code size as a team adopting a mode counts it: its own product code, its tests and its
 configuration, with the plumbing every mode shares counted once, apart.
 
-Rule: shared plumbing is what every mode's app factories reach (the core of bench.codesize),
-less its event code. Event code in a shared module is each top-level function, class method or
-import that uses a name imported from `events` or `auth.publishing`, or calls such a function of
-its module; it is charged to the modes that publish or consume events, never to lazy. A mode's
-own product code is what bench.codesize adds for it, plus that event code when it has events.
+Rule: shared plumbing is what every mode's app factories reach (the core of the code size
+measure), less its event code. Event code in a shared module is each top-level function, class
+method or import that uses a name imported from `events` or `auth.publishing`, or calls such a
+function of its module; it is charged to the modes that publish or consume events, never to lazy.
+A mode's own product code is what the code size measure adds for it, plus that event code when
+it has events.
 A test file belongs to a mode when it imports one of the mode's own modules or names the mode
 (`Mode.X`); any other test file tests the plumbing. Configuration: asyncapi.yaml for modes with
 events, the compose file's valkey service for modes that need Valkey.
@@ -16,9 +17,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TypedDict
 
-from bench.codesize import code_lines, load_module, module_path, modules_under
+from bench.parts.codesize.sources import code_lines, load_module, module_path, modules_under
+from bench.results import TeamSize
 from common.settings import Mode
 
 EVENT_ROOTS = ("events", "auth.publishing")
@@ -28,17 +29,6 @@ VALKEY_SERVICE = "valkey"
 TESTS = "tests"
 
 Unit = ast.FunctionDef | ast.AsyncFunctionDef | ast.Import | ast.ImportFrom
-
-
-class TeamSizeDict(TypedDict):
-    product_sloc: int  # the mode's own modules and the event code it needs in shared ones
-    shared_event_sloc: int  # of which: event code inside shared modules
-    tests_sloc: int
-    test_files: list[str]
-    config_sloc: int
-    config_files: list[str]
-    plumbing_sloc: int  # shared by every mode, shown once: the same figure for every variant
-    plumbing_tests_sloc: int
 
 
 def _is_event_module(name: str) -> bool:
@@ -167,7 +157,7 @@ def team_size(
     own: set[str],
     has_events: bool,
     needs_valkey: bool,
-) -> TeamSizeDict:
+) -> TeamSize:
     """The four parts a team adopting `mode` counts (see the module's rule)."""
     event = {m: event_lines(root, m) for m in sorted(shared)}
     shared_event = sum(len(lines) for lines in event.values())
@@ -188,16 +178,16 @@ def team_size(
         configs.append(
             (f"{COMPOSE}: {VALKEY_SERVICE}", compose_service_lines(text, VALKEY_SERVICE))
         )
-    return {
-        "product_sloc": _sloc(root, own) + (shared_event if has_events else 0),
-        "shared_event_sloc": shared_event if has_events else 0,
-        "tests_sloc": sum(size for _, size in mine),
-        "test_files": [str(p.relative_to(root)) for p, _ in mine],
-        "config_sloc": sum(n for _, n in configs),
-        "config_files": [name for name, _ in configs],
-        "plumbing_sloc": plumbing,
-        "plumbing_tests_sloc": plumbing_tests,
-    }
+    return TeamSize(
+        product_sloc=_sloc(root, own) + (shared_event if has_events else 0),
+        shared_event_sloc=shared_event if has_events else 0,
+        tests_sloc=sum(size for _, size in mine),
+        test_files=[str(p.relative_to(root)) for p, _ in mine],
+        config_sloc=sum(n for _, n in configs),
+        config_files=[name for name, _ in configs],
+        plumbing_sloc=plumbing,
+        plumbing_tests_sloc=plumbing_tests,
+    )
 
 
 def own_of_any_mode(root: Path) -> set[str]:

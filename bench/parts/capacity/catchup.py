@@ -1,4 +1,4 @@
-"""Catch-up: a consumer comes back to a backlog of stream entries. `python -m bench.catchup`.
+"""Catch-up: a consumer comes back to a backlog of stream entries (`bench --with capacity`).
 
 A real valkey-server with the stack's ACL users runs in a temporary state dir. The backlog is
 user.registered events built and signed exactly as auth publishes them (the event model, the
@@ -21,7 +21,6 @@ Then, as stages: verifying one event, and applying a batch, on a sample of the s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
@@ -358,22 +357,3 @@ def summary(result: CatchUp) -> str:
         f"p99 {result.batch_ms.p99:.1f} ms (n={result.batch_ms.n}); stages per event: "
         f"verify {result.stages_us['verify_us']} µs, apply {result.stages_us['apply_us']} µs"
     )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 events instead of 100,000")
-    parser.add_argument("--events", type=int, help="backlog size")
-    parser.add_argument("--batch", type=int, help="entries per XREADGROUP (LAB_STREAM_BATCH)")
-    parser.add_argument("--out", type=Path, help="write the result as JSON here")
-    args = parser.parse_args()
-    plan = Plan.make(args.quick)
-    plan = Plan(events=args.events or plan.events, batch=args.batch or plan.batch)
-    result = measure(plan)
-    print(summary(result), flush=True)
-    if args.out:
-        args.out.write_text(result.model_dump_json(indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,10 +1,8 @@
 """The replicas scenario on PostgreSQL: two replicas per consumer in each event mode, and
-registrations per second with one and with two auth processes:
-`python -m bench.replicas [--quick] [--out FILE]`."""
+registrations per second with one and with two auth processes (`bench --with scale`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import secrets
@@ -234,22 +232,3 @@ async def run(
             "plan": plan.__dict__,
         },
     )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a few users per figure")
-    parser.add_argument("--server", default=PG_SERVER, help="the PostgreSQL server to use")
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = parser.parse_args()
-    results = asyncio.run(run(ReplicaPlan.make(args.quick), args.server))
-    from bench.report import to_markdown
-    from bench.scalereport import replicas_blocks
-
-    print(to_markdown(replicas_blocks(results)), flush=True)
-    if args.out:
-        args.out.write_text(results.model_dump_json(indent=1))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,11 +1,11 @@
 """The report's sections beyond one machine: consumer and auth replicas, and failover on a
-Valkey Cluster; each appears when its part ran (`bench --replicas`, `bench --cluster`)."""
+Valkey Cluster; each appears when its part ran (`bench --with scale`)."""
 
 from __future__ import annotations
 
 from statistics import median
 
-from bench.failover import COLUMNS, cells
+from bench.parts.scale.failover import COLUMNS, cells
 from bench.report import Block, Heading, Para, T, Table, fmt_value
 from bench.results import ReplicaResults, Results
 
@@ -104,7 +104,7 @@ def replicas_blocks(results: ReplicaResults) -> list[Block]:
 
 
 def replicas_section(results: Results) -> list[Block]:
-    """The replicas section, when `bench --replicas` ran."""
+    """The replicas section, when `bench --with scale` ran."""
     if results.replicas is None:
         return []
     return [
@@ -114,7 +114,7 @@ def replicas_section(results: Results) -> list[Block]:
 
 
 def failover_section(results: Results) -> list[Block]:
-    """The failover section, when `bench --cluster` ran (the rows of bench/failover.py)."""
+    """The failover section, when `bench --with scale` ran (the rows of bench/failover.py)."""
     if not results.failover:
         return []
     return [
@@ -127,3 +127,8 @@ def failover_section(results: Results) -> list[Block]:
         ),
         Table(COLUMNS, [[T(c) for c in cells(row)] for row in results.failover]),
     ]
+
+
+def section(results: Results, charts: bool) -> list[Block]:
+    """Replicas and failover, when the run measured them."""
+    return [*replicas_section(results), *failover_section(results)]

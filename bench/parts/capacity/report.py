@@ -1,12 +1,11 @@
-"""The report's capacity section: catch-up against its floor, and a lazy consumer's memory."""
+"""The report section of capacity: a stream catch-up, and a lazy consumer's memory."""
 
 from __future__ import annotations
 
 from bench.report import Block, Heading, Para, T, Table, fmt_value
 from bench.results import CatchUp, Memory, Results
 
-CATCHUP_COMMAND = "python -m bench.catchup"
-MEMORY_COMMAND = "python -m bench.memory"
+CAPACITY_COMMAND = "discovery-lab bench --part capacity"
 
 
 def _met(met: bool) -> str:
@@ -41,7 +40,7 @@ def catchup_blocks(c: CatchUp) -> list[Block]:
             "whole stream, plus one bulk insert of the same rows into a fresh SQLite file "
             f"({floors}); the faster one counts. The verified floor adds what no consumer may "
             "skip: verifying every entry (signature and event model) with the consumer's own "
-            f"code, in batches. `{CATCHUP_COMMAND}` runs it alone."
+            f"code, in batches. `{CAPACITY_COMMAND}` runs it with the memory step alone."
         ),
         Table(
             ["measure", "value", "target"],
@@ -129,7 +128,8 @@ def memory_blocks(m: Memory) -> list[Block]:
             f"real uvicorn process is driven over HTTP with {m.http_users:,} users. Per-user "
             f"slope over users {low:,}–{high:,}: {http.slope_kb_per_user} KiB/user over HTTP "
             f"(idle {http.idle_mb:.1f} MiB, {http.points[-1][1]:.1f} MiB at {m.http_users:,}), "
-            f"{child.slope_kb_per_user} KiB/user in process. `{MEMORY_COMMAND}` runs it alone."
+            f"{child.slope_kb_per_user} KiB/user in process. "
+            f"`{CAPACITY_COMMAND}` runs it with the catch-up alone."
         ),
         Table(["users seen (in process)", "RSS MiB", "above idle MiB"], rows),
         Table(
@@ -140,8 +140,10 @@ def memory_blocks(m: Memory) -> list[Block]:
     ]
 
 
-def section(results: Results) -> list[Block]:
-    """The scale section, with whichever of its parts the run measured."""
+def section(results: Results, charts: bool) -> list[Block]:
+    """Catch-up against its floor and a lazy consumer's memory, when the run measured them."""
+    if results.catchup is None and results.memory is None:
+        return []
     blocks: list[Block] = [Heading(2, "At scale: catch-up and memory", "scale")]
     if results.catchup is not None:
         blocks += catchup_blocks(results.catchup)
