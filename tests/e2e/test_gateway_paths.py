@@ -87,7 +87,7 @@ def _target(template: str, service: str, host: str) -> bytes:
     return template.format(s=service, host=host).encode("latin-1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
     return lazy_stack
 
