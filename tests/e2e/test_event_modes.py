@@ -266,7 +266,7 @@ def test_published_events_match_the_asyncapi_schema(stack: Stack) -> None:
     for _, fields in entries:
         try:
             events.append(json.loads(fields.get(b"event", b"")))
-        except ValueError:
+        except (ValueError, RecursionError):  # nesting deep enough to exhaust json's recursion
             continue  # a poison entry left by another test
     mine = [
         e for e in events if isinstance(e, dict) and e.get("data", {}).get("user_id") == user_id
