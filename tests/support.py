@@ -105,6 +105,20 @@ def start_valkey(tmp: Path, **extra: str) -> ValkeyProc:
     return server
 
 
+def reset_valkey(server: ValkeyProc) -> None:
+    """Bring a valkey-server back to how it started: no keys, scripts or functions, and no client
+    left connected by an earlier test (a subscriber counts as a client)."""
+    client = server.client()
+    try:
+        client.flushall()
+        client.script_flush()
+        client.execute_command("FUNCTION", "FLUSH")
+        for kind in ("normal", "pubsub"):
+            client.execute_command("CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes")
+    finally:
+        client.close()
+
+
 PG_ADMIN_URL = "postgresql://127.0.0.1:5432/test"
 
 

@@ -14,23 +14,18 @@ import pytest
 
 from common.settings import Mode, Publish
 from lab.processes import Stack
+from tests.e2e.client import PASSWORD, client, gw
 from tests.e2e.test_event_modes import CONSUMERS, status, switch
-from tests.e2e.test_flow import PASSWORD, gw, whoami
-from tests.e2e.test_flow import login as token_for
 from tests.support import wait_for
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
     return lazy_stack
 
 
 def register(stack: Stack, **attributes: Any) -> tuple[int, str]:
-    name = f"a-{secrets.token_hex(4)}"
-    body = {"username": name, "password": PASSWORD, **attributes}
-    r = httpx.post(f"{gw(stack)}/auth/register", json=body, timeout=30)
-    assert r.status_code == 201, r.text
-    return int(r.json()["user_id"]), name
+    return client(stack).new_user("a", **attributes)
 
 
 def patch(stack: Stack, token: str, body: Any = None, content: bytes | None = None) -> Any:
@@ -72,19 +67,19 @@ def raw(stack: Stack, request_line: str, body: bytes = b"") -> tuple[int, Any]:
 
 
 def plan_seen(stack: Stack, service: str, token: str) -> Any:
-    r = whoami(stack, service, token)
-    assert r.status_code == 200, r.text
-    return r.json()["attributes"].get("plan")
+    r = client(stack).whoami(service, token)
+    assert r.status == 200, r.body
+    return r.body["attributes"].get("plan")
 
 
 def test_register_login_and_whoami_carry_attributes(stack: Stack) -> None:
     switch(stack, Mode.LAZY)
     _user_id, name = register(stack, display_name="Eve", email="eve@example.org")
-    token = token_for(stack, name)
+    token = client(stack).token(name)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["display_name"] == "Eve" and claims["plan"] == "free"
     assert claims["attributes_version"] == 1 and "email" not in claims
-    body = whoami(stack, "profiles", token).json()
+    body = client(stack).whoami("profiles", token).body
     assert body["attributes"] == {"display_name": "Eve", "plan": "free"}
     assert body["attributes_version"] == 1 and body["attributes_seen_at"]
 
@@ -107,7 +102,7 @@ def test_register_login_and_whoami_carry_attributes(stack: Stack) -> None:
 )
 def test_bad_patches_get_422_and_change_nothing(stack: Stack, body: Any) -> None:
     _, name = register(stack)
-    token = token_for(stack, name)
+    token = client(stack).token(name)
     r = patch(stack, token, body)
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_request" and r.json()["detail"]
@@ -126,7 +121,7 @@ def test_a_new_user_cannot_choose_a_plan(stack: Stack, plan: str) -> None:
 
 def test_oversized_patch_is_413_and_bad_tokens_401(stack: Stack) -> None:
     _, name = register(stack)
-    token = token_for(stack, name)
+    token = client(stack).token(name)
     big = b'{"display_name": "' + b"x" * 70_000 + b'"}'
     assert patch(stack, token, content=big).status_code == 413
     assert patch(stack, "not-a-token", {"display_name": "Zed"}).status_code == 401
@@ -149,7 +144,7 @@ def test_the_operator_changes_any_attribute_on_auths_own_port(stack: Stack) -> N
         "attributes": {"display_name": "Olga", "email": "olga@example.org", "plan": "pro"},
         "version": 2,
     }
-    claims = jwt.decode(token_for(stack, name), options={"verify_signature": False})
+    claims = jwt.decode(client(stack).token(name), options={"verify_signature": False})
     assert (claims["plan"], claims["attributes_version"]) == ("pro", 2)
     headers = {"X-Internal-Token": stack.settings.internal_token()}
     found = httpx.get(
@@ -210,14 +205,14 @@ def test_an_id_spelled_with_an_escaped_digit_is_that_id(stack: Stack) -> None:
 def test_lazy_mode_sees_a_change_only_with_a_new_token(stack: Stack) -> None:
     switch(stack, Mode.LAZY)
     user_id, name = register(stack)
-    old = token_for(stack, name)
+    old = client(stack).token(name)
     assert plan_seen(stack, "profiles", old) == "free"
     assert operator(stack, user_id, {"plan": "pro"}).json()["version"] == 2
     assert plan_seen(stack, "profiles", old) == "free"  # stale until a new login
-    new = token_for(stack, name)
+    new = client(stack).token(name)
     assert plan_seen(stack, "profiles", new) == "pro"
     assert plan_seen(stack, "profiles", old) == "pro"  # the newest version is kept
-    assert whoami(stack, "profiles", old).json()["attributes_version"] == 2
+    assert client(stack).whoami("profiles", old).body["attributes_version"] == 2
 
 
 @pytest.mark.parametrize(
@@ -229,7 +224,7 @@ def test_event_modes_update_every_consumer_for_old_tokens(
 ) -> None:
     switch(stack, mode, publish)
     user_id, name = register(stack)
-    token = token_for(stack, name)
+    token = client(stack).token(name)
     for service in CONSUMERS:
         wait_for(lambda s=service: plan_seen(stack, s, token) == "free", what=f"{service} user")
     before = {s: status(stack, s)["attribute_updates"] for s in CONSUMERS}
@@ -240,4 +235,4 @@ def test_event_modes_update_every_consumer_for_old_tokens(
             what=f"{service} to serve the new plan",
         )
         assert status(stack, service)["attribute_updates"] > before[service]
-        assert whoami(stack, service, token).json()["attributes_version"] == 2
+        assert client(stack).whoami(service, token).body["attributes_version"] == 2

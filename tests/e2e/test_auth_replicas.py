@@ -13,11 +13,11 @@ import pytest
 from common.settings import CONSUMER_SERVICES
 from lab.isolated import isolated_env
 from lab.processes import Stack
+from tests.e2e.client import PASSWORD, client, fresh
 from tests.e2e.test_cli import invoke
-from tests.e2e.test_flow import fresh, internal, register
 from tests.support import create_pg_database, drop_pg_database, require_postgres, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 USERS = 12
 
 
@@ -59,26 +59,26 @@ def test_two_auth_processes_share_the_work_and_every_user_reaches_each_consumer_
 
     users = {}
     for name in (fresh() for _ in range(USERS)):
-        reply = register(stack, name)
-        assert reply.status_code == 201, reply.text
-        users[reply.json()["user_id"]] = name
-    served = {a: internal(stack, a, "status")["registrations"] for a in ("auth", "auth-2")}
+        reply = client(stack).register(name, PASSWORD)
+        assert reply.status == 201, reply.body
+        users[reply.body["user_id"]] = name
+    served = {a: client(stack).get(a, "status")["registrations"] for a in ("auth", "auth-2")}
     assert sum(served.values()) == USERS and all(served.values()), served  # the gateway spreads
 
     def known(service: str) -> Counter[int]:
-        return Counter(u["user_id"] for u in internal(stack, service, "known-users")["users"])
+        return Counter(u["user_id"] for u in client(stack).get(service, "known-users")["users"])
 
     for service in CONSUMER_SERVICES:
         wait_for(lambda s=service: set(users) <= set(known(s)), timeout=30, what=f"{service}")
         counts = known(service)
         assert {counts[uid] for uid in users} == {1}
-        status = internal(stack, service, "status")
+        status = client(stack).get(service, "status")
         assert status["provisioned_records"] == USERS  # one profile, one welcome message each
         received = sum(
-            internal(stack, r, "status")["events_received"] for r in (service, f"{service}-2")
+            client(stack).get(r, "status")["events_received"] for r in (service, f"{service}-2")
         )
         assert received == USERS  # each event reached one replica of the group, once
-    assert internal(stack, "auth", "status")["outbox_pending"] == 0
+    assert client(stack).get("auth", "status")["outbox_pending"] == 0
 
     stopped = invoke(pg_env, "down")
     assert stopped.exit_code == 0, stopped.stderr

@@ -13,9 +13,8 @@ from typer.testing import CliRunner, Result
 import cli
 from common.settings import Mode
 from lab.processes import Stack
+from tests.e2e.client import client
 from tests.e2e.test_event_modes import CONSUMERS, switch
-from tests.e2e.test_flow import login as token_for
-from tests.e2e.test_flow import whoami
 from tests.support import wait_for
 
 runner = CliRunner()
@@ -131,10 +130,10 @@ def test_the_operator_changes_a_plan_and_every_consumer_learns_it(
     switch(lazy_stack, Mode.STREAMS)
     try:
         name = _registered(env)
-        held = token_for(lazy_stack, name)
+        held = client(lazy_stack).token(name)
         for service in CONSUMERS:
             wait_for(
-                lambda s=service: whoami(lazy_stack, s, held).status_code == 200,
+                lambda s=service: client(lazy_stack).whoami(s, held).status == 200,
                 what=f"{service} to know {name}",
             )
         changed = data(invoke(env, "plan", name.upper(), "pro", "--json"))
@@ -142,10 +141,12 @@ def test_the_operator_changes_a_plan_and_every_consumer_learns_it(
         assert changed["attributes"] == {"display_name": None, "email": None, "plan": "pro"}
         for service in CONSUMERS:  # the token held from before, updated by user.updated
             wait_for(
-                lambda s=service: whoami(lazy_stack, s, held).json()["attributes"]["plan"] == "pro",
+                lambda s=service: (
+                    client(lazy_stack).whoami(s, held).body["attributes"]["plan"] == "pro"
+                ),
                 what=f"{service} to serve the new plan",
             )
-        claims = jwt.decode(token_for(lazy_stack, name), options={"verify_signature": False})
+        claims = jwt.decode(client(lazy_stack).token(name), options={"verify_signature": False})
         assert (claims["plan"], claims["attributes_version"]) == ("pro", 2)
         text = invoke(env, "plan", name, "free")
         assert text.exit_code == 0, (text.stdout, text.stderr)

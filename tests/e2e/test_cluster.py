@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +16,12 @@ from lab.net import free_port_run
 from lab.processes import Stack
 from lab.valkey_cluster import NODES, EmbeddedCluster, node_ports, node_settings
 from lab.valkey_server import ValkeyConfig, spawn
+from tests.e2e.client import client
 from tests.e2e.conftest import StackFactory
 from tests.support import wait_for
 
-PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.slow
+
 CONSUMERS = ("profiles", "notifications")
 MODES = [
     (Mode.PUBSUB, Publish.DIRECT),
@@ -30,15 +31,11 @@ MODES = [
 
 
 def register(stack: Stack) -> int:
-    name = f"u-{secrets.token_hex(4)}"
-    reply = stack.client().register(name, PASSWORD)
-    assert reply.status == 201, reply.body
-    return int(reply.body["user_id"])
+    return client(stack).new_user("u")[0]
 
 
 def known(stack: Stack, service: str) -> set[int]:
-    users = stack.client().internal(stack.spec(service).port, "GET", "known-users")["users"]
-    return {int(u["user_id"]) for u in users}
+    return set(client(stack).known(service))
 
 
 def switch(stack: Stack, mode: Mode, publish: Publish) -> None:

@@ -157,9 +157,7 @@ def test_internal_routes_answer_by_compose_name_and_published_address(
     is published), and refuses another host name (the app itself, in process, without I/O)."""
     services = _spec()["services"]
     for name in ("auth", *CONSUMER_SERVICES):
-        settings = _settings(
-            _environment(services[name], HOST_ENV), monkeypatch
-        )
+        settings = _settings(_environment(services[name], HOST_ENV), monkeypatch)
         app, port = build_app(name, settings)
 
         async def status(host: str, app: Any = app) -> int:

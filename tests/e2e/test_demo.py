@@ -8,7 +8,11 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from lab.processes import ROOT, Stack
+
+pytestmark = pytest.mark.slow
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

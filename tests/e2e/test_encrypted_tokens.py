@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import stat
 from collections.abc import Iterator
 
@@ -19,8 +18,7 @@ from common import sealed
 from common.tokens import mint_access_token
 from lab.isolated import isolated_env
 from lab.processes import Stack
-from tests.e2e.test_flow import PASSWORD, gw, whoami
-from tests.e2e.test_flow import login as token_for
+from tests.e2e.client import PASSWORD, client, gw
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +34,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def registered(stack: Stack) -> str:
     """A user whose name and plan (set by the operator) are in their tokens."""
-    name = f"s-{secrets.token_hex(4)}"
-    body = {"username": name, "password": PASSWORD, "display_name": "Secret Sam"}
-    r = httpx.post(f"{gw(stack)}/auth/register", json=body, timeout=30)
-    assert r.status_code == 201, r.text
+    _, name = client(stack).new_user("s", display_name="Secret Sam")
     assert stack.client().set_plan(name, "pro")["attributes"]["plan"] == "pro"
     return name
 
 
 def test_clients_get_an_opaque_token_that_every_service_accepts(stack: Stack) -> None:
-    token = token_for(stack, registered(stack))
+    token = client(stack).token(registered(stack))
     assert sealed.is_sealed(token)
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header == {"alg": "RSA-OAEP-256", "enc": "A256GCM", "cty": "JWT"}
     assert b"Secret Sam" not in token.encode() and "Secret" not in token
     for service in ("profiles", "notifications"):
-        r = whoami(stack, service, token)
-        assert r.status_code == 200, r.text
-        assert r.json()["attributes"] == {"display_name": "Secret Sam", "plan": "pro"}
+        r = client(stack).whoami(service, token)
+        assert r.status == 200, r.body
+        assert r.body["attributes"] == {"display_name": "Secret Sam", "plan": "pro"}
     changed = httpx.patch(  # auth opens the token it sealed
         f"{gw(stack)}/auth/users/me",
         json={"display_name": "Sam"},
@@ -66,7 +61,7 @@ def test_clients_get_an_opaque_token_that_every_service_accepts(stack: Stack) ->
 
 
 def test_undecryptable_and_plain_tokens_get_401(stack: Stack) -> None:
-    token = token_for(stack, registered(stack))
+    token = client(stack).token(registered(stack))
     parts = token.split(".")
     parts[3] = ("B" if parts[3][0] == "A" else "A") + parts[3][1:]
     settings = stack.settings
@@ -90,9 +85,9 @@ def test_undecryptable_and_plain_tokens_get_401(stack: Stack) -> None:
         "e30.a.b.c.d": "bad_alg",
     }
     for bad, reason in cases.items():
-        r = whoami(stack, "profiles", bad)
-        assert r.status_code == 401, (reason, r.text)
-        assert r.json()["reason"] == reason, r.text
+        r = client(stack).whoami("profiles", bad)
+        assert r.status == 401, (reason, r.body)
+        assert r.body["reason"] == reason, r.body
 
 
 def test_cli_login_says_the_token_is_encrypted(stack: Stack) -> None:

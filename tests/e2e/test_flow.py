@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,82 +14,45 @@ import pytest
 from auth.keys import KeyStore
 from common.tokens import mint_access_token
 from lab.processes import Stack
-
-PASSWORD = "correct horse battery"
-
-
-def gw(stack: Stack) -> str:
-    return f"http://127.0.0.1:{stack.settings.lab_gateway_port}"
-
-
-def register(stack: Stack, name: str, password: str = PASSWORD) -> httpx.Response:
-    return httpx.post(
-        f"{gw(stack)}/auth/register", json={"username": name, "password": password}, timeout=30
-    )
-
-
-def login(stack: Stack, name: str, password: str = PASSWORD) -> str:
-    r = httpx.post(
-        f"{gw(stack)}/auth/login", json={"username": name, "password": password}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["token"])
-
-
-def whoami(stack: Stack, service: str, token: str) -> httpx.Response:
-    return httpx.get(
-        f"{gw(stack)}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    )
-
-
-def internal(stack: Stack, name: str, path: str) -> Any:
-    return stack.client().internal(stack.spec(name).port, "GET", path)
-
-
-def fresh() -> str:
-    return f"user-{secrets.token_hex(4)}"
+from tests.e2e.client import PASSWORD, client, fresh, gw
 
 
 def test_seed_flow_and_lazy_discovery(lazy_stack: Stack) -> None:
+    lab = client(lazy_stack)
     name = fresh()
-    r = register(lazy_stack, name)
-    assert r.status_code == 201 and r.json()["success"] is True
-    user_id = r.json()["user_id"]
+    r = lab.register(name, PASSWORD)
+    assert r.status == 201 and r.body["success"] is True
+    user_id = r.body["user_id"]
     assert isinstance(user_id, int)
-    token = login(lazy_stack, name)
+    token = lab.token(name)
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["user_id"] == user_id and claims["sub"] == str(user_id)
-    known = {u["user_id"] for u in internal(lazy_stack, "profiles", "known-users")["users"]}
-    assert user_id not in known
-    first = whoami(lazy_stack, "profiles", token)
-    assert first.status_code == 200, first.text
-    body = first.json()
+    assert user_id not in lab.known("profiles")
+    first = lab.whoami("profiles", token)
+    assert first.status == 200, first.body
+    body = first.body
     assert body["discovered_by"] == "lazy" and body["first_call"] is True
     assert body["user_id"] == user_id and body["service"] == "profiles"
-    again = whoami(lazy_stack, "profiles", token).json()
+    again = lab.whoami("profiles", token).body
     assert again["first_call"] is False and again["known_since"] == body["known_since"]
-    users = internal(lazy_stack, "profiles", "known-users")["users"]
-    assert any(
-        u["user_id"] == user_id and u["discovered_by"] == "lazy" and u["active"] for u in users
-    )
+    known = lab.known("profiles")[user_id]
+    assert known["discovered_by"] == "lazy" and known["active"]
 
 
 def test_concurrent_first_calls_provision_once(lazy_stack: Stack) -> None:
-    name = fresh()
-    user_id = register(lazy_stack, name).json()["user_id"]
-    token = login(lazy_stack, name)
-    before = {s: internal(lazy_stack, s, "status") for s in ("profiles", "notifications")}
+    lab = client(lazy_stack)
+    user_id, name = lab.new_user()
+    token = lab.token(name)
+    before = {s: lab.status(s) for s in ("profiles", "notifications")}
     with ThreadPoolExecutor(40) as pool:
         replies = list(
-            pool.map(
-                lambda i: whoami(lazy_stack, ("profiles", "notifications")[i % 2], token), range(40)
-            )
+            pool.map(lambda i: lab.whoami(("profiles", "notifications")[i % 2], token), range(40))
         )
-    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert all(r.status == 200 for r in replies), [r.body for r in replies]
     for service in ("profiles", "notifications"):
-        firsts = [r for r in replies if r.json()["service"] == service and r.json()["first_call"]]
+        firsts = [r for r in replies if r.body["service"] == service and r.body["first_call"]]
         assert len(firsts) == 1
-        after = internal(lazy_stack, service, "status")
+        after = lab.status(service)
         assert after["lazy_provisions"] - before[service]["lazy_provisions"] == 1
         assert after["provisioned_records"] - before[service]["provisioned_records"] == 1
     me = httpx.get(
@@ -100,20 +62,21 @@ def test_concurrent_first_calls_provision_once(lazy_stack: Stack) -> None:
 
 
 def test_registration_rules(lazy_stack: Stack) -> None:
+    lab = client(lazy_stack)
     name = fresh()
-    assert register(lazy_stack, name).status_code == 201
-    taken = register(lazy_stack, name.upper())
-    assert taken.status_code == 409 and taken.json() == {
+    assert lab.register(name, PASSWORD).status == 201
+    taken = lab.register(name.upper(), PASSWORD)
+    assert taken.status == 409 and taken.body == {
         "success": False,
         "error": "username_taken",
     }
     # NFKC: a fullwidth spelling normalises to the same name.
     fullwidth = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in name)
-    assert register(lazy_stack, fullwidth).status_code == 409
+    assert lab.register(fullwidth, PASSWORD).status == 409
     race = fresh()
     # Ten at once: taken-name answers count against the address (20 free per window).
     with ThreadPoolExecutor(10) as pool:
-        codes = sorted(pool.map(lambda _: register(lazy_stack, race).status_code, range(10)))
+        codes = sorted(pool.map(lambda _: lab.register(race, PASSWORD).status, range(10)))
     assert codes.count(201) == 1 and codes.count(409) == 9
 
 
@@ -154,8 +117,7 @@ def test_oversized_body_is_413(lazy_stack: Stack) -> None:
 
 
 def test_login_failures_look_the_same(lazy_stack: Stack) -> None:
-    name = fresh()
-    register(lazy_stack, name)
+    _, name = client(lazy_stack).new_user()
     wrong = httpx.post(
         f"{gw(lazy_stack)}/auth/login", json={"username": name, "password": "nope nope"}
     )
@@ -167,7 +129,8 @@ def test_login_failures_look_the_same(lazy_stack: Stack) -> None:
 
 
 def test_hostile_tokens_get_401_not_500(lazy_stack: Stack) -> None:
-    token = login_new(lazy_stack)
+    lab = client(lazy_stack)
+    token = lab.new_token()
     head, payload, sig = token.split(".")
     forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
     none_header = "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0"
@@ -180,8 +143,8 @@ def test_hostile_tokens_get_401_not_500(lazy_stack: Stack) -> None:
     }
     for name, bad in hostile.items():
         for service in ("profiles", "notifications"):
-            r = whoami(lazy_stack, service, bad)
-            assert r.status_code == 401, (name, r.status_code, r.text)
+            r = lab.whoami(service, bad)
+            assert r.status == 401, (name, r.status, r.body)
     raw = httpx.get(
         f"{gw(lazy_stack)}/profiles/whoami",
         headers={b"Authorization": "Bearer \u00fc.\u00fc.\u00fc".encode()},
@@ -197,7 +160,8 @@ def test_tokens_from_the_future_or_living_too_long_get_401(lazy_stack: Stack) ->
     """Signed with the stack's own active key: only the times are wrong."""
     s = lazy_stack.settings
     key = KeyStore(s.keys_dir, s.lab_jwt_alg.value, s.lab_token_ttl).active
-    user_id = register(lazy_stack, fresh()).json()["user_id"]
+    lab = client(lazy_stack)
+    user_id, _ = lab.new_user()
     now = int(time.time())
 
     def token(iat: int, ttl: int) -> str:
@@ -218,9 +182,9 @@ def test_tokens_from_the_future_or_living_too_long_get_401(lazy_stack: Stack) ->
     }
     for bad, reason in cases.items():
         for service in ("profiles", "notifications"):
-            r = whoami(lazy_stack, service, bad)
-            assert r.status_code == 401, (reason, r.text)
-            assert r.json()["reason"] == reason
+            reply = lab.whoami(service, bad)
+            assert reply.status == 401, (reason, reply.body)
+            assert reply.body["reason"] == reason
         r = httpx.patch(  # auth's own verifier holds the same rule
             f"{gw(lazy_stack)}/auth/users/me",
             json={"display_name": "Mallory"},
@@ -228,33 +192,27 @@ def test_tokens_from_the_future_or_living_too_long_get_401(lazy_stack: Stack) ->
             timeout=30,
         )
         assert r.status_code == 401 and r.json()["reason"] == reason, r.text
-    assert whoami(lazy_stack, "profiles", token(now, s.lab_token_ttl)).status_code == 200
-
-
-def login_new(stack: Stack) -> str:
-    name = fresh()
-    register(stack, name)
-    return login(stack, name)
+    assert lab.whoami("profiles", token(now, s.lab_token_ttl)).status == 200
 
 
 def test_deactivated_user_cannot_log_in_and_name_stays_taken(lazy_stack: Stack) -> None:
-    name = fresh()
-    register(lazy_stack, name)
-    token = login(lazy_stack, name)
+    lab = client(lazy_stack)
+    _, name = lab.new_user()
+    token = lab.token(name)
     r = httpx.delete(
         f"{gw(lazy_stack)}/auth/users/me", headers={"Authorization": f"Bearer {token}"}
     )
     assert r.status_code == 204
     bad = httpx.post(f"{gw(lazy_stack)}/auth/login", json={"username": name, "password": PASSWORD})
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_credentials"
-    assert register(lazy_stack, name).status_code == 409
+    assert lab.register(name, PASSWORD).status == 409
 
 
 def test_independent_jose_library_verifies_with_jwks(lazy_stack: Stack) -> None:
     from joserfc import jwt as jose_jwt
     from joserfc.jwk import KeySet
 
-    token = login_new(lazy_stack)
+    token = client(lazy_stack).new_token()
     issuer = lazy_stack.settings.lab_issuer
     config = httpx.get(f"{issuer}/.well-known/openid-configuration").json()
     assert config["issuer"] == issuer
@@ -289,12 +247,13 @@ def stack_health(stack: Stack, name: str) -> bool:
 
 def test_down_service_gives_json_502(stack_factory: Any) -> None:
     stack = stack_factory()
-    token = login_new(stack)
+    lab = client(stack)
+    token = lab.new_token()
     stack.stop("profiles")
-    r = whoami(stack, "profiles", token)
-    assert r.status_code == 502 and r.json()["error"] == "upstream_unavailable"
+    r = lab.whoami("profiles", token)
+    assert r.status == 502 and r.body["error"] == "upstream_unavailable"
     stack.start("profiles")
-    assert whoami(stack, "profiles", token).status_code == 200
+    assert lab.whoami("profiles", token).status == 200
     pids = [p["pid"] for p in stack.status() if p["pid"]]
     stack.down()
     import psutil
@@ -310,24 +269,22 @@ def test_replicas_share_one_database_and_one_consumer_group(stack_factory: Any) 
     stack = stack_factory(replicas=2, LAB_MODE="streams")
     names = {p["name"] for p in stack.status() if p["healthy"]}
     assert {"profiles", "profiles-2", "notifications", "notifications-2"} <= names
-    users = [(register(stack, n).json()["user_id"], n) for n in (fresh() for _ in range(6))]
+    lab = client(stack)
+    users = [lab.new_user() for _ in range(6)]
     ids = {uid for uid, _ in users}
 
     def everyone_known() -> bool:
-        return all(
-            ids <= {u["user_id"] for u in internal(stack, s, "known-users")["users"]}
-            for s in ("profiles", "notifications-2")
-        )
+        return all(ids <= set(lab.known(s)) for s in ("profiles", "notifications-2"))
 
     from tests.support import wait_for
 
     wait_for(everyone_known, timeout=10, what="both services to know every user")
     for service in ("profiles", "notifications"):
-        one = internal(stack, service, "status")
-        two = internal(stack, f"{service}-2", "status")
+        one = lab.status(service)
+        two = lab.status(f"{service}-2")
         assert one["provisioned_records"] == one["known_users"] == two["known_users"] == 6
         assert one["event_provisions"] + two["event_provisions"] == 6
-    token = login(stack, users[0][1])
-    assert {whoami(stack, "profiles", token).status_code for _ in range(4)} == {200}
+    token = lab.token(users[0][1])
+    assert {lab.whoami("profiles", token).status for _ in range(4)} == {200}
     stack.stop("profiles")  # the gateway falls back to the other replica
-    assert whoami(stack, "profiles", token).status_code == 200
+    assert lab.whoami("profiles", token).status == 200

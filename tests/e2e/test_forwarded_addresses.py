@@ -16,6 +16,7 @@ from auth.throttle import buckets, failures_table
 from common.db import make_engine
 from common.forwarded import PROOF_HEADER, sign_proof
 from lab.processes import Stack
+from tests.e2e.client import client
 from tests.support import stack_env
 
 ALLOWANCE = 3
@@ -58,9 +59,8 @@ def _login_url(stack: Stack, entry: str) -> str:
 
 
 def _register(stack: Stack, username: str) -> None:
-    url = f"http://127.0.0.1:{stack.settings.lab_gateway_port}/auth/register"
-    r = httpx.post(url, json={"username": username, "password": PASSWORD}, timeout=30)
-    assert r.status_code == 201, r.text
+    reply = client(stack).register(username, PASSWORD)
+    assert reply.status == 201, reply.body
 
 
 def _body(username: str, password: str = WRONG) -> bytes:

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -87,7 +86,7 @@ def _target(template: str, service: str, host: str) -> bytes:
     return template.format(s=service, host=host).encode("latin-1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
     return lazy_stack
 
@@ -266,10 +265,13 @@ class _Record(socketserver.StreamRequestHandler):
         )
 
 
-@pytest.fixture
-def recorded(tmp_path: Path) -> Iterator[tuple[int, Recorder, Settings]]:
+@pytest.fixture(scope="module")
+def recording_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[int, Recorder, Settings]]:
     """A gateway process whose every upstream is a recorder: (gateway port, recorder, the
     gateway's settings)."""
+    tmp_path = tmp_path_factory.mktemp("recorded")
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Record)
     recorder = Recorder(server.server_address[1])
     server.recorder = recorder  # type: ignore[attr-defined]
@@ -305,6 +307,15 @@ def recorded(tmp_path: Path) -> Iterator[tuple[int, Recorder, Settings]]:
         proc.wait(timeout=15)
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def recorded(
+    recording_gateway: tuple[int, Recorder, Settings],
+) -> tuple[int, Recorder, Settings]:
+    """The module's recording gateway, with nothing recorded yet."""
+    recording_gateway[1].seen.clear()
+    return recording_gateway
 
 
 @pytest.mark.parametrize(

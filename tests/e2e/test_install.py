@@ -14,6 +14,7 @@ from bench.run import default_out_dir
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_pip_install_gives_a_working_discovery_lab_command(tmp_path: Path) -> None:
     (script,) = entry_points(group="console_scripts", name="discovery-lab")
     assert script.value == "cli:main"

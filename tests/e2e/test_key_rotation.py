@@ -12,7 +12,7 @@ import jwt
 
 from auth.keys import revoke, rotate
 from lab.processes import Stack
-from tests.e2e.test_flow import PASSWORD, fresh, gw, login, register, whoami
+from tests.e2e.client import PASSWORD, client, fresh, gw
 from tests.support import wait_for
 
 # Mostly calls, some logins: each login hashes a password, and eight at once on two cores
@@ -30,7 +30,7 @@ def test_logins_and_calls_across_two_rotations_get_no_401(stack_factory: Any) ->
     settings = stack.settings
     names = [fresh() for _ in range(8)]
     for name in names:
-        assert register(stack, name).status_code == 201
+        assert client(stack).register(name, PASSWORD).status == 201
     statuses: Counter[tuple[int, str, str]] = Counter()
     kids: Counter[str] = Counter()
     stop = threading.Event()
@@ -79,9 +79,9 @@ def test_a_revoked_keys_tokens_are_refused_within_the_cache_lifetime(stack_facto
     stack: Stack = stack_factory(LAB_JWKS_CACHE_TTL=JWKS_TTL)
     settings = stack.settings
     name = fresh()
-    register(stack, name)
-    token = login(stack, name)
-    assert whoami(stack, "profiles", token).status_code == 200
+    client(stack).register(name, PASSWORD)
+    token = client(stack).token(name)
+    assert client(stack).whoami("profiles", token).status == 200
     kid = jwt.get_unverified_header(token)["kid"]
     new_kid = revoke(settings.keys_dir, kid, settings.lab_jwt_alg.value)
     assert new_kid and new_kid != kid
@@ -89,11 +89,11 @@ def test_a_revoked_keys_tokens_are_refused_within_the_cache_lifetime(stack_facto
     published = {k["kid"] for k in jwks["keys"]}
     assert kid not in published and new_kid in published
     wait_for(
-        lambda: whoami(stack, "profiles", token).status_code == 401,
+        lambda: client(stack).whoami("profiles", token).status == 401,
         timeout=float(JWKS_TTL) + 3,
         what="profiles to refuse the revoked key's token",
     )
-    fresh_token = login(stack, name)
+    fresh_token = client(stack).token(name)
     assert jwt.get_unverified_header(fresh_token)["kid"] == new_kid
-    assert whoami(stack, "profiles", fresh_token).status_code == 200
-    assert whoami(stack, "notifications", fresh_token).status_code == 200
+    assert client(stack).whoami("profiles", fresh_token).status == 200
+    assert client(stack).whoami("notifications", fresh_token).status == 200

@@ -14,8 +14,8 @@ import pytest
 
 from lab.isolated import isolated_env
 from lab.processes import Stack
+from tests.e2e.client import PASSWORD, client, fresh
 from tests.e2e.conftest import StackFactory
-from tests.e2e.test_flow import PASSWORD, fresh, register
 from tests.support import create_pg_database, drop_pg_database, require_postgres
 
 WRONG = "not the password"
@@ -76,7 +76,7 @@ def _login(stack: Stack, route: str, name: str, password: str) -> int:
 
 def _new_user(stack: Stack) -> str:
     name = fresh()
-    assert register(stack, name).status_code == 201
+    assert client(stack).register(name, PASSWORD).status == 201
     return name
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from lab.processes import Stack
 
+pytestmark = pytest.mark.slow
+
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXAMPLES = 8  # per operation and phase: enough to reach every documented answer, kept cheap
 # `positive_data_acceptance` expects every schema-valid body to succeed, but some rules cannot be
@@ -21,9 +23,9 @@ EXAMPLES = 8  # per operation and phase: enough to reach every documented answer
 EXCLUDED_CHECKS = "positive_data_acceptance"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
-    """A stack of its own for this module (modes are switched on it)."""
+    """The shared stack, in lazy mode; a test switches it to the mode it needs."""
     return lazy_stack
 
 

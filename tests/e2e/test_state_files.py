@@ -11,8 +11,8 @@ import httpx
 
 from common.settings import Mode, Publish
 from lab.processes import Stack
+from tests.e2e.client import PASSWORD, client, gw
 from tests.e2e.conftest import StackFactory
-from tests.e2e.test_flow import PASSWORD, gw, internal
 from tests.support import wait_for
 
 
@@ -53,7 +53,7 @@ def test_nothing_in_the_state_dir_is_readable_by_others(stack_factory: StackFact
     for service in ("profiles", "notifications"):
         wait_for(
             lambda s=service: any(
-                u["user_id"] == user_id for u in internal(stack, s, "known-users")["users"]
+                u["user_id"] == user_id for u in client(stack).get(s, "known-users")["users"]
             ),
             timeout=10,
             what=f"{service} to hear of the user",

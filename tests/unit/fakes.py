@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,17 +26,24 @@ ISSUER = "http://127.0.0.1:8000/auth"
 AUDIENCE = "discovery-lab"
 INTERNAL = "unit-internal-token"
 
+KeysCopier = Callable[[Path], None]  # puts a ready keys dir at the path given
+
 
 def in_process_settings(state: Path, mode: Mode, **over: Any) -> Settings:
-    """Settings of a service run in-process: these keys' issuer and audience, and a known
-    internal token."""
+    """Settings of a service run in-process: these keys' issuer and audience, a known internal
+    token, and cheap argon2id parameters."""
+    cheap_hashing: dict[str, Any] = {  # the same argon2id code, at a cost of milliseconds
+        "lab_argon2_time_cost": 1,
+        "lab_argon2_memory_kib": 64,
+        "lab_argon2_parallelism": 1,
+    }
     return Settings(
         lab_state_dir=state,
         lab_issuer=ISSUER,
         lab_audience=AUDIENCE,
         lab_internal_token=INTERNAL,
         lab_mode=mode,
-        **over,
+        **(cheap_hashing | over),
     )
 
 

@@ -26,6 +26,8 @@ from common.settings import CONSUMER_SERVICES
 from lab.processes import Stack
 from tests.support import stack_env, wait_for
 
+pytestmark = pytest.mark.slow
+
 VARIANT = Variant.parse("streams+outbox")
 
 

@@ -12,13 +12,15 @@ from bench.harness import Variant
 from bench.reliability.soak import SoakPlan, run_soak
 from lab.processes import Stack
 
+pytestmark = pytest.mark.slow
+
 # Every fault kind lands in every variant, at random points of the run.
 CASES = ["lazy", "streams+outbox", "hybrid", "pubsub", "streams+direct"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
-    """A stack of its own for this module (modes are switched on it)."""
+    """The shared stack, in lazy mode; a test switches it to the mode it needs."""
     return lazy_stack
 
 

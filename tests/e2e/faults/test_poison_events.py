@@ -4,18 +4,17 @@ next real user still reaches every service, and the poison is refused and counte
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 import valkey
 
-from bench.harness import PASSWORD, Variant
+from bench.harness import Variant
 from bench.reliability.soak import wait_subscribers
 from common.settings import CONSUMER_SERVICES
 from events import names
 from lab.processes import Stack
+from tests.e2e.client import client
 from tests.support import wait_for
 
 POISON: list[bytes] = [
@@ -31,27 +30,22 @@ POISON: list[bytes] = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def stack(lazy_stack: Stack) -> Stack:
-    """A stack of its own for this module (modes are switched on it)."""
+    """The shared stack, in lazy mode; a test switches it to the mode it needs."""
     return lazy_stack
 
 
 def _register(stack: Stack) -> int:
-    body = {"username": f"p-{uuid.uuid4().hex[:10]}", "password": PASSWORD}
-    gateway = f"http://127.0.0.1:{stack.settings.lab_gateway_port}"
-    reply = httpx.post(f"{gateway}/auth/register", json=body, timeout=30)
-    assert reply.status_code == 201, reply.text
-    return int(reply.json()["user_id"])
+    return client(stack).new_user("p")[0]
 
 
 def _status(stack: Stack, service: str) -> dict[str, int]:
-    return stack.client().internal(stack.spec(service).port, "GET", "status")
+    return client(stack).status(service)
 
 
 def _knows(stack: Stack, service: str, user_id: int) -> bool:
-    users = stack.client().internal(stack.spec(service).port, "GET", "known-users")["users"]
-    return any(u["user_id"] == user_id for u in users)
+    return user_id in client(stack).known(service)
 
 
 @pytest.mark.parametrize("label", ["pubsub", "streams+outbox", "hybrid"])

@@ -21,7 +21,14 @@ from auth.throttle import Policy
 from common.db import make_engine
 from common.settings import Mode, Publish
 from common.tokens import Verifier
-from tests.unit.fakes import AUDIENCE, INTERNAL, ISSUER, RecordingPublisher, in_process_settings
+from tests.unit.fakes import (
+    AUDIENCE,
+    INTERNAL,
+    ISSUER,
+    KeysCopier,
+    RecordingPublisher,
+    in_process_settings,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -34,10 +41,13 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-async def service(tmp_path: Path, publisher: RecordingPublisher) -> AsyncIterator[AuthService]:
+async def service(
+    tmp_path: Path, publisher: RecordingPublisher, signing_keys: KeysCopier
+) -> AsyncIterator[AuthService]:
     settings = in_process_settings(tmp_path, Mode.STREAMS, lab_token_ttl=300)
     engine = make_engine(settings.database_url("auth"))
     store.create_schema(engine)
+    signing_keys(settings.keys_dir)
     keys = KeyStore(settings.keys_dir, "RS256", 300)
 
     async def jwks() -> dict[str, object]:

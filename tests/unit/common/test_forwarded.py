@@ -66,7 +66,7 @@ def test_another_key_or_a_changed_stamp_or_nonce_breaks_the_proof() -> None:
     version, stamp, nonce, mac = proof.split(".")
     for forged in (
         f"{version}.{int(stamp) + 1}.{nonce}.{mac}",
-        f"{version}.{stamp}.{'A' + nonce[1:]}.{mac}",
+        f"{version}.{stamp}.{'A' if nonce[0] != 'A' else 'B'}{nonce[1:]}.{mac}",
         f"{version}.{stamp}.{nonce}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}",
     ):
         with pytest.raises(ProofError, match="does not match"):
