@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from valkey.exceptions import ValkeyClusterException, ValkeyError
 
-from bench.part import DEFAULT_PARTS, EXTRAS, choose
+from bench.part import DEFAULT_PARTS, EXTRAS, choose, require_report_deps
 from common import sealed
 from common.settings import CONSUMER_SERVICES, Mode, Publish, Settings, Topology
 from common.statefiles import UMASK
@@ -765,13 +765,14 @@ def bench(
 
     An interrupted run (Ctrl-C) keeps what it measured in results.json; the stack always stops.
     """
+    try:
+        parts = choose(part or (), extra or ())
+        require_report_deps()
+    except ValueError as exc:
+        fail(str(exc))
     from bench.progress import bench_progress
     from bench.run import default_out_dir, run_bench
 
-    try:
-        parts = choose(part or (), extra or ())
-    except ValueError as exc:
-        fail(str(exc))
     target = out or default_out_dir()
     started = time.perf_counter()
     try:
@@ -800,10 +801,14 @@ def report(
     directory: Annotated[Path, typer.Argument(help="a bench output dir holding results.json")],
 ) -> None:
     """Render report.md and report.html again from DIR/results.json."""
-    from bench.run import UnreadableResults, render_reports
-
     if not (directory / "results.json").exists():
         fail(f"no results.json in {directory}")
+    try:
+        require_report_deps()
+    except ValueError as exc:
+        fail(str(exc))
+    from bench.run import UnreadableResults, render_reports
+
     try:
         md, html = render_reports(directory)
     except UnreadableResults as exc:  # another schema version, or an interrupted run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
@@ -47,3 +48,12 @@ class Part(Protocol):
     def section(self, results: Results, charts: bool) -> list[Block]:
         """The report's section, empty when the run's plan left the part out."""
         ...
+
+
+def require_report_deps() -> None:
+    """Fail early, with the fix, when the bench extra (matplotlib, for the charts) is missing;
+    importable without it, so the CLI asks before it loads the runner."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ValueError(
+            "the benchmark's reports need matplotlib: pip install 'discovery-lab[bench]'"
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import json
 import secrets
 import shutil
@@ -26,7 +25,7 @@ from bench.document import render
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
 from bench.latency import Sizes, measure_all
-from bench.part import DEFAULT_PARTS, choose
+from bench.part import DEFAULT_PARTS, choose, require_report_deps
 from bench.parts.capacity import catchup, memory
 from bench.parts.codesize.measure import measure_variant
 from bench.parts.costs.measure import measure as measure_security
@@ -168,14 +167,6 @@ def link_latest(out_dir: Path) -> None:
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(out_dir.name)
-
-
-def require_report_deps() -> None:
-    """Fail early, with the fix, when the bench extra (matplotlib, for the charts) is missing."""
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ValueError(
-            "the benchmark's reports need matplotlib: pip install 'discovery-lab[bench]'"
-        )
 
 
 @dataclass

@@ -43,9 +43,9 @@ def test_matplotlib_is_only_in_the_bench_extra() -> None:
 def test_services_and_the_cli_run_without_matplotlib() -> None:
     probe = (
         "import sys; sys.modules['matplotlib'] = None\n"  # any import of it now fails
-        "import auth.app, consumers.app, gateway.app, cli, bench.run\n"
+        "import auth.app, consumers.app, gateway.app, cli, bench.part\n"
         "try:\n"
-        "    bench.run.require_report_deps()\n"
+        "    bench.part.require_report_deps()\n"
         "except ValueError as exc:\n"
         "    print(exc)\n"
     )
