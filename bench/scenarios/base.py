@@ -18,7 +18,10 @@ from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 from events.streams import longest_redelivery_s
 
-COUNTERS = ("provisioned_records", "known_users", "duplicates_ignored", "unknown_user_refusals")
+# Counted from the service's database, so they survive its restart; the rest count in the process.
+STORED_COUNTERS = ("provisioned_records", "known_users")
+PROCESS_COUNTERS = ("duplicates_ignored", "unknown_user_refusals")
+COUNTERS = STORED_COUNTERS + PROCESS_COUNTERS
 # Modes whose transport redelivers, and how long its slowest redelivery can take.
 REDELIVERING = (Mode.STREAMS, Mode.HYBRID)
 REDELIVERY_S = longest_redelivery_s() + 1.0  # and a second for the outbox relay's backoff
@@ -69,9 +72,12 @@ class Observation:
             self.last_known[service] = known
             self.curves.setdefault(service, []).append((self.elapsed(), len(ids & set(known))))
 
-    def restarted(self, service: str) -> None:
-        """A restarted process counts from zero: so does its baseline."""
-        self.baseline[service] = dict.fromkeys(COUNTERS, 0)
+    def restarted(self, service: str, *, wiped: bool = False) -> None:
+        """A restarted process counts from zero, so do its process counters' baselines; the
+        stored ones keep theirs unless its database was wiped too."""
+        before = self.baseline.get(service, {})
+        kept = {} if wiped else {k: before.get(k, 0) for k in STORED_COUNTERS}
+        self.baseline[service] = dict.fromkeys(COUNTERS, 0) | kept
 
     def consistent(self) -> bool:
         ids = self.ids

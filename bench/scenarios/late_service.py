@@ -41,7 +41,7 @@ class LateService(InEveryVariant):
             finally:
                 await client.aclose()
             await h.start(SERVICE)
-            obs.restarted(SERVICE)
+            obs.restarted(SERVICE, wiped=True)
             await h.wait_subscribers(variant.mode)
             obs.mark("added")
             await obs.sample()
