@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from bench import overview
-from bench.parts import PARTS
+from bench.catalog import PARTS
 from bench.report import (
     Block,
     Chart,

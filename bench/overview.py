@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.intervals import paired_difference
+from bench.parts.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 from bench.reach import reach
 from bench.results import Results, Scenario
-from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
 
 def users_missed(results: Results) -> dict[str, dict[int, int]]:

@@ -106,7 +106,8 @@ class PropagationSample(BaseModel):
 
 
 class StageFigure(BaseModel):
-    """One stage of the event's path over many samples (bench.stages): its duration in ms,
+    """One stage of the event's path over many samples (bench.parts.latency.stamps): its
+    duration in ms,
     and its share of each sample's commit-to-commit time in %."""
 
     stage: str
@@ -305,14 +306,14 @@ class Target(BaseModel):
 
 
 class ReliabilityRun(BaseModel):
-    """One variant under sustained load with faults injected mid-run (bench/reliability)."""
+    """One variant under sustained load with faults injected mid-run (bench/parts/reliability)."""
 
     variant: str
     plan: dict[str, Any]
     load: dict[str, Any]  # p50/p99/rps overall and per kind; answers as "kind status" -> count
     faults: list[dict[str, Any]]  # what was broken, and when
     rss_mb: list[dict[str, Any]]  # samples: t_s and MiB per process
-    promise: dict[str, Any]  # bench.reliability.promise.PromiseCheck
+    promise: dict[str, Any]  # bench.parts.reliability.promise.PromiseCheck
 
 
 class TokenPoint(BaseModel):

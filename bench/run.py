@@ -20,20 +20,23 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic_core import to_jsonable_python
 
-from bench import floors as fl
 from bench.document import render
 from bench.environment import busy, describe, effective_settings, loadavg
 from bench.harness import Harness, make_stack
-from bench.latency import Sizes, measure_all
 from bench.part import DEFAULT_PARTS, choose, require_report_deps
 from bench.parts.capacity import catchup, memory
 from bench.parts.codesize.measure import measure_variant
 from bench.parts.costs.measure import measure as measure_security
+from bench.parts.latency import floors as fl
+from bench.parts.latency.measure import Sizes, measure_all
+from bench.parts.latency.targets import check
+from bench.parts.reliability.soak import SoakPlan, run_soak
 from bench.parts.scale import failover
 from bench.parts.scale import replicas as bench_replicas
 from bench.parts.scale.replicas import ReplicaPlan
+from bench.parts.scenarios.base import Size
+from bench.parts.scenarios.catalog import SCENARIOS
 from bench.parts.tokens import measure as tokencost
-from bench.reliability.soak import SoakPlan, run_soak
 from bench.results import (
     SCHEMA_VERSION,
     CodeSize,
@@ -47,9 +50,6 @@ from bench.results import (
     Stats,
     Throughput,
 )
-from bench.scenarios import SCENARIOS
-from bench.scenarios.base import Size
-from bench.targets import check
 from bench.variants import Variant
 from common.settings import Mode, Settings
 from lab.processes import Stack
@@ -359,7 +359,7 @@ def run_bench(
     results.json is rewritten after each measured part. Whatever happens (a failed start-up,
     an error, Ctrl-C), the stack is stopped and its temporary state dir removed, unless
     keep_state; progress says which. The parts are bench.part's names: the default plan, and the
-    extras reliability (sustained load with faults, bench/reliability), scale (replicas on
+    extras reliability (sustained load with faults, bench/parts/reliability), scale (replicas on
     PostgreSQL, failover on a Valkey Cluster), capacity (catch-up and memory) and costs.
     """
     require_report_deps()

@@ -8,6 +8,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bench.intervals import Interval, paired_difference, share_difference
+from bench.parts.latency.targets import overhead_rounds
+from bench.parts.scenarios.names import (
+    AFTER_WAIT_KEY,
+    AGE_AT_DEACTIVATION_KEY,
+    LATE_SERVICE_KEY,
+    REFUSED_SUFFIX,
+    TTL_KEY,
+    ScenarioId,
+)
 from bench.reach import add, reach
 from bench.report.fmt import fmt_num
 from bench.results import (
@@ -22,15 +31,6 @@ from bench.results import (
     Target,
     percentile,
 )
-from bench.scenarios.names import (
-    AFTER_WAIT_KEY,
-    AGE_AT_DEACTIVATION_KEY,
-    LATE_SERVICE_KEY,
-    REFUSED_SUFFIX,
-    TTL_KEY,
-    ScenarioId,
-)
-from bench.targets import overhead_rounds
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Settings
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bench.latency import Sizes
 from bench.parts.capacity import catchup
+from bench.parts.latency.measure import Sizes
+from bench.parts.scenarios.base import Size
 from bench.run import Plan
-from bench.scenarios.base import Size
 
 TINY = Plan(
     quick=True,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bench.part import choose
+from bench.parts.latency.stamps import STAGES, in_order
 from bench.reach import reach
 from bench.results import Results
 from bench.run import DEFAULT_VARIANTS, planned_steps, run_bench, variants_for
-from bench.stages import STAGES, in_order
 from tests.e2e.plans import TINY
 
 pytestmark = pytest.mark.timeout(900)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bench.parts.latency.stamps import excess, floor_at_rank, in_order
 from bench.report import fmt_num
 from bench.results import Floors, ModeLatency, PathFloor, Results, StageFigure, Stats
-from bench.stages import excess, floor_at_rank, in_order
 
 EXPLAINED = (
     "Every event is stamped on CLOCK_MONOTONIC, which one Linux host shares across processes: "

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Harness, Variant, make_stack
-from bench.scenarios.base import Size
-from bench.scenarios.failover import FAULTS, Failover
+from bench.parts.scenarios.base import Size
+from bench.parts.scenarios.failover import FAULTS, Failover
 from lab.net import free_port_run
 from lab.valkey_cluster import NODES
 

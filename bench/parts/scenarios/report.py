@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
+from bench.parts.scenarios.names import ScenarioId
 from bench.reach import reach
 from bench.report import (
     Block,
@@ -23,7 +24,6 @@ from bench.results import (
     Results,
     Scenario,
 )
-from bench.scenarios.names import ScenarioId
 from bench.verdict import (
     variant_modes,
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.parts.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 from bench.report import Block, Heading, Para, T, Table
 from bench.results import Results, Scenario, TokenCosts
-from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 
 ENCRYPTION_HIDES = (
     "Encryption hides what the token says (the user id and the packed attributes) from the "

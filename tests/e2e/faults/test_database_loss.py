@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from bench.harness import PASSWORD, Variant
-from bench.reliability.postgres import PrivatePostgres, pg_bin_dir
-from bench.reliability.promise import check_promise, max_user_id
-from bench.reliability.soak import wait_subscribers
+from bench.parts.reliability.postgres import PrivatePostgres, pg_bin_dir
+from bench.parts.reliability.promise import check_promise, max_user_id
+from bench.parts.reliability.soak import wait_subscribers
 from common.db import ensure_pg_database
 from common.settings import CONSUMER_SERVICES
 from lab.processes import Stack

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.harness import Variant
-from bench.reliability.soak import SoakPlan, run_soak
+from bench.parts.reliability.soak import SoakPlan, run_soak
 from lab.processes import Stack
 
 pytestmark = pytest.mark.slow

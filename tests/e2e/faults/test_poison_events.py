@@ -10,7 +10,7 @@ import pytest
 import valkey
 
 from bench.harness import Variant
-from bench.reliability.soak import wait_subscribers
+from bench.parts.reliability.soak import wait_subscribers
 from common.settings import CONSUMER_SERVICES
 from events import names
 from lab.processes import Stack

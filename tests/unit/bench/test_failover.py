@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.harness import Harness, Variant
-from bench.scenarios.base import Observation
-from bench.scenarios.failover import Failover, Registrations, propagation_resumed
+from bench.parts.scenarios.base import Observation
+from bench.parts.scenarios.failover import Failover, Registrations, propagation_resumed
 from common.settings import Mode, Publish
 
 

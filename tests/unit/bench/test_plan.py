@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 import cli
+from bench.catalog import PARTS
 from bench.document import render_results
 from bench.part import ALL_PARTS, DEFAULT_PARTS, EXTRAS, choose
-from bench.parts import PARTS
 from bench.results import SCHEMA_VERSION, Results
 from bench.run import needs_stack, planned_steps, render_reports, variants_for
 from tests.e2e.plans import TINY

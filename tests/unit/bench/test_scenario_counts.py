@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from bench.harness import Harness
-from bench.scenarios.base import COUNTERS, Observation
+from bench.parts.scenarios.base import COUNTERS, Observation
 from bench.variants import Variant
 from common.settings import Mode, Publish
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import PathFloor, PropagationSample, Results, Stats
-from bench.stages import (
+from bench.parts.latency.stamps import (
     STAGES,
     excess,
     explain,
@@ -18,7 +17,8 @@ from bench.stages import (
     split,
     total_ms,
 )
-from bench.targets import P50_TARGET, TAIL_TARGET, propagation_targets
+from bench.parts.latency.targets import P50_TARGET, TAIL_TARGET, propagation_targets
+from bench.results import PathFloor, PropagationSample, Results, Stats
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 MS = 1_000_000  # ns

@@ -17,8 +17,8 @@ from bench.intervals import (
     ratio_of_means,
     share_difference,
 )
+from bench.parts.latency.targets import mean_interval, p50_interval
 from bench.results import MIN_P99_SAMPLES, Results, Stats, percentile
-from bench.targets import mean_interval, p50_interval
 from bench.verdict import mode_axes, variant_axes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import bench.parts.tokens.report as tokenreport
 from bench.document import document
+from bench.parts.scenarios.names import ScenarioId
 from bench.parts.tokens import measure as tokencost
 from bench.report import to_markdown
 from bench.results import Results, Scenario, ScenarioRun
-from bench.scenarios.names import ScenarioId
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 

@@ -1,7 +1,7 @@
 """A headless locust run against the gateway, in a process of its own (locust patches the
 standard library with gevent on import): a mix of calls, logins and registrations.
 
-    python -m bench.reliability.locust_run --host http://127.0.0.1:8000 --users 8 \
+    python -m bench.parts.reliability.locust_run --host http://127.0.0.1:8000 --users 8 \
         --duration 30 --out load.json
 """
 

@@ -7,9 +7,15 @@ import secrets
 import jwt
 
 from bench.harness import PASSWORD, Harness, User
+from bench.parts.scenarios.base import (
+    Observation,
+    Size,
+    call_everyone,
+    observe,
+    with_both_publishings,
+)
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
-from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 

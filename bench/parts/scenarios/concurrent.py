@@ -6,9 +6,9 @@ import functools
 
 from bench.harness import Harness
 from bench.loadgen import Request, closed_loop, get_request
+from bench.parts.scenarios.base import InEveryVariant, Observation, Size, observe, status_counts
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, observe, status_counts
-from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 CALLS = 50

@@ -1,4 +1,4 @@
-"""A bare FastAPI endpoint that does nothing: the HTTP floor. `python -m bench.bare PORT`."""
+"""The HTTP floor, an endpoint that does nothing: `python -m bench.parts.latency.bare PORT`."""
 
 from __future__ import annotations
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from bench.harness import Harness, Variant
+from bench.parts.scenarios.base import (
+    Observation,
+    Size,
+    call_everyone,
+    observe,
+    with_both_publishings,
+)
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import Observation, Size, call_everyone, observe, with_both_publishings
-from bench.scenarios.names import ScenarioId
 
 WAITING = "notifications"  # offline while users register, so its events must wait in Valkey
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bench.harness import Harness
+from bench.parts.scenarios.base import InEveryVariant, Observation, Size, observe
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, observe
-from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 
 

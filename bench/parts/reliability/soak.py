@@ -17,8 +17,8 @@ from typing import Any
 import psutil
 
 from bench.harness import Variant
-from bench.reliability.faults import FAULT_KINDS, FaultInjector
-from bench.reliability.promise import check_promise, max_user_id
+from bench.parts.reliability.faults import FAULT_KINDS, FaultInjector
+from bench.parts.reliability.promise import check_promise, max_user_id
 from common.settings import CONSUMER_SERVICES, Mode
 from lab.processes import ROOT, Stack
 
@@ -98,7 +98,7 @@ def run_soak(
     out = work_dir / f"load-{variant.label}.json"
     work_dir.mkdir(parents=True, exist_ok=True)
     gateway = f"http://127.0.0.1:{stack.settings.lab_gateway_port}"
-    args = [sys.executable, "-m", "bench.reliability.locust_run", "--host", gateway]
+    args = [sys.executable, "-m", "bench.parts.reliability.locust_run", "--host", gateway]
     args += ["--users", str(plan.users), "--spawn-rate", str(plan.spawn_rate)]
     args += ["--duration", str(plan.duration_s), "--out", str(out)]
     log = (work_dir / f"locust-{variant.label}.log").open("wb")

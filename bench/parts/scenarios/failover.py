@@ -13,9 +13,9 @@ import httpx
 import valkey
 
 from bench.harness import Harness, User, Variant
+from bench.parts.scenarios.base import InEveryVariant, Observation, Size, observe
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, observe
-from bench.scenarios.names import ScenarioId
 from common.settings import CONSUMER_SERVICES
 from events import names
 

@@ -9,9 +9,9 @@ It runs while a registration burst of the modes' size loads the stack, between t
 rounds, so the path, the payload, the database kind and the load match and only the handling
 differs.
 
-Run as `python -m bench.pathfloor URL TRANSPORT SERVICE DB_FILE` for one floor consumer: it
-prints `ready` once subscribed, then the stamps of every event as JSON lines after the stop
-message.
+Run as `python -m bench.parts.latency.pathfloor URL TRANSPORT SERVICE DB_FILE` for one floor
+consumer: it prints `ready` once subscribed, then the stamps of every event as JSON lines
+after the stop message.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from sqlalchemy import Engine
 
 from auth import store as auth_store
 from auth.service import stamp_commit
+from bench.parts.latency.stamps import sample_of, split, total_ms
 from bench.results import PathFloor, PropagationSample, Stats
-from bench.stages import sample_of, split, total_ms
 from common.db import make_engine
 from common.settings import CONSUMER_SERVICES
 from common.tokens import SigningKey, generate_private_key
@@ -42,8 +42,8 @@ from consumers.app import service_spec
 from events import signing
 from events.model import CloudEvent, user_event
 
-CHANNEL = "bench.pathfloor"
-STREAM = "bench.pathfloor.stream"
+CHANNEL = "bench.parts.latency.pathfloor"
+STREAM = "bench.parts.latency.pathfloor.stream"
 STOP = "floor.stop"
 GAP_S = 0.02  # between two floor events while the burst runs
 WAIT_S = 10.0  # for the floor consumers to report after the last event
@@ -180,7 +180,7 @@ class PathFloorRun:
             [
                 sys.executable,
                 "-m",
-                "bench.pathfloor",
+                "bench.parts.latency.pathfloor",
                 self.url,
                 self.transport,
                 service,

@@ -10,9 +10,9 @@ import signal
 import valkey.asyncio as avalkey
 
 from bench.harness import Harness
+from bench.parts.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
-from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 from events import names
 

@@ -8,9 +8,9 @@ import valkey.asyncio as avalkey
 from valkey.exceptions import ResponseError
 
 from bench.harness import Harness
+from bench.parts.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
+from bench.parts.scenarios.names import AFTER_WAIT_KEY, AT_ONCE_KEY, LATE_SERVICE_KEY, ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe
-from bench.scenarios.names import AFTER_WAIT_KEY, AT_ONCE_KEY, LATE_SERVICE_KEY, ScenarioId
 from bench.variants import Variant
 from events import names
 

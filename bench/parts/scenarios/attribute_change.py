@@ -10,9 +10,16 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.harness import Harness, User, Variant
+from bench.parts.scenarios.base import (
+    InEveryVariant,
+    Observation,
+    Size,
+    call_everyone,
+    observe,
+    settle,
+)
+from bench.parts.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 from bench.results import ScenarioRun, percentile
-from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
-from bench.scenarios.names import NEW_VALUE_MAX_KEY, ScenarioId
 from common.settings import CONSUMER_SERVICES, Mode
 
 OLD_PLAN, NEW_PLAN = "free", "pro"

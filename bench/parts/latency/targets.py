@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.intervals import Interval, bootstrap, mean, pooled_ratio, ratio_of_means
+from bench.parts.latency.stamps import explain, floor_at_rank
 from bench.results import Floors, ModeLatency, Stats, Target, percentile
-from bench.stages import explain, floor_at_rank
 from bench.variants import Variant
 
 P50_TARGET = "propagation p50 vs the same-path floor"

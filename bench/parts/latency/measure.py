@@ -9,14 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import pathfloor
-from bench.floors import argon2_throughput
 from bench.harness import PASSWORD, Harness, User
 from bench.loadgen import Connection, Request, closed_loop, get_request, json_request
-from bench.pathfloor import PathFloorRun
+from bench.parts.latency import pathfloor
+from bench.parts.latency.floors import argon2_throughput
+from bench.parts.latency.pathfloor import PathFloorRun
+from bench.parts.latency.stamps import sample_of, split, total_ms
+from bench.parts.latency.usage import client_counters, users_active
 from bench.results import ModeLatency, PathFloor, PropagationSample, Stats, Throughput
-from bench.stages import sample_of, split, total_ms
-from bench.usage import client_counters, users_active
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode
 

@@ -6,9 +6,16 @@ import asyncio
 import time
 
 from bench.harness import Harness
+from bench.parts.scenarios.base import (
+    InEveryVariant,
+    Observation,
+    Size,
+    call_everyone,
+    observe,
+    settle,
+)
+from bench.parts.scenarios.names import AGE_AT_DEACTIVATION_KEY, REFUSED_SUFFIX, TTL_KEY, ScenarioId
 from bench.results import ScenarioRun
-from bench.scenarios.base import InEveryVariant, Observation, Size, call_everyone, observe, settle
-from bench.scenarios.names import AGE_AT_DEACTIVATION_KEY, REFUSED_SUFFIX, TTL_KEY, ScenarioId
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode
 

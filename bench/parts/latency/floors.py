@@ -116,7 +116,7 @@ async def bare_fastapi(n: int) -> list[float]:
     """GET on an empty FastAPI endpoint in its own uvicorn process, over a kept-alive connection."""
     port = free_port()
     proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before any measuring
-        [sys.executable, "-m", "bench.bare", str(port)],
+        [sys.executable, "-m", "bench.parts.latency.bare", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 import httpx
 
 from bench.harness import Harness, User
+from bench.parts.scenarios.names import ScenarioId
 from bench.results import ConsumerOutcome, ScenarioRun
-from bench.scenarios.names import ScenarioId
 from bench.variants import Variant
 from common.settings import CONSUMER_SERVICES, Mode, Publish
 from events.streams import longest_redelivery_s

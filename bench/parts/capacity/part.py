@@ -1,0 +1,8 @@
+"""This part as the catalog sees it: its name, its fields of results.json, its report section."""
+
+from bench.parts.capacity.report import section
+
+name = "capacity"
+fields: tuple[str, ...] = ("catchup", "memory")  # of results.json
+
+__all__ = ["fields", "name", "section"]

@@ -1,0 +1,8 @@
+"""This part as the catalog sees it: its name, its fields of results.json, its report section."""
+
+from bench.parts.costs.report import section
+
+name = "costs"
+fields: tuple[str, ...] = ("security",)  # of results.json
+
+__all__ = ["fields", "name", "section"]
