@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from bench import overview
-from bench.catalog import PARTS
+from bench.catalog import PARTS, verdict
 from bench.report import (
     Block,
     Chart,
@@ -30,12 +30,7 @@ from bench.results import (
     Results,
     Target,
 )
-from bench.verdict import (
-    Axis,
-    Claim,
-    Verdict,
-    verdict,
-)
+from bench.verdict import Axis, Claim, Verdict
 
 STATUS_MARK = {
     "supported": "[OK]",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # the protocol's types; a part's module imports them for real
     from bench.report import Block
     from bench.results import Results
+    from bench.verdict import Contribution
 
 # What each part measures; a run measures the default plan unless told otherwise.
 DEFAULT_PARTS: dict[str, str] = {
@@ -40,13 +41,17 @@ def choose(parts: Iterable[str] = (), extras: Iterable[str] = ()) -> frozenset[s
 
 class Part(Protocol):
     """One measurement, as its package bench/parts/<name>/ states it: the name, the fields of
-    results.json its typed result fills, and its section of the report."""
+    results.json its typed result fills, its section of the report and its rows of the verdict."""
 
     name: str
     fields: tuple[str, ...]
 
     def section(self, results: Results, charts: bool) -> list[Block]:
         """The report's section, empty when the run's plan left the part out."""
+        ...
+
+    def axes(self, results: Results) -> Contribution:
+        """The rows and claims this part adds to the verdict."""
         ...
 
 

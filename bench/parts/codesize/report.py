@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
+from bench.parts.codesize.verdict import codesize_of
 from bench.report import (
     Block,
     Chart,
@@ -17,10 +18,7 @@ from bench.results import (
     CodeSize,
     Results,
 )
-from bench.verdict import (
-    codesize_of,
-    cost_columns,
-)
+from bench.verdict import cost_columns
 
 
 def codesize_chart(results: Results) -> bytes:

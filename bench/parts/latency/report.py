@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from bench.parts.latency import stages as stagereport
+from bench.parts.latency.verdict import latency_of
 from bench.report import (
     Block,
     Chart,
@@ -24,11 +25,7 @@ from bench.results import (
     Throughput,
     floor_parts,
 )
-from bench.verdict import (
-    LAZY,
-    cost_columns,
-    latency_of,
-)
+from bench.verdict import LAZY, cost_columns
 
 OPERATIONS = (
     "registration",

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalog import verdict
+from bench.parts.scenarios.verdict import fault_scenarios
 from bench.reach import add, reach
 from bench.results import Results, ScenarioRun
-from bench.verdict import fault_scenarios, variant_axes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 
@@ -39,7 +40,9 @@ def test_lazy_reaches_every_user_through_the_fallback(results: Results) -> None:
 
 
 def test_the_verdict_counts_users_never_reached(results: Results) -> None:
-    axis = next(a for a in variant_axes(results) if a.label.startswith("Users never reached"))
+    axis = next(
+        a for a in verdict(results).variant_axes if a.label.startswith("Users never reached")
+    )
     faults = fault_scenarios(results)
     expected = add([reach(s.runs["pubsub+direct"]) for s in faults])
     pairs = sum(c.missed for s in faults for c in s.runs["pubsub+direct"].consumers.values())

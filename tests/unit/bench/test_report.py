@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalog import verdict
 from bench.document import render, render_results
 from bench.results import ReplicaResults, Results
-from bench.verdict import Axis, Claim, mode_axes, variant_axes, verdict
+from bench.verdict import Axis, Claim
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 
@@ -119,27 +120,27 @@ def test_status_marks_are_text_not_emoji(rendered: tuple[str, str]) -> None:
 
 
 def test_winners_follow_the_figures(results: Results) -> None:
-    assert _axis(mode_axes(results), "Total SLOC").winners == ("lazy",)
+    assert _axis(verdict(results).mode_axes, "Total SLOC").winners == ("lazy",)
     bigger = results.model_copy(deep=True)
     bigger.codesize["lazy"].total_sloc = 10_000
-    assert _axis(mode_axes(bigger), "Total SLOC").winners == ("pubsub+direct",)
+    assert _axis(verdict(bigger).mode_axes, "Total SLOC").winners == ("pubsub+direct",)
 
-    before = _axis(mode_axes(results), "Propagation p50").winners
+    before = _axis(verdict(results).mode_axes, "Propagation p50").winners
     assert "streams+outbox" not in before
     faster = results.model_copy(deep=True)
     prop = faster.latency["streams+outbox"].propagation
     assert prop is not None
     prop.p50 = 0.01
-    assert _axis(mode_axes(faster), "Propagation p50").winners == ("streams+outbox",)
+    assert _axis(verdict(faster).mode_axes, "Propagation p50").winners == ("streams+outbox",)
 
 
 def test_consistency_winners_follow_the_figures(results: Results) -> None:
-    axis = _axis(variant_axes(results), "Users never reached")
+    axis = _axis(verdict(results).variant_axes, "Users never reached")
     assert "lazy" in axis.winners and "pubsub+direct" not in axis.winners
     lossy = results.model_copy(deep=True)
     lazy = next(s for s in lossy.scenarios if s.id == 2).runs["lazy"]
     lazy.consumers["profiles"].missed_ids = lazy.user_ids[:9]
-    axis = _axis(variant_axes(lossy), "Users never reached")
+    axis = _axis(verdict(lossy).variant_axes, "Users never reached")
     assert "lazy" not in axis.winners and axis.cells["lazy"].value == 9
 
 

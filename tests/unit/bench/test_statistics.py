@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.catalog import verdict
 from bench.intervals import (
     bootstrap,
     mean,
@@ -19,7 +20,6 @@ from bench.intervals import (
 )
 from bench.parts.latency.targets import mean_interval, p50_interval
 from bench.results import MIN_P99_SAMPLES, Results, Stats, percentile
-from bench.verdict import mode_axes, variant_axes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "results.json"
 
@@ -125,7 +125,7 @@ def test_the_interval_of_a_pooled_p50_holds_the_quoted_p50() -> None:
 
 
 def test_a_lead_without_rounds_is_no_star(results: Results) -> None:
-    axis = _axis(mode_axes(results), "Registration throughput")
+    axis = _axis(verdict(results).mode_axes, "Registration throughput")
     assert axis.winners and axis.interval is None and axis.within_noise  # type: ignore[attr-defined]
 
 
@@ -134,13 +134,13 @@ def test_a_lead_beyond_its_interval_is_a_star(results: Results) -> None:
     winner = far.latency["streams+outbox"].steady
     winner.spread_p50 = [x / 10 for x in winner.spread_p50]
     winner.p50 = winner.p50 / 10
-    axis = _axis(mode_axes(far), "Steady call p50")
+    axis = _axis(verdict(far).mode_axes, "Steady call p50")
     assert axis.winners == ("streams+outbox",)  # type: ignore[attr-defined]
     assert axis.interval is not None and not axis.within_noise  # type: ignore[attr-defined]
 
 
 def test_a_tail_from_few_samples_is_quoted_as_the_max(results: Results) -> None:
-    axis = _axis(mode_axes(results), "Propagation p99")
+    axis = _axis(verdict(results).mode_axes, "Propagation p99")
     cell = axis.cells["streams+outbox"]  # type: ignore[attr-defined]
     assert cell.text.startswith("max ") and "n=" in cell.text
     assert axis.within_noise or not axis.winners  # type: ignore[attr-defined]
@@ -151,6 +151,6 @@ def test_a_variant_that_ran_fewer_scenarios_is_not_ranked(results: Results) -> N
     for scenario in partial.scenarios:
         if scenario.id in (2, 3, 4):
             del scenario.runs["lazy"]
-    axis = _axis(variant_axes(partial), "Users never reached")
+    axis = _axis(verdict(partial).variant_axes, "Users never reached")
     assert not axis.cells["lazy"].ranked and "not ranked" in axis.cells["lazy"].text  # type: ignore[attr-defined]
     assert "lazy" not in axis.winners  # type: ignore[attr-defined]
