@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a machine that has only python3:
 #   make bench  the benchmark on the embedded defaults; the report lands in reports/latest/
-#   make test   the tests of every layer, plus ruff and mypy
+#   make test   the tests of every layer, plus ruff, mypy, import-linter and the docs build
+#   make docs   the documentation site, built into site/
 #   make test-fast  the unit layer alone: in-process, no processes, half a minute
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ LAB := $(VENV)/bin/discovery-lab
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: bench bench-quick bench-capacity bench-reliability bench-scale bench-costs demo test test-fast lint clean
+.PHONY: bench bench-quick bench-capacity bench-reliability bench-scale bench-costs demo docs test test-fast lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +52,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
+	$(MAKE) docs
+
+# --strict: a broken link, a missing page or a lost snippet fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 # The in-process and integration layers on every core; the process stacks one at a time, since
 # two six-process stacks on 2 cores miss their deadlines.
@@ -62,4 +68,4 @@ test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit -q -n auto
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .mypy_cache .ruff_cache .pytest_cache
