@@ -819,6 +819,35 @@ def report(
     console.print(f"wrote {md} and {html}")
 
 
+@app.command("docs-figures")
+def docs_figures(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="a bench output dir holding results.json; none: no run stored"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="the page to write")] = Path("docs/figures.md"),
+) -> None:
+    """Write the docs' figures page from DIR/results.json, with the report's own rendering."""
+    if directory is not None and not (directory / "results.json").exists():
+        fail(f"no results.json in {directory}")
+    if not out.parent.is_dir():
+        fail(f"no folder {out.parent} to write {out.name} into")
+    try:
+        require_report_deps()
+    except ValueError as exc:
+        fail(str(exc))
+    from bench.figures import write_page
+
+    try:
+        written = write_page(directory, out)
+    except ValueError as exc:
+        fail(str(exc))
+    # A results.json from another version may lack or mistype anything: say so, no traceback.
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot render {directory}/results.json: {exc}")
+    console.print(f"wrote {written}")
+
+
 @app.command()
 def reset(
     yes: Annotated[
