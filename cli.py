@@ -819,6 +819,24 @@ def report(
     console.print(f"wrote {md} and {html}")
 
 
+@app.command("compose-secrets")
+def compose_secrets(
+    directory: Annotated[
+        Path, typer.Argument(help="the folder docker-compose.yml is in", file_okay=False)
+    ] = Path(),
+) -> None:
+    """Generate what docker-compose.yml reads: .env (tokens, Valkey passwords), the token
+    encryption key and Valkey's ACL file; what exists is kept."""
+    if not (directory / "docker-compose.yml").is_file():
+        fail(f"no docker-compose.yml in {directory.resolve()}")
+    from lab.compose import generate
+
+    files = generate(directory)
+    console.print(
+        f"wrote {files.env}, {files.token_key} and {files.valkey_acl}; now: docker compose up -d"
+    )
+
+
 @app.command("docs-figures")
 def docs_figures(
     directory: Annotated[

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
+import stat
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,18 +19,24 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
+import valkey
 import yaml
 
 from common.settings import CONSUMER_SERVICES, Settings
+from events import acl
+from lab.compose import password_variable, read_env
 from lab.net import free_port
 from lab.serve import build_app, process_port
+from lab.valkey_server import server_binary
 from tests.support import ValkeyProc, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
 TOKEN = "compose-test-internal-token"
 PROXY_KEY = "compose-test-gateway-proxy-key"
-HOST_ENV = {"LAB_INTERNAL_TOKEN": TOKEN, "LAB_GATEWAY_PROXY_KEY": PROXY_KEY}
+PASSWORDS = {password_variable(user): f"compose-test-{user}-password" for user in acl.users()}
+HOST_ENV = {"LAB_INTERNAL_TOKEN": TOKEN, "LAB_GATEWAY_PROXY_KEY": PROXY_KEY, **PASSWORDS}
+VALKEY_USER = {"auth": "auth", **{c: c for c in CONSUMER_SERVICES}}  # the gateway needs none
 VAR = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
@@ -60,6 +69,13 @@ def _settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     return Settings()
 
 
+def _acl_target(service: dict[str, Any]) -> str:
+    """Where a Valkey service gets the ACL file: the one config it mounts."""
+    (config,) = service["configs"]
+    assert config["source"] == "valkey_acl"
+    return str(config["target"])
+
+
 def _published(service: dict[str, Any]) -> set[int]:
     return {int(str(p).rsplit(":", 1)[1]) for p in service.get("ports", [])}
 
@@ -88,8 +104,8 @@ def _default_services() -> dict[str, Any]:
 
 def test_compose_runs_the_same_processes_as_up() -> None:
     services = _default_services()
-    assert set(services) == {"valkey", *PROCESSES}
-    for name in PROCESSES:
+    assert set(services) == {"valkey", *PROCESSES, "dashboard"}
+    for name in (*PROCESSES, "dashboard"):
         assert services[name]["command"] == ["python", "-m", "lab.serve", name]
 
 
@@ -111,17 +127,21 @@ def test_every_service_is_health_checked_and_waits_for_healthy_dependencies() ->
 
 
 def test_internal_token_must_come_from_the_host() -> None:
-    service = _spec()["services"]["auth"]
-    with pytest.raises(KeyError, match="LAB_INTERNAL_TOKEN"):
-        _environment(service, {"LAB_GATEWAY_PROXY_KEY": PROXY_KEY})
+    services = _spec()["services"]
+    without = {k: v for k, v in HOST_ENV.items() if k != "LAB_INTERNAL_TOKEN"}
+    for name in ("auth", *CONSUMER_SERVICES, "dashboard"):
+        with pytest.raises(KeyError, match="LAB_INTERNAL_TOKEN"):
+            _environment(services[name], without)
 
 
 def test_the_gateway_gets_its_proxy_key_and_never_the_internal_token() -> None:
     services = _spec()["services"]
+    without = {k: v for k, v in HOST_ENV.items() if k != "LAB_GATEWAY_PROXY_KEY"}
     for name in ("auth", "gateway"):
         with pytest.raises(KeyError, match="LAB_GATEWAY_PROXY_KEY"):
-            _environment(services[name], {"LAB_INTERNAL_TOKEN": TOKEN})
-    env = {name: _environment(services[name], HOST_ENV) for name in PROCESSES}
+            _environment(services[name], without)
+    env = {name: _environment(services[name], HOST_ENV) for name in (*PROCESSES, "dashboard")}
+    assert "LAB_GATEWAY_PROXY_KEY" not in env["dashboard"]
     assert "LAB_INTERNAL_TOKEN" not in env["gateway"]
     assert env["gateway"]["LAB_GATEWAY_PROXY_KEY"] == env["auth"]["LAB_GATEWAY_PROXY_KEY"]
     for name in ("auth", *CONSUMER_SERVICES):
@@ -144,7 +164,13 @@ def test_each_service_listens_where_the_others_reach_it(monkeypatch: pytest.Monk
         assert s.state_dir == Path("/state")
         assert _published(services[name]) == {listens[name]}, name
         reached = [s.auth_url, *(u for c in CONSUMER_SERVICES for u in s.consumer_urls(c))]
-        for url in [*reached, s.effective_valkey_url]:
+        if name in VALKEY_USER:  # each as its own ACL user, with its own password
+            assert urlsplit(s.valkey_url).username == VALKEY_USER[name], name
+            assert urlsplit(s.valkey_url).password == PASSWORDS[password_variable(name)]
+            reached.append(s.valkey_url)
+        else:
+            assert not s.valkey_url, f"{name} needs no Valkey, so it gets no credentials"
+        for url in reached:
             host, port = urlsplit(url).hostname or "", urlsplit(url).port
             assert host in services, f"{name}: {url} names no compose service"
             assert port == listens[host], f"{name}: {url}"
@@ -177,7 +203,10 @@ def test_the_cluster_profile_runs_three_primaries_with_a_replica_each(
     nodes = sorted(n for n, s in services.items() if n.startswith("valkey-node-"))
     assert len(nodes) == 6
     for name in nodes:
-        command = services[name]["command"]
+        assert services[name]["command"][:2] == ["sh", "-c"]  # the password from the environment
+        command = shlex.split(services[name]["command"][2])
+        assert command[command.index("--masteruser") + 1] == "admin"
+        assert command[command.index("--aclfile") + 1] == _acl_target(services[name])
         assert services[name]["profiles"] == ["cluster"]
         assert command[command.index("--cluster-enabled") + 1] == "yes"
     init = services["valkey-cluster-init"]
@@ -185,8 +214,8 @@ def test_the_cluster_profile_runs_three_primaries_with_a_replica_each(
     script = " ".join(init["command"])
     assert "--cluster-replicas 1" in script
     assert all(f"{n}:6390" in script for n in nodes)
-    host_env = HOST_ENV | {"VALKEY_URL": "valkey+cluster://valkey-node-1:6390"}
-    for name in PROCESSES:
+    host_env = HOST_ENV | {"VALKEY_SCHEME": "valkey+cluster", "VALKEY_HOST": "valkey-node-1"}
+    for name in VALKEY_USER:
         s = _settings(_environment(services[name], host_env), monkeypatch)
         assert s.valkey_cluster, name
         assert urlsplit(s.effective_valkey_url).hostname in nodes
@@ -306,3 +335,160 @@ def test_the_token_encryption_key_is_a_secret_of_the_services_that_read_tokens()
         env = _environment(services[name], HOST_ENV)
         assert env["LAB_TOKEN_ENCRYPTION_KEY"] == "/run/secrets/token_encryption_key"
     assert "secrets" not in services["gateway"] and "secrets" not in services["valkey"]
+
+
+def _packages() -> tuple[set[str], set[str]]:
+    """The top-level packages and modules that pyproject.toml installs."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = tool["packages"]["find"]["include"]
+    return {p.rstrip("*") for p in include}, {f"{m}.py" for m in tool["py-modules"]}
+
+
+def test_the_image_copies_every_package_that_pyproject_installs() -> None:
+    copies = [
+        line.split()[1:]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    ]
+    copied_dirs = {src[0] for src in copies if len(src) == 2 and src[0] == src[1]}
+    copied_files = {f for src in copies if src[-1] == "./" for f in src[:-1]}
+    packages, modules = _packages()
+    assert packages == copied_dirs - {"."}, "the Dockerfile's COPY lines and pyproject differ"
+    assert modules <= copied_files
+    assert {"dashboard", "demo", "lab"} <= copied_dirs  # what `up`, the dashboard and demo need
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert not (packages | modules) & ignored
+    assert {".env", "secrets"} <= ignored  # no secret goes into the image
+
+
+def test_valkey_and_its_cluster_read_the_acl_file_that_compose_secrets_writes() -> None:
+    spec = _spec()
+    assert spec["configs"]["valkey_acl"]["file"] == "./secrets/valkey-users.acl"
+    single = spec["services"]["valkey"]
+    command = single["command"]
+    assert command[command.index("--aclfile") + 1] == _acl_target(single)
+    for name, service in spec["services"].items():
+        check = service["healthcheck"]["test"]
+        if "valkey-cli" in check:  # the default user is off: the checks log in as admin
+            assert check[check.index("--user") + 1] == "admin", name
+            env = _environment(service, HOST_ENV)
+            assert env["REDISCLI_AUTH"] == PASSWORDS[password_variable("admin")], name
+
+
+def _readme_compose_steps() -> list[str]:
+    """The README's compose command, split into its steps: `A && docker compose up -d`."""
+    readme = (ROOT / "README.md").read_text()
+    (command,) = {c for c in re.findall(r"`([^`]+)`", readme) if "docker compose up" in c}
+    steps = [step.strip() for step in command.split("&&")]
+    assert steps[-1].startswith("docker compose up")
+    return steps
+
+
+@pytest.fixture(scope="module")
+def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `git clone` of this repository with the README's compose command followed in it, up
+    to `docker compose up` (no Docker engine runs here: the test checks what it would read)."""
+    clone = tmp_path_factory.mktemp("clone") / "discovery-lab"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    program = Path(sys.executable).parent
+    for step in _readme_compose_steps()[:-1]:
+        argv = shlex.split(step)
+        if argv[0] == "discovery-lab":
+            argv[0] = str(program / "discovery-lab")
+        result = subprocess.run(argv, cwd=clone, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return clone
+
+
+def test_the_readmes_compose_command_leaves_every_mounted_file_and_secret_in_place(
+    fresh_clone: Path,
+) -> None:
+    spec = dict(yaml.safe_load((fresh_clone / "docker-compose.yml").read_text()))
+    env = read_env(fresh_clone / ".env")
+    assert stat.S_IMODE((fresh_clone / ".env").stat().st_mode) == 0o600
+    for name, service in spec["services"].items():
+        _environment(service, env) if "environment" in service else None  # no `:?` unmet
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (fresh_clone / source).exists(), f"{name} mounts {source}"
+            else:  # a named volume: the stack makes it
+                assert source in spec["volumes"], f"{name}: volume {source} is not declared"
+        for secret in service.get("secrets", []):
+            path = fresh_clone / _interpolate(spec["secrets"][secret]["file"], env)
+            assert path.is_file(), f"{name}: secret {secret} at {path}"
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+            owner = path.stat().st_uid
+            assert owner in (int(env["LAB_UID"]), os.getuid()), "unreadable in the container"
+        for config in service.get("configs", []):
+            assert (fresh_clone / spec["configs"][config["source"]]["file"]).is_file(), name
+    for line in (fresh_clone / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY "):  # the build context holds what the image copies
+            for source in line.split()[1:-1]:
+                assert (fresh_clone / source).exists(), line
+
+
+def _can(url: str, *command: str) -> bool:
+    """True if the user in url may run the command (NOPERM or NOAUTH: False)."""
+    client = valkey.Valkey.from_url(url, socket_connect_timeout=2)
+    try:
+        client.execute_command(*command)
+    except (valkey.exceptions.NoPermissionError, valkey.exceptions.AuthenticationError):
+        return False
+    except valkey.exceptions.ResponseError as exc:
+        return "NOPERM" not in str(exc) and "NOAUTH" not in str(exc)
+    finally:
+        client.close()
+    return True
+
+
+def test_the_compose_valkey_holds_the_embedded_stacks_acl_users(
+    fresh_clone: Path, tmp_path: Path
+) -> None:
+    """valkey-server started with the ACL file the README's command wrote, reached with the
+    URLs compose hands each service."""
+    spec = _spec()
+    env = read_env(fresh_clone / ".env")
+    port = free_port()
+    data = tmp_path / "valkey"
+    data.mkdir()
+    log = (tmp_path / "valkey.log").open("wb")
+    acl_file = fresh_clone / spec["configs"]["valkey_acl"]["file"]
+    server = subprocess.Popen(
+        [
+            str(server_binary()),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--aclfile",
+            str(acl_file),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def url_of(name: str) -> str:
+            url = _environment(spec["services"][name], env)["VALKEY_URL"]
+            return url.replace("@valkey:6390", f"@127.0.0.1:{port}")
+
+        admin = f"redis://admin:{env[password_variable('admin')]}@127.0.0.1:{port}"
+        wait_for(lambda: _can(admin, "PING"), timeout=10, what="valkey-server as admin")
+        assert not _can(f"redis://127.0.0.1:{port}", "PING")  # default is off
+        assert _can(url_of("auth"), "PUBLISH", "users.events", "x")
+        assert not _can(url_of("auth"), "GET", "anything")
+        for consumer in CONSUMER_SERVICES:
+            assert not _can(url_of(consumer), "PUBLISH", "users.events", "x"), consumer
+            assert _can(url_of(consumer), "XRANGE", "users.events.stream", "-", "+"), consumer
+        users = set(
+            valkey.Valkey.from_url(admin, decode_responses=True).execute_command("ACL", "USERS")
+        )
+        assert users == {"default", *acl.users()}
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
