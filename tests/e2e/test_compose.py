@@ -378,8 +378,8 @@ def test_valkey_and_its_cluster_read_the_acl_file_that_compose_secrets_writes() 
 def _readme_compose_steps() -> list[str]:
     """The README's compose command, split into its steps: `A && docker compose up -d`."""
     readme = (ROOT / "README.md").read_text()
-    (command,) = {c for c in re.findall(r"`([^`]+)`", readme) if "docker compose up" in c}
-    steps = [step.strip() for step in command.split("&&")]
+    (line,) = [line for line in readme.splitlines() if "docker compose up" in line]
+    steps = [step.strip() for step in line.split("#")[0].split("&&")]
     assert steps[-1].startswith("docker compose up")
     return steps
 
@@ -393,7 +393,7 @@ def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     program = Path(sys.executable).parent
     for step in _readme_compose_steps()[:-1]:
         argv = shlex.split(step)
-        if argv[0] == "discovery-lab":
+        if Path(argv[0]).name == "discovery-lab":  # this checkout's install
             argv[0] = str(program / "discovery-lab")
         result = subprocess.run(argv, cwd=clone, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
