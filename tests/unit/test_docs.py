@@ -28,6 +28,14 @@ _Config.add_multi_constructor("tag:yaml.org,2002:python/", lambda *_: None)
 def test_the_readme_is_short_and_shows_the_sequence_diagram() -> None:
     assert len(README.splitlines()) <= 150
     assert "```mermaid\nsequenceDiagram" in README
+    assert '--8<-- "README.md:diagram"' in (ROOT / "docs" / "index.md").read_text()
+
+
+def test_every_command_the_readme_names_exists() -> None:
+    names = set(re.findall(r"(?:bin/|`)discovery-lab ([a-z][a-z-]+)", README))
+    assert {"up", "demo", "down", "compose-secrets"} <= names
+    paths = command_paths(typer.main.get_command(app))
+    assert names <= {path[0] for path in paths if path}, names
 
 
 def test_the_quickstart_goes_install_up_dashboard_demo_down() -> None:
