@@ -54,9 +54,10 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(MAKE) docs
 
-# --strict: a broken link, a missing page or a lost snippet fails the build.
+# --strict: a broken link, a missing page or a lost snippet fails the build (not with --quiet,
+# which hides the warnings that --strict counts).
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The in-process and integration layers on every core; the process stacks one at a time, since
 # two six-process stacks on 2 cores miss their deadlines.
