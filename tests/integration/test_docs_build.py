@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
 def _docs_build_argv() -> list[str]:
     """The Makefile's docs build, as `python -m mkdocs` of this interpreter."""
     recipe = (ROOT / "Makefile").read_text().split("\ndocs:", 1)[1].splitlines()[1]

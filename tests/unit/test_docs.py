@@ -88,4 +88,3 @@ def test_the_figures_page_is_what_the_command_writes(tmp_path: Path) -> None:
     stored = STORED_RUN if (STORED_RUN / "results.json").exists() else None
     expected = page(stored, tmp_path / "figures")
     assert (ROOT / "docs" / "figures.md").read_text() == expected
-
