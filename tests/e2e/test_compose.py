@@ -32,6 +32,7 @@ from tests.support import ValkeyProc, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = ("auth", *CONSUMER_SERVICES, "gateway")
+CONTAINERS = (*PROCESSES, "dashboard")  # every service of ours, as `up` starts them
 TOKEN = "compose-test-internal-token"
 PROXY_KEY = "compose-test-gateway-proxy-key"
 PASSWORDS = {password_variable(user): f"compose-test-{user}-password" for user in acl.users()}
@@ -253,12 +254,14 @@ def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str
     """Each process started as its container starts it: settings only from the environment,
     listening on 0.0.0.0, reached through 127.0.0.1."""
     services = _spec()["services"]
-    ports = {name: free_port() for name in PROCESSES}
+    ports = {name: free_port() for name in CONTAINERS}
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
     procs: list[subprocess.Popen[bytes]] = []
     env_of: dict[str, dict[str, str]] = {}
-    for name in PROCESSES:
+    for name in CONTAINERS:
         env = base | _environment(services[name], HOST_ENV)  # secrets only as compose hands them
+        if env.get("LAB_HOST") == "gateway":  # the dashboard reaches the gateway by its name
+            env["LAB_HOST"] = "127.0.0.1"
         env |= {
             "LAB_STATE_DIR": str(tmp_path / name),
             "LAB_ISSUER": f"http://127.0.0.1:{ports['gateway']}/auth",
@@ -266,6 +269,7 @@ def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str
             "VALKEY_URL": valkey_proc.url,
             "LAB_AUTH_PORT": str(ports["auth"]),
             "LAB_GATEWAY_PORT": str(ports["gateway"]),
+            "LAB_DASHBOARD_PORT": str(ports["dashboard"]),
         }
         for consumer in CONSUMER_SERVICES:
             env[f"LAB_{consumer.upper()}_PORT"] = str(ports[consumer])
@@ -282,7 +286,7 @@ def container_like(tmp_path: Path, valkey_proc: ValkeyProc) -> Iterator[dict[str
             )
         )
     try:
-        for name in PROCESSES:
+        for name in CONTAINERS:
             wait_for(
                 lambda name=name: (
                     httpx.get(f"http://127.0.0.1:{ports[name]}/health").status_code == 200
@@ -324,6 +328,14 @@ def test_each_service_runs_the_way_its_container_runs_it(
             f"{gateway}/{service}/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert r.status_code == 200 and r.json()["discovered_by"] == "lazy", r.text
+    dashboard = f"http://127.0.0.1:{container_like['dashboard']['LAB_DASHBOARD_PORT']}"
+    assert "<html" in httpx.get(f"{dashboard}/", timeout=30).text.lower()
+    r = httpx.get(  # the page's calls reach the gateway through the dashboard
+        f"{dashboard}/gateway/profiles/whoami",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code == 200 and r.json()["first_call"] is False, r.text
 
 
 def test_the_token_encryption_key_is_a_secret_of_the_services_that_read_tokens() -> None:
