@@ -14,7 +14,8 @@ from bench.document import render
 TITLE = "# Measured figures"
 NO_RUN = (
     "No run stored yet. `discovery-lab bench` (or `make bench`) writes one to `reports/latest/`;\n"
-    "`discovery-lab docs-figures reports/latest` then writes this page from its `results.json`.\n"
+    "to publish it here, copy its `results.json` into `docs/run/` and run\n"
+    "`discovery-lab docs-figures docs/run`, which writes this page from it.\n"
 )
 CONTENTS = re.compile(r"^\*\*Contents\*\*\n\n(?:- .*\n)+\n?", re.MULTILINE)
 CHART = re.compile(r"\]\((chart-[^)]+\.png)\)")
