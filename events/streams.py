@@ -13,11 +13,13 @@ from typing import Any
 import valkey.asyncio as avalkey
 from valkey.exceptions import ResponseError
 
+from common.tracing import valkey_span
 from events import names
 from events.aio import raise_if_cancelling
 from events.connection import Pinned, connect
 from events.model import CloudEvent, InvalidEvent
 from events.signing import BatchDecoder, Decoder
+from events.tracing import processing
 
 log = logging.getLogger("discovery_lab.events.streams")
 
@@ -52,9 +54,10 @@ def longest_redelivery_s(claim_idle_ms: int = CLAIM_IDLE_MS) -> float:
 
 async def append(client: avalkey.Valkey, message: str, *, maxlen: int) -> str:
     """XADD a (signed) event's JSON with an approximate MAXLEN; returns the entry id."""
-    entry = await client.xadd(
-        names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
-    )
+    with valkey_span("XADD", names.STREAM):
+        entry = await client.xadd(
+            names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
+        )
     return _text(entry)
 
 
@@ -80,7 +83,8 @@ async def append_replicated(wait: WaitReplicas, message: str, *, maxlen: int) ->
         try:
             client = await wait.pinned.client()
             entry = await append(client, message, maxlen=maxlen)
-            acked = int(await client.execute_command("WAIT", wait.replicas, wait.timeout_ms))
+            with valkey_span("WAIT", names.STREAM):
+                acked = int(await client.execute_command("WAIT", wait.replicas, wait.timeout_ms))
         except Exception:
             await wait.pinned.reset()  # a failover moved the slot, or the node is gone
             raise
@@ -422,41 +426,46 @@ class StreamConsumer:
     async def _apply_batch(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
         """Apply verified events in one call and ack them with one XACK after it returns."""
         assert self.batch_handler is not None
-        try:
-            await self.batch_handler([one.event for one in batch])
-        except Unavailable as exc:
-            self.failures += 1
-            log.warning("%d events left pending: %s", len(batch), exc)
-            return
-        # Any other failure: the event at fault is found by applying them one at a time.
-        except Exception as exc:  # noqa: BLE001
-            log.warning(
-                "a batch of %d events failed (%s: %s); applying them one at a time",
-                len(batch),
-                exc.__class__.__name__,
-                exc,
-            )
-            for one in batch:
-                await self._apply(client, one)
-            return
-        await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
+        events = [one.event for one in batch]
+        with processing(events, names.STREAM, self.group):
+            try:
+                await self.batch_handler(events)
+            except Unavailable as exc:
+                self.failures += 1
+                log.warning("%d events left pending: %s", len(batch), exc)
+                return
+            # Any other failure: the event at fault is found by applying them one at a time.
+            except Exception as exc:  # noqa: BLE001
+                log.warning(
+                    "a batch of %d events failed (%s: %s); applying them one at a time",
+                    len(batch),
+                    exc.__class__.__name__,
+                    exc,
+                )
+                for one in batch:
+                    await self._apply(client, one)
+                return
+            with valkey_span("XACK", names.STREAM):
+                await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
         self.processed += len(batch)
 
     async def _apply(self, client: avalkey.Valkey, one: _Decoded) -> None:
         """Handle one verified event; ack on success, or count the failure toward its
         dead letter."""
         entry_id, raw, event, deliveries = one.entry_id, one.raw, one.event, one.deliveries
-        try:
-            await self.handler(event)
-        except Unavailable as exc:
-            self.failures += 1
-            log.warning("event %s left pending: %s", entry_id, exc)
-            return
-        # Any handler failure counts towards the dead letter: a poison event never stalls.
-        except Exception as exc:  # noqa: BLE001
-            await self._failed(entry_id, raw, deliveries, exc, client)
-            return
-        await client.xack(names.STREAM, self.group, entry_id)
+        with processing([event], names.STREAM, self.group):
+            try:
+                await self.handler(event)
+            except Unavailable as exc:
+                self.failures += 1
+                log.warning("event %s left pending: %s", entry_id, exc)
+                return
+            # Any handler failure counts towards the dead letter: a poison event never stalls.
+            except Exception as exc:  # noqa: BLE001
+                await self._failed(entry_id, raw, deliveries, exc, client)
+                return
+            with valkey_span("XACK", names.STREAM):
+                await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
 
     async def _failed(

@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
+from common import tracing
 from common.forwarded import PROOF_HEADER, client_from_chain, sign_proof
 from common.logs import REQUEST_ID_HEADER, request_id
 from common.paths import first_segment, split_first, target
@@ -126,31 +128,35 @@ def create_app(settings: Settings) -> FastAPI:
                 now=time.time(),
             )
         session: aiohttp.ClientSession = request.app.state.session
-        start = next(rotation[service])
-        last_error = ""
-        for attempt in range(len(urls)):
-            base = urls[(start + attempt) % len(urls)]
-            try:
-                async with session.request(
-                    request.method,
-                    # encoded=True: sent as it stands, never normalised again
-                    URL(base + upstream_target.decode("ascii"), encoded=True),
-                    data=body or None,
-                    headers=headers,
-                    allow_redirects=False,
-                ) as upstream:
-                    content = await upstream.read()
-                    out = {
-                        k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE
-                    }
-                    return Response(content, status_code=upstream.status, headers=out)
-            except TimeoutError:
-                return _error(504, "upstream_timeout", f"{service} did not answer in time")
-            except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
-                last_error = exc.__class__.__name__
-                continue
-            except aiohttp.ClientError as exc:
-                return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
-        return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
+        with tracing.span(f"{request.method} {service}", SpanKind.CLIENT):
+            tracing.inject(headers)  # W3C Trace Context: the upstream's span is this one's child
+            start = next(rotation[service])
+            last_error = ""
+            for attempt in range(len(urls)):
+                base = urls[(start + attempt) % len(urls)]
+                try:
+                    async with session.request(
+                        request.method,
+                        # encoded=True: sent as it stands, never normalised again
+                        URL(base + upstream_target.decode("ascii"), encoded=True),
+                        data=body or None,
+                        headers=headers,
+                        allow_redirects=False,
+                    ) as upstream:
+                        content = await upstream.read()
+                        out = {
+                            k: v
+                            for k, v in upstream.headers.items()
+                            if k.lower() in FORWARD_RESPONSE
+                        }
+                        return Response(content, status_code=upstream.status, headers=out)
+                except TimeoutError:
+                    return _error(504, "upstream_timeout", f"{service} did not answer in time")
+                except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
+                    last_error = exc.__class__.__name__
+                    continue
+                except aiohttp.ClientError as exc:
+                    return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
+            return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
 
     return app
