@@ -25,34 +25,37 @@ _OFF: AbstractContextManager[None] = contextlib.nullcontext()
 
 
 class _Active:
-    """The one tracer of this process, or None: tracing is off."""
+    """The one tracer of this process, or None: tracing is off; and its provider."""
 
     tracer: Tracer | None = None
+    provider: Any = None
 
 
 _active = _Active()
 
 
-def wanted(environ: Mapping[str, str]) -> bool:
-    """True if the standard OTEL_* variables ask for traces over OTLP."""
-    endpoint = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    return bool(
-        endpoint
-        and environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
-        and environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "none"
-    )
+def endpoint(environ: Mapping[str, str]) -> str | None:
+    """Where spans go, by the standard OTEL_* variables; None: tracing is off."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    if environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() == "none":
+        return None
+    if traces := environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return traces
+    if base := environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return base.rstrip("/") + "/v1/traces"  # the signal's path, as the specification says
+    return None
 
 
 def configure(service_name: str, environ: Mapping[str, str] = os.environ) -> bool:
     """Export this process's spans under `service_name` if the environment asks; True if on.
 
     The SDK is imported here only, so a process without the endpoint never loads it. The
-    exporter reads its own OTEL_EXPORTER_OTLP_* variables (endpoint, headers, timeout).
+    exporter reads the other OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression).
     """
-    if not wanted(environ):
-        _active.tracer = None
+    shutdown()
+    url = endpoint(environ)
+    if url is None:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -63,9 +66,17 @@ def configure(service_name: str, environ: Mapping[str, str] = os.environ) -> boo
     # every process into one service.
     resource = Resource.create({"service.name": service_name, "service.namespace": NAMESPACE})
     provider = TracerProvider(resource=resource)  # flushes its batch at exit
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     _active.tracer = provider.get_tracer("discovery_lab")
+    _active.provider = provider
     return True
+
+
+def shutdown() -> None:
+    """Export what is left and turn tracing off (at exit this happens on its own)."""
+    provider, _active.provider, _active.tracer = _active.provider, None, None
+    if provider is not None:
+        provider.shutdown()
 
 
 def enabled() -> bool:
@@ -100,6 +111,13 @@ def valkey_span(command: str, key: str) -> AbstractContextManager[Span | None]:
         SpanKind.CLIENT,
         attributes={"db.system.name": "valkey", "db.operation.name": command},
     )
+
+
+def http_client_span(method: str, peer: str) -> AbstractContextManager[Span | None]:
+    """A client span around an HTTP call to another process of the stack."""
+    if _active.tracer is None:
+        return _OFF
+    return span(f"{method} {peer}", SpanKind.CLIENT, attributes={"http.request.method": method})
 
 
 def current() -> tuple[str | None, str | None]:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
@@ -128,7 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
                 now=time.time(),
             )
         session: aiohttp.ClientSession = request.app.state.session
-        with tracing.span(f"{request.method} {service}", SpanKind.CLIENT):
+        with tracing.http_client_span(request.method, service):
             tracing.inject(headers)  # W3C Trace Context: the upstream's span is this one's child
             start = next(rotation[service])
             last_error = ""
