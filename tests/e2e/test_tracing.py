@@ -3,11 +3,17 @@ auth, Valkey and every consumer, exported over OTLP to a receiver the test runs 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
+import jsonschema
 import pytest
+import valkey
+import yaml
 
 from common.settings import Mode, Publish
+from events import names
 from lab.processes import Stack
 from tests.e2e.client import client as lab
 from tests.e2e.conftest import StackFactory
@@ -16,6 +22,7 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 CONSUMERS = ("profiles", "notifications")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -88,3 +95,20 @@ def test_one_registration_is_one_connected_trace(
     # one registration, one trace: no consumer span of it landed in another trace
     elsewhere = [s for s in receiver.received() if s.kind == "consumer" and s not in trace]
     assert not elsewhere
+
+    # the event on the stream carries the producer's context, as the AsyncAPI document says
+    admin = valkey.Valkey.from_url(stack.settings.effective_valkey_url)
+    try:
+        ((_, fields),) = admin.xrange(names.STREAM)
+    finally:
+        admin.close()
+    event = json.loads(fields[names.STREAM_FIELD.encode()])
+    assert event["traceparent"].split("-")[1:3] == [send.trace_id, send.span_id]
+    spec = yaml.safe_load((ROOT / "asyncapi.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    schema = json.loads(
+        json.dumps({**schemas["UserEvent"], "$defs": schemas}).replace(
+            "#/components/schemas/", "#/$defs/"
+        )
+    )
+    jsonschema.validate(event, schema)
