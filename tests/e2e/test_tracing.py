@@ -12,7 +12,7 @@ import pytest
 import valkey
 import yaml
 
-from common.settings import Mode, Publish
+from common.settings import Mode, Publish, parse_replica
 from events import names
 from lab.processes import Stack
 from tests.e2e.client import client as lab
@@ -22,6 +22,7 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 CONSUMERS = ("profiles", "notifications")
+REPLICAS = ("profiles", "profiles-2", "notifications", "notifications-2")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,14 +35,19 @@ def receiver() -> Iterator[OtlpReceiver]:
         server.close()
 
 
+def _service(span: ReceivedSpan) -> str:
+    """The service a span's process belongs to: profiles for profiles-2."""
+    return parse_replica(span.service)[0]
+
+
 def _trace_of_registration(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
     """Every span in the trace of auth's register request, once each consumer has processed it."""
     register = [s for s in spans if s.service == "auth" and s.name == "POST /register"]
     if not register:
         return []
     trace = [s for s in spans if s.trace_id == register[0].trace_id]
-    processed = {s.service for s in trace if s.kind == "consumer"}
-    acked = {s.service for s in trace if s.name == "XACK users.events.stream"}
+    processed = {_service(s) for s in trace if s.kind == "consumer"}
+    acked = {_service(s) for s in trace if s.name == "XACK users.events.stream"}
     return trace if set(CONSUMERS) <= processed & acked else []
 
 
@@ -49,18 +55,26 @@ def test_one_registration_is_one_connected_trace(
     stack_factory: StackFactory, receiver: OtlpReceiver
 ) -> None:
     stack: Stack = stack_factory(
+        replicas=2,
         LAB_MODE=Mode.STREAMS.value,
         LAB_PUBLISH=Publish.OUTBOX.value,
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
         OTEL_BSP_SCHEDULE_DELAY="100",  # export within a tenth of a second, not five
     )
     client = lab(stack)
-    for service in CONSUMERS:
+    for name in REPLICAS:
         wait_for(
-            lambda s=service: client.status(s)["subscriber"] == "connected",
-            timeout=15,
-            what=f"{service} consumer",
+            lambda n=name: client.status(n)["subscriber"] == "connected",
+            timeout=20,
+            what=f"{name} consumer",
         )
+    # every process exports under its own name, replicas included (their health checks and
+    # status calls are spans too)
+    wait_for(
+        lambda: {"gateway", "auth", *REPLICAS} <= {s.service for s in receiver.received()},
+        timeout=20,
+        what="a span from every process",
+    )
 
     client.new_user("traced")
     trace = wait_for(
@@ -73,7 +87,7 @@ def test_one_registration_is_one_connected_trace(
     roots = [s for s in trace if not s.parent_id]
     assert [(r.service, r.kind) for r in roots] == [("gateway", "server")]
     assert all(s.parent_id in by_id for s in trace if s.parent_id), "a parent is missing"
-    assert {s.service for s in trace} >= {"gateway", "auth", *CONSUMERS}
+    assert {_service(s) for s in trace} >= {"gateway", "auth", *CONSUMERS}
 
     def chain(span: ReceivedSpan) -> list[tuple[str, str]]:
         path = [(span.service, span.kind)]
@@ -87,10 +101,10 @@ def test_one_registration_is_one_connected_trace(
     assert xadd.parent_id == send.span_id and xadd.kind == "client"
     assert chain(send)[1:] == [("auth", "server"), ("gateway", "client"), ("gateway", "server")]
     for service in CONSUMERS:
-        process = next(s for s in trace if s.service == service and s.kind == "consumer")
+        process = next(s for s in trace if _service(s) == service and s.kind == "consumer")
         assert process.parent_id == send.span_id  # the event carried the producer's context
         assert process.attributes["messaging.consumer.group.name"] == service
-        xack = next(s for s in trace if s.service == service and s.name.startswith("XACK"))
+        xack = next(s for s in trace if s.service == process.service and s.name.startswith("XACK"))
         assert xack.parent_id == process.span_id and xack.kind == "client"
     # one registration, one trace: no consumer span of it landed in another trace
     elsewhere = [s for s in receiver.received() if s.kind == "consumer" and s not in trace]
