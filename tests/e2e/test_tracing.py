@@ -4,7 +4,6 @@ auth, Valkey and every consumer, exported over OTLP to a receiver the test runs 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -24,15 +23,6 @@ pytestmark = pytest.mark.slow
 CONSUMERS = ("profiles", "notifications")
 REPLICAS = ("profiles", "profiles-2", "notifications", "notifications-2")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    server = OtlpReceiver()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def _service(span: ReceivedSpan) -> str:

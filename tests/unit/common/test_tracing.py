@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,16 +20,6 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 CALLER = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    server = OtlpReceiver()
-    try:
-        yield server
-    finally:
-        tracing.shutdown()
-        server.close()
 
 
 def _items_app() -> FastAPI:
