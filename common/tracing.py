@@ -113,13 +113,6 @@ def valkey_span(command: str, key: str) -> AbstractContextManager[Span | None]:
     )
 
 
-def http_client_span(method: str, peer: str) -> AbstractContextManager[Span | None]:
-    """A client span around an HTTP call to another process of the stack."""
-    if _active.tracer is None:
-        return _OFF
-    return span(f"{method} {peer}", SpanKind.CLIENT, attributes={"http.request.method": method})
-
-
 def current() -> tuple[str | None, str | None]:
     """The current span's W3C `traceparent` and `tracestate`; (None, None) when off or outside
     any span."""

@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         }
         if rid := request_id():  # the one the client sent if well formed, else a new one
             headers[REQUEST_ID_HEADER] = rid
+        tracing.inject(headers)  # W3C Trace Context: the upstream's span is a child of this one
         if service == "auth":  # login throttling counts per client address, proven to auth
             address = client_from_chain(
                 request.client.host if request.client else "unknown",
@@ -127,35 +128,31 @@ def create_app(settings: Settings) -> FastAPI:
                 now=time.time(),
             )
         session: aiohttp.ClientSession = request.app.state.session
-        with tracing.http_client_span(request.method, service):
-            tracing.inject(headers)  # W3C Trace Context: the upstream's span is this one's child
-            start = next(rotation[service])
-            last_error = ""
-            for attempt in range(len(urls)):
-                base = urls[(start + attempt) % len(urls)]
-                try:
-                    async with session.request(
-                        request.method,
-                        # encoded=True: sent as it stands, never normalised again
-                        URL(base + upstream_target.decode("ascii"), encoded=True),
-                        data=body or None,
-                        headers=headers,
-                        allow_redirects=False,
-                    ) as upstream:
-                        content = await upstream.read()
-                        out = {
-                            k: v
-                            for k, v in upstream.headers.items()
-                            if k.lower() in FORWARD_RESPONSE
-                        }
-                        return Response(content, status_code=upstream.status, headers=out)
-                except TimeoutError:
-                    return _error(504, "upstream_timeout", f"{service} did not answer in time")
-                except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
-                    last_error = exc.__class__.__name__
-                    continue
-                except aiohttp.ClientError as exc:
-                    return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
-            return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
+        start = next(rotation[service])
+        last_error = ""
+        for attempt in range(len(urls)):
+            base = urls[(start + attempt) % len(urls)]
+            try:
+                async with session.request(
+                    request.method,
+                    # encoded=True: sent as it stands, never normalised again
+                    URL(base + upstream_target.decode("ascii"), encoded=True),
+                    data=body or None,
+                    headers=headers,
+                    allow_redirects=False,
+                ) as upstream:
+                    content = await upstream.read()
+                    out = {
+                        k: v for k, v in upstream.headers.items() if k.lower() in FORWARD_RESPONSE
+                    }
+                    return Response(content, status_code=upstream.status, headers=out)
+            except TimeoutError:
+                return _error(504, "upstream_timeout", f"{service} did not answer in time")
+            except aiohttp.ClientConnectorError as exc:  # nothing was sent: try another replica
+                last_error = exc.__class__.__name__
+                continue
+            except aiohttp.ClientError as exc:
+                return _error(502, "upstream_failed", f"{service}: {exc.__class__.__name__}")
+        return _error(502, "upstream_unavailable", f"{service} is unreachable ({last_error})")
 
     return app
