@@ -424,48 +424,55 @@ class StreamConsumer:
         return outcomes
 
     async def _apply_batch(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
+        """Apply verified events in one call and ack them with one XACK, in a consumer span."""
+        with processing([one.event for one in batch], names.STREAM, self.group):
+            await self._apply_batch_untraced(client, batch)
+
+    async def _apply_batch_untraced(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
         """Apply verified events in one call and ack them with one XACK after it returns."""
         assert self.batch_handler is not None
-        events = [one.event for one in batch]
-        with processing(events, names.STREAM, self.group):
-            try:
-                await self.batch_handler(events)
-            except Unavailable as exc:
-                self.failures += 1
-                log.warning("%d events left pending: %s", len(batch), exc)
-                return
-            # Any other failure: the event at fault is found by applying them one at a time.
-            except Exception as exc:  # noqa: BLE001
-                log.warning(
-                    "a batch of %d events failed (%s: %s); applying them one at a time",
-                    len(batch),
-                    exc.__class__.__name__,
-                    exc,
-                )
-                for one in batch:
-                    await self._apply(client, one)
-                return
-            with valkey_span("XACK", names.STREAM):
-                await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
+        try:
+            await self.batch_handler([one.event for one in batch])
+        except Unavailable as exc:
+            self.failures += 1
+            log.warning("%d events left pending: %s", len(batch), exc)
+            return
+        # Any other failure: the event at fault is found by applying them one at a time.
+        except Exception as exc:  # noqa: BLE001
+            log.warning(
+                "a batch of %d events failed (%s: %s); applying them one at a time",
+                len(batch),
+                exc.__class__.__name__,
+                exc,
+            )
+            for one in batch:
+                await self._apply(client, one)
+            return
+        with valkey_span("XACK", names.STREAM):
+            await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
         self.processed += len(batch)
 
     async def _apply(self, client: avalkey.Valkey, one: _Decoded) -> None:
+        """Handle one verified event in a consumer span of its own."""
+        with processing([one.event], names.STREAM, self.group):
+            await self._apply_untraced(client, one)
+
+    async def _apply_untraced(self, client: avalkey.Valkey, one: _Decoded) -> None:
         """Handle one verified event; ack on success, or count the failure toward its
         dead letter."""
         entry_id, raw, event, deliveries = one.entry_id, one.raw, one.event, one.deliveries
-        with processing([event], names.STREAM, self.group):
-            try:
-                await self.handler(event)
-            except Unavailable as exc:
-                self.failures += 1
-                log.warning("event %s left pending: %s", entry_id, exc)
-                return
-            # Any handler failure counts towards the dead letter: a poison event never stalls.
-            except Exception as exc:  # noqa: BLE001
-                await self._failed(entry_id, raw, deliveries, exc, client)
-                return
-            with valkey_span("XACK", names.STREAM):
-                await client.xack(names.STREAM, self.group, entry_id)
+        try:
+            await self.handler(event)
+        except Unavailable as exc:
+            self.failures += 1
+            log.warning("event %s left pending: %s", entry_id, exc)
+            return
+        # Any handler failure counts towards the dead letter: a poison event never stalls.
+        except Exception as exc:  # noqa: BLE001
+            await self._failed(entry_id, raw, deliveries, exc, client)
+            return
+        with valkey_span("XACK", names.STREAM):
+            await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
 
     async def _failed(
