@@ -82,10 +82,12 @@ def create_outbox_table(engine: Engine) -> None:
     missing = [c for c in ADDED_COLUMNS if c not in present]
     if not missing:
         return
+    # PostgreSQL: auth replicas starting together may race to add a column
+    guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
     with engine.begin() as conn:
         for name in missing:
             column = outbox.c[name].type.compile(dialect=engine.dialect)
-            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {name} {column}"))
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {guard}{name} {column}"))
     for index in outbox.indexes:
         if set(index.columns.keys()) & set(missing):
             index.create(engine, checkfirst=True)
@@ -168,12 +170,7 @@ class Claim:
         self.conn = engine.connect()
         try:
             self.conn.begin()
-            rows = self.conn.execute(claimable(limit)).all()
-        except Exception:
-            self.conn.close()
-            raise
-        try:
-            self.rows = [_row(r) for r in rows]
+            self.rows = [_row(r) for r in self.conn.execute(claimable(limit)).all()]
         except Exception:
             self.conn.close()
             raise
