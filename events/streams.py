@@ -499,16 +499,17 @@ class StreamConsumer:
         flowing."""
         if not raw and fields:
             raw = repr({_text(k): _text(v) for k, v in fields.items()})
-        await client.xadd(
-            self.dead_letter_stream,
-            {
-                "id": entry_id,
-                "group": self.group,
-                "consumer": self.consumer,
-                "reason": reason,
-                "payload": raw,
-            },
-        )
+        with valkey_span("XADD", self.dead_letter_stream):
+            await client.xadd(
+                self.dead_letter_stream,
+                {
+                    "id": entry_id,
+                    "group": self.group,
+                    "consumer": self.consumer,
+                    "reason": reason,
+                    "payload": raw,
+                },
+            )
         await client.xack(names.STREAM, self.group, entry_id)
         self.dead_lettered += 1
         log.warning("event %s dead-lettered for group %s: %s", entry_id, self.group, reason)
