@@ -18,6 +18,7 @@ from events import acl, connection, names, pubsub, signing, streams
 from events.aio import stop_task
 from events.model import CloudEvent
 from events.outbox import OutboxRelay, add_to_outbox, pending_count
+from events.tracing import sending
 
 log = logging.getLogger("discovery_lab.auth.publishing")
 
@@ -210,11 +211,23 @@ def build_publisher(
         return await streams.append_replicated(wait, sign(event), maxlen=stream_maxlen)
 
     transport: Sender = to_channel if mode.transport == "pubsub" else to_stream
+    destination = names.CHANNEL if mode.transport == "pubsub" else names.STREAM
+    if publish is Publish.OUTBOX and wait is not None and mode.transport == "stream":
+        transport = to_stream_replicated
+    traced = _traced(transport, destination)
     if publish is Publish.OUTBOX:
-        if wait is not None and mode.transport == "stream":
-            transport = to_stream_replicated
-        return OutboxPublisher(mode, transport, stats, engine, poll_interval, resend_window)
-    return DirectPublisher(mode, transport, stats)
+        return OutboxPublisher(mode, traced, stats, engine, poll_interval, resend_window)
+    return DirectPublisher(mode, traced, stats)
+
+
+def _traced(transport: Sender, destination: str) -> Sender:
+    """The transport inside a producer span whose context the event carries (when tracing)."""
+
+    async def send(event: CloudEvent) -> object:
+        with sending(event, destination) as carrying:
+            return await transport(carrying)
+
+    return send
 
 
 async def outbox_pending(engine: Engine) -> int:

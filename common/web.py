@@ -14,11 +14,12 @@ from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common import tracing
 from common.db import STORAGE_DOWN
 from common.forwarded import PROOF_HEADER, ForwardedTrust
 from common.paths import NonCanonical, check_target, target
@@ -207,9 +208,11 @@ def install_host_check(
 
 
 def install_common(app: FastAPI, service: str) -> None:
-    """Body limit, JSON errors for invalid input and unexpected failures, and /health."""
+    """Body limit, JSON errors for invalid input and unexpected failures, /health, and a server
+    span per request when tracing is on."""
     app.add_middleware(BodySizeLimit)
     app.add_middleware(ServerTiming, total=service)
+    tracing.install(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -288,6 +291,34 @@ async def client_address(request: Request, trust: ForwardedTrust) -> str:
     )
 
 
+# Status fields that only go up while a process lives: Prometheus counters (`<name>_total`).
+# Every other number is a gauge (known_users, outbox_pending, stream_lag, last_propagation_ms).
+COUNTERS = frozenset(
+    {
+        "registrations",
+        "event_provisions",
+        "lazy_provisions",
+        "duplicates_ignored",
+        "unknown_user_refusals",
+        "events_received",
+        "events_published",
+        "events_lost",
+        "invalid_events",
+        "events_refused",
+        "deactivations",
+        "attribute_updates",
+        "stale_updates",
+        "unknown_updates",
+        "calls_served",
+        "token_cache_hits",
+        "jwks_refreshes",
+        "outbox_resent",
+        "reconnects",
+        "dead_lettered",
+    }
+)
+
+
 class _StatusCollector(Collector):
     def __init__(self, service: str, status: Mapping[str, Any]) -> None:
         self.service = service
@@ -297,15 +328,14 @@ class _StatusCollector(Collector):
         for key, value in self.status.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
-            family = GaugeMetricFamily(
-                f"lab_{key}", f"{key} (see /internal/status)", labels=["service"]
-            )
+            kind = CounterMetricFamily if key in COUNTERS else GaugeMetricFamily
+            family = kind(f"lab_{key}", f"{key} (see /internal/status)", labels=["service"])
             family.add_metric([self.service], float(value))
             yield family
 
 
 def metrics_response(service: str, status: Mapping[str, Any]) -> Response:
-    """Render a status snapshot as Prometheus text."""
+    """Render a status snapshot as Prometheus text: counters as counters, the rest as gauges."""
     registry = CollectorRegistry()
     registry.register(_StatusCollector(service, status))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -21,7 +21,6 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Engine,
-    Integer,
     Select,
     exists,
     func,
@@ -43,6 +42,10 @@ FIRST_BACKOFF = 0.05
 MARK_DELAY = 0.05  # how long the fast path waits for more events before recording them as sent
 
 
+# columns added after the table's first release, with the ALTER that old state dirs need
+ADDED_COLUMNS = ("user_id", "traceparent", "tracestate")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -61,22 +64,32 @@ class OutboxRow(SQLModel, table=True):
     attempts: int = 0
     # whose event: a relay claims a row only once the earlier rows of its user are sent
     user_id: int | None = Field(default=None, index=True)
+    # the trace context the event was written in (CloudEvents distributed tracing), so the
+    # relay's send continues that trace; null when tracing was off
+    traceparent: str | None = Field(default=None, max_length=64)
+    tracestate: str | None = Field(default=None, max_length=512)
 
 
 outbox = OutboxRow.__table__  # type: ignore[attr-defined]
 
 
 def create_outbox_table(engine: Engine) -> None:
-    """Create the outbox table, or add the user_id column to one written before it existed
-    (its old rows have no user: they are claimed in id order alone)."""
+    """Create the outbox table, or add the columns that a table written before them lacks:
+    user_id (old rows have no user: they are claimed in id order alone), and the trace
+    context (old rows have none)."""
     SQLModel.metadata.create_all(engine, tables=[outbox])
-    if "user_id" in {c["name"] for c in inspect(engine).get_columns("outbox")}:
+    present = {c["name"] for c in inspect(engine).get_columns("outbox")}
+    missing = [c for c in ADDED_COLUMNS if c not in present]
+    if not missing:
         return
-    column = Integer().compile(dialect=engine.dialect)
+    # PostgreSQL: auth replicas starting together may race to add a column
+    guard = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
     with engine.begin() as conn:
-        conn.execute(text(f"ALTER TABLE outbox ADD COLUMN user_id {column}"))
+        for name in missing:
+            column = outbox.c[name].type.compile(dialect=engine.dialect)
+            conn.execute(text(f"ALTER TABLE outbox ADD COLUMN {guard}{name} {column}"))
     for index in outbox.indexes:
-        if "user_id" in index.columns:
+        if set(index.columns.keys()) & set(missing):
             index.create(engine, checkfirst=True)
 
 
@@ -86,10 +99,12 @@ def add_to_outbox(conn: Connection, event: CloudEvent) -> None:
         insert(outbox).values(
             event_id=event.id,
             type=event.type,
-            payload=event.to_json(),
+            payload=event.to_json(trace=False),
             created_at=_now(),
             attempts=0,
             user_id=event.data.user_id,
+            traceparent=event.traceparent,
+            tracestate=event.tracestate,
         )
     )
 
@@ -104,15 +119,28 @@ def pending_count(engine: Engine) -> int:
         )
 
 
-def _pending(engine: Engine, limit: int) -> list[tuple[int, str]]:
+Row = tuple[int, CloudEvent]
+ROW_COLUMNS = (outbox.c.id, outbox.c.payload, outbox.c.traceparent, outbox.c.tracestate)
+
+
+def _row(values: Any) -> Row:
+    """A row's id and its event, with the trace context from the row's own columns."""
+    row_id, payload, traceparent, tracestate = values
+    event = _parse(int(row_id), str(payload))
+    if traceparent is not None:
+        event = _traced(int(row_id), event, traceparent, tracestate)
+    return int(row_id), event
+
+
+def _pending(engine: Engine, limit: int) -> list[Row]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(outbox.c.id, outbox.c.payload)
+            select(*ROW_COLUMNS)
             .where(outbox.c.sent_at.is_(None))
             .order_by(outbox.c.id)
             .limit(limit)
         ).all()
-    return [(int(r[0]), str(r[1])) for r in rows]
+    return [_row(r) for r in rows]
 
 
 def claimable(limit: int) -> Select[Any]:
@@ -120,7 +148,7 @@ def claimable(limit: int) -> Select[Any]:
     transaction; rows another relay holds are skipped, not waited for."""
     earlier = outbox.alias("earlier")
     return (
-        select(outbox.c.id, outbox.c.payload)
+        select(*ROW_COLUMNS)
         .where(
             outbox.c.sent_at.is_(None),
             ~exists().where(
@@ -142,11 +170,10 @@ class Claim:
         self.conn = engine.connect()
         try:
             self.conn.begin()
-            rows = self.conn.execute(claimable(limit)).all()
+            self.rows = [_row(r) for r in self.conn.execute(claimable(limit)).all()]
         except Exception:
             self.conn.close()
             raise
-        self.rows = [(int(r[0]), str(r[1])) for r in rows]
         self.sent: list[int] = []
 
     def finish(self, failed: int | None = None) -> None:
@@ -396,10 +423,9 @@ class OutboxRelay:
             self._settle(event.id)
         return True
 
-    def _event(self, row_id: int, payload: str) -> CloudEvent:
+    def _event(self, event: CloudEvent) -> CloudEvent:
         """The row's event; the row was written before its commit, so an event handed over
         since, which carries the commit's stamp, is sent instead."""
-        event = _parse(row_id, payload)
         return next((e for e in self._handed if e.id == event.id), event)
 
     async def _drain(self, published: set[str]) -> bool:
@@ -410,9 +436,9 @@ class OutboxRelay:
             rows = await asyncio.to_thread(_pending, self.engine, self.batch)
             if not rows:
                 return True
-            for row_id, payload in rows:
+            for row_id, stored in rows:
                 raise_if_cancelling()
-                event = self._event(row_id, payload)
+                event = self._event(stored)
                 try:
                     await self.publish(event)
                 except Exception as exc:  # noqa: BLE001 - as above: the row is kept and retried
@@ -435,9 +461,9 @@ class OutboxRelay:
             batch = await asyncio.to_thread(Claim, self.engine, self.batch)
             failed: int | None = None
             try:
-                for row_id, payload in batch.rows:
+                for row_id, stored in batch.rows:
                     raise_if_cancelling()
-                    event = self._event(row_id, payload)
+                    event = self._event(stored)
                     try:
                         await self.publish(event)
                     except Exception as exc:  # noqa: BLE001 - as above: the row stays pending
@@ -468,3 +494,13 @@ def _parse(row_id: int, payload: str) -> CloudEvent:
         return CloudEvent.parse(payload)
     except InvalidEvent as exc:
         raise RuntimeError(f"outbox row {row_id} holds an invalid event") from exc
+
+
+def _traced(row_id: int, event: CloudEvent, traceparent: str, tracestate: str | None) -> CloudEvent:
+    """The event with the row's trace context; a malformed one stops the relay like a bad row."""
+    try:
+        return CloudEvent.from_attributes(
+            event.attributes() | {"traceparent": traceparent, "tracestate": tracestate}
+        )
+    except InvalidEvent as exc:
+        raise RuntimeError(f"outbox row {row_id} holds an invalid trace context") from exc

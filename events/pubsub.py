@@ -11,11 +11,13 @@ from typing import Any
 import valkey.asyncio as avalkey
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 
+from common.tracing import valkey_span
 from events import names
 from events.aio import raise_if_cancelling
 from events.connection import cluster_nodes, is_cluster, node_url
 from events.model import CloudEvent, InvalidEvent
 from events.signing import Decoder
+from events.tracing import processing
 
 log = logging.getLogger("discovery_lab.events.pubsub")
 
@@ -29,7 +31,8 @@ async def publish(client: avalkey.Valkey, message: str) -> int:
     """PUBLISH a (signed) event's JSON on the channel; returns how many subscribers got it
     (on a cluster: how many on the node it was sent to, which forwards it to every other).
     A raw command because the cluster client has no `publish` method."""
-    return int(await client.execute_command("PUBLISH", names.CHANNEL, message))
+    with valkey_span("PUBLISH", names.CHANNEL):
+        return int(await client.execute_command("PUBLISH", names.CHANNEL, message))
 
 
 class PubSubSubscriber:
@@ -159,7 +162,8 @@ class PubSubSubscriber:
             return
         self.received += 1
         try:
-            await self.handler(event)
+            with processing([event], names.CHANNEL):
+                await self.handler(event)
         except Exception:
             self.handler_errors += 1
             log.exception("pub/sub handler failed for event %s; it is not redelivered", event.id)

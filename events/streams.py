@@ -13,11 +13,13 @@ from typing import Any
 import valkey.asyncio as avalkey
 from valkey.exceptions import ResponseError
 
+from common.tracing import valkey_span
 from events import names
 from events.aio import raise_if_cancelling
 from events.connection import Pinned, connect
 from events.model import CloudEvent, InvalidEvent
 from events.signing import BatchDecoder, Decoder
+from events.tracing import processing
 
 log = logging.getLogger("discovery_lab.events.streams")
 
@@ -52,9 +54,10 @@ def longest_redelivery_s(claim_idle_ms: int = CLAIM_IDLE_MS) -> float:
 
 async def append(client: avalkey.Valkey, message: str, *, maxlen: int) -> str:
     """XADD a (signed) event's JSON with an approximate MAXLEN; returns the entry id."""
-    entry = await client.xadd(
-        names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
-    )
+    with valkey_span("XADD", names.STREAM):
+        entry = await client.xadd(
+            names.STREAM, {names.STREAM_FIELD: message}, maxlen=maxlen, approximate=True
+        )
     return _text(entry)
 
 
@@ -80,7 +83,8 @@ async def append_replicated(wait: WaitReplicas, message: str, *, maxlen: int) ->
         try:
             client = await wait.pinned.client()
             entry = await append(client, message, maxlen=maxlen)
-            acked = int(await client.execute_command("WAIT", wait.replicas, wait.timeout_ms))
+            with valkey_span("WAIT", names.STREAM):
+                acked = int(await client.execute_command("WAIT", wait.replicas, wait.timeout_ms))
         except Exception:
             await wait.pinned.reset()  # a failover moved the slot, or the node is gone
             raise
@@ -420,6 +424,11 @@ class StreamConsumer:
         return outcomes
 
     async def _apply_batch(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
+        """Apply verified events in one call and ack them with one XACK, in a consumer span."""
+        with processing([one.event for one in batch], names.STREAM, self.group):
+            await self._apply_batch_untraced(client, batch)
+
+    async def _apply_batch_untraced(self, client: avalkey.Valkey, batch: list[_Decoded]) -> None:
         """Apply verified events in one call and ack them with one XACK after it returns."""
         assert self.batch_handler is not None
         try:
@@ -439,10 +448,16 @@ class StreamConsumer:
             for one in batch:
                 await self._apply(client, one)
             return
-        await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
+        with valkey_span("XACK", names.STREAM):
+            await client.xack(names.STREAM, self.group, *(one.entry_id for one in batch))
         self.processed += len(batch)
 
     async def _apply(self, client: avalkey.Valkey, one: _Decoded) -> None:
+        """Handle one verified event in a consumer span of its own."""
+        with processing([one.event], names.STREAM, self.group):
+            await self._apply_untraced(client, one)
+
+    async def _apply_untraced(self, client: avalkey.Valkey, one: _Decoded) -> None:
         """Handle one verified event; ack on success, or count the failure toward its
         dead letter."""
         entry_id, raw, event, deliveries = one.entry_id, one.raw, one.event, one.deliveries
@@ -456,7 +471,8 @@ class StreamConsumer:
         except Exception as exc:  # noqa: BLE001
             await self._failed(entry_id, raw, deliveries, exc, client)
             return
-        await client.xack(names.STREAM, self.group, entry_id)
+        with valkey_span("XACK", names.STREAM):
+            await client.xack(names.STREAM, self.group, entry_id)
         self.processed += 1
 
     async def _failed(
@@ -483,16 +499,17 @@ class StreamConsumer:
         flowing."""
         if not raw and fields:
             raw = repr({_text(k): _text(v) for k, v in fields.items()})
-        await client.xadd(
-            self.dead_letter_stream,
-            {
-                "id": entry_id,
-                "group": self.group,
-                "consumer": self.consumer,
-                "reason": reason,
-                "payload": raw,
-            },
-        )
+        with valkey_span("XADD", self.dead_letter_stream):
+            await client.xadd(
+                self.dead_letter_stream,
+                {
+                    "id": entry_id,
+                    "group": self.group,
+                    "consumer": self.consumer,
+                    "reason": reason,
+                    "payload": raw,
+                },
+            )
         await client.xack(names.STREAM, self.group, entry_id)
         self.dead_lettered += 1
         log.warning("event %s dead-lettered for group %s: %s", entry_id, self.group, reason)

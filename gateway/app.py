@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
+from common import tracing
 from common.forwarded import PROOF_HEADER, client_from_chain, sign_proof
 from common.logs import REQUEST_ID_HEADER, request_id
 from common.paths import first_segment, split_first, target
@@ -110,6 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
         }
         if rid := request_id():  # the one the client sent if well formed, else a new one
             headers[REQUEST_ID_HEADER] = rid
+        tracing.inject(headers)  # W3C Trace Context: the upstream's span is a child of this one
         if service == "auth":  # login throttling counts per client address, proven to auth
             address = client_from_chain(
                 request.client.host if request.client else "unknown",

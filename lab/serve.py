@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from common import logs
+from common import logs, tracing
 from common.settings import CONSUMER_SERVICES, Settings, parse_replica
 from common.statefiles import UMASK
 
@@ -72,6 +72,7 @@ def main(argv: list[str]) -> None:
     sink = logs.configure(
         name, settings.state_dir / "logs", settings.lab_log_max_bytes, settings.lab_log_backups
     )
+    tracing.configure(name)  # before the app is built: its middleware is chosen then
     app, port = build_app(name, settings)
     uvicorn.run(
         logs.AccessLog(app, sink if settings.lab_access_log else None, name),

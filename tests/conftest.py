@@ -1,7 +1,8 @@
 """Tests come in three layers, one folder each: unit/ runs apps and logic in-process with fakes of
 our own Protocols, integration/ adds a real valkey-server and real databases, and e2e/ runs the
 process stack. Each layer's own fixtures live in its conftest.py; the real valkey-server that
-integration and e2e tests share is here, and so is the `bench` mark of the benchmark's tests."""
+integration and e2e tests share is here, and so are the `bench` mark of the benchmark's tests and
+the OTLP receiver that the unit and e2e tracing tests export to."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from common import tracing
+from tests.otlp import OtlpReceiver
 from tests.support import ValkeyProc, reset_valkey, start_valkey
 
 TESTS = Path(__file__).parent
@@ -45,3 +48,14 @@ def valkey_proc(shared_valkey: ValkeyProc) -> Iterator[ValkeyProc]:
         shared_valkey.proc.send_signal(signal.SIGCONT)  # a test may end with it stopped
     else:
         shared_valkey.start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP receiver on a free port; this process's own tracing is off again after."""
+    server = OtlpReceiver()
+    try:
+        yield server
+    finally:
+        tracing.shutdown()
+        server.close()

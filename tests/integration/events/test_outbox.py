@@ -10,7 +10,19 @@ from typing import Any
 
 import pytest
 import valkey.asyncio as avalkey
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, func, insert, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from common.db import make_engine
@@ -295,3 +307,81 @@ def test_without_a_resend_window_a_sent_row_is_never_sent_again(engine: Engine) 
         assert relay.resent == 0
 
     asyncio.run(scenario())
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class Captured:
+    """A transport that keeps every event it is handed."""
+
+    def __init__(self) -> None:
+        self.events: list[CloudEvent] = []
+
+    async def __call__(self, event: CloudEvent) -> object:
+        self.events.append(event)
+        return None
+
+
+async def _relay_all(engine: Engine, transport: Captured) -> None:
+    relay = OutboxRelay(engine, transport, poll_interval=0.05)
+    async with running(relay.run()):
+        await await_for(_nothing_pending(engine), what="every row sent")
+
+
+def test_the_row_keeps_the_trace_context_and_the_relay_continues_it(engine: Engine) -> None:
+    event = user_event(names.USER_REGISTERED, 1, "ann").model_copy(
+        update={"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"}
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(users).values(id=1, name="ann"))
+        add_to_outbox(conn, event)
+    (row,) = _rows(engine)
+    assert (row.traceparent, row.tracestate) == (TRACEPARENT, "vendor=opaque")
+    assert "traceparent" not in row.payload  # the columns hold it, once
+    transport = Captured()
+    asyncio.run(_relay_all(engine, transport))
+    (sent,) = transport.events
+    assert sent.id == event.id
+    assert (sent.traceparent, sent.tracestate) == (TRACEPARENT, "vendor=opaque")
+
+
+def test_an_outbox_written_before_the_trace_columns_gains_them(db_url: str) -> None:
+    engine = make_engine(db_url)
+    old = Table(  # the first release's table: no user_id, no trace context
+        "outbox",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("event_id", String(200), unique=True, nullable=False),
+        Column("type", String(64), nullable=False),
+        Column("payload", String, nullable=False),
+        Column("created_at", DateTime(timezone=True)),
+        Column("sent_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False),
+    )
+    try:
+        old.create(engine)
+        earlier = user_event(names.USER_REGISTERED, 1, "ann")
+        with engine.begin() as conn:
+            conn.execute(
+                insert(old).values(
+                    event_id=earlier.id, type=earlier.type, payload=earlier.to_json(), attempts=0
+                )
+            )
+        create_outbox_table(engine)
+        create_outbox_table(engine)  # a second start finds nothing to add
+        columns = {c["name"] for c in inspect(engine).get_columns("outbox")}
+        assert {"user_id", "traceparent", "tracestate"} <= columns
+        later = user_event(names.USER_REGISTERED, 2, "bob").model_copy(
+            update={"traceparent": TRACEPARENT}
+        )
+        with engine.begin() as conn:
+            add_to_outbox(conn, later)
+        transport = Captured()
+        asyncio.run(_relay_all(engine, transport))
+        assert [(e.id, e.traceparent) for e in transport.events] == [
+            (earlier.id, None),
+            (later.id, TRACEPARENT),
+        ]
+    finally:
+        engine.dispose()

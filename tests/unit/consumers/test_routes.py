@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -195,3 +196,20 @@ async def test_a_database_that_cannot_serve_now_is_503_not_500(
     assert r.status_code == 503
     assert r.json() == {"success": False, "error": "storage_unavailable"}
     assert r.headers["Retry-After"] == "1"
+
+
+async def test_metrics_pass_a_prometheus_parser_with_counters_as_counters(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get("/whoami", headers=bearer(1))
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    assert families["lab_calls_served"].type == "counter"
+    (sample,) = families["lab_calls_served"].samples
+    assert sample.name == "lab_calls_served_total" and sample.labels == {"service": "profiles"}
+    assert sample.value >= 1
+    for name in ("lab_events_received", "lab_event_provisions", "lab_unknown_user_refusals"):
+        assert families[name].type == "counter", name
+    assert families["lab_known_users"].type == "gauge"
+    assert families["lab_known_users"].samples[0].name == "lab_known_users"

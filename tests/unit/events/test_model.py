@@ -62,3 +62,18 @@ def test_ids_are_unique() -> None:
 def test_invalid_messages_raise_invalid_event(raw: bytes | str) -> None:
     with pytest.raises(InvalidEvent):
         CloudEvent.parse(raw)
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    ["", "00-xyz", "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01", "00-" + "0" * 80],
+)
+def test_a_malformed_traceparent_is_an_invalid_event(traceparent: str) -> None:
+    attributes = user_event(names.USER_REGISTERED, 1, "ann").attributes()
+    with pytest.raises(InvalidEvent):
+        CloudEvent.from_attributes(attributes | {"traceparent": traceparent})
+
+
+def test_an_event_carries_no_trace_context_when_tracing_is_off() -> None:
+    event = user_event(names.USER_REGISTERED, 1, "ann")
+    assert event.traceparent is None and "traceparent" not in event.to_json()

@@ -136,3 +136,29 @@ def test_a_failed_key_lookup_is_each_events_outcome_and_asked_once() -> None:
     outcomes = asyncio.run(signing.verify_many(messages, failing))
     assert all(isinstance(o, ConnectionError) for o in outcomes)
     assert asked == ["k1"]
+
+
+TRACED = EVENT.model_copy(
+    update={
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=opaque",
+    }
+)
+
+
+def test_the_trace_context_is_signed_and_verifies() -> None:
+    message = signing.sign(TRACED, KEY)
+    got = _verify(message)
+    assert got.traceparent == TRACED.traceparent and got.tracestate == "vendor=opaque"
+
+
+def test_a_traceparent_changed_on_the_bus_is_refused() -> None:
+    message = signing.sign(TRACED, KEY)
+    moved = message.replace("0af7651916cd43dd8448eb211c80319c", "f" * 32)
+    assert moved != message
+    with pytest.raises(signing.RefusedEvent):
+        _verify(moved)
+    attributes = json.loads(message)
+    del attributes["traceparent"]  # stripped, in whatever shape
+    with pytest.raises(signing.RefusedEvent):
+        _verify(json.dumps(attributes))
